@@ -1,0 +1,39 @@
+# pixcodec developer tasks. `make help` lists them.
+# A fresh machine needs nothing but python3: every target sets up .venv itself.
+# TORCH is the torch requirement installed first; the CI machines have a local CPU wheel of
+# 2.13.0 (plain `torch` from PyPI would pull several GB of CUDA packages there).
+# Users elsewhere: `make TORCH=torch test`.
+PYTHON ?= python3
+TORCH ?= torch==2.13.0
+VENV := .venv
+BIN := $(VENV)/bin
+DATA ?= ../shared/data
+SAMPLE := tests/assets/kodim23-crop.png
+
+.PHONY: help install demo test test-fast bench-speed clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(BIN)/pixcodec: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/pip install -q "$(TORCH)"
+	$(BIN)/pip install -q -e ".[test]"
+	@touch $@
+
+install: $(BIN)/pixcodec ## create .venv and install pixcodec with its test tools
+
+demo: install ## compress + decompress the sample image, verify, compare with PNG
+	$(BIN)/python scripts/demo.py $(SAMPLE)
+
+test: install ## run the whole test suite
+	$(BIN)/python -m pytest -q
+
+test-fast: install ## the tests without the slow ones
+	$(BIN)/python -m pytest -q -m "not slow"
+
+bench-speed: install ## time encode/decode of 256x256 and Kodak images (needs DATA)
+	$(BIN)/python scripts/bench_speed.py --kodak $(DATA)/kodak
+
+clean: ## remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -1,0 +1,181 @@
+"""`pixcodec` command: thin click wrappers over the pixcodec API.
+
+Exit codes: 0 success; 1 a file could not be compressed or decompressed (bad input, corrupted
+file, refused image, existing output); 2 usage error; 130 interrupted by Ctrl-C.
+"""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+def _fail(message: str) -> None:
+    click.echo(f"pixcodec: error: {message}", err=True)
+    sys.exit(EXIT_ERROR)
+
+
+def _guarded(func):
+    """Run a command turning every expected failure into one line and an exit code."""
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        from pixcodec.errors import PixcodecError
+        try:
+            return func(*args, **kwargs)
+        except KeyboardInterrupt:
+            click.echo("pixcodec: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except PixcodecError as exc:
+            _fail(str(exc))
+        except FileNotFoundError as exc:
+            _fail(f"no such file: {exc.filename}")
+        except IsADirectoryError as exc:
+            _fail(f"{exc.filename} is a directory")
+        except PermissionError as exc:
+            _fail(f"permission denied: {exc.filename}")
+        except OSError as exc:
+            _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+        except MemoryError:
+            _fail("out of memory")
+    return wrapper
+
+
+def _read_input(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    return Path(path).read_bytes()
+
+
+def _write_output(path: str, data: bytes, force: bool) -> None:
+    from pixcodec.fileio import atomic_write
+    if path == "-":
+        if sys.stdout.isatty():
+            _fail("refusing to write binary data to a terminal (use -o FILE)")
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        atomic_write(path, data, force)
+
+
+def _default_output(path: str, suffix: str) -> str:
+    if path == "-":
+        return "-"
+    return str(Path(path).with_suffix(suffix))
+
+
+class _Bar:
+    """A tqdm progress bar on a terminal, nothing otherwise."""
+
+    def __init__(self, label: str, enabled: bool):
+        self.enabled = enabled and sys.stderr.isatty()
+        self.label = label
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, desc=self.label, unit="step", leave=False,
+                            file=sys.stderr)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="pixcodec", prog_name="pixcodec")
+def main():
+    """Lossless image compression with PixelCNN models.
+
+    \b
+    pixcodec compress img.png              # writes img.pxc
+    pixcodec decompress img.pxc            # writes img.png
+    pixcodec models                        # the shipped models
+
+    Exit codes: 0 success, 1 error (bad input, corrupted file, refused image, existing
+    output), 2 usage error, 130 interrupted.
+    """
+
+
+@main.command()
+@click.argument("input", metavar="IN")
+@click.option("-o", "--output", metavar="OUT",
+              help="Output file; default IN with suffix .pxc; '-' for stdout.")
+@click.option("-m", "--model", metavar="NAME",
+              help="Model to use (see `pixcodec models`); default: the shipped model for the "
+                   "image's colour mode.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite OUT if it exists.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@_guarded
+def compress(input, output, model, force, quiet):
+    """Compress the image IN (8-bit grayscale or RGB PNG; '-' for stdin) losslessly."""
+    import pixcodec
+    output = output or _default_output(input, ".pxc")
+    if output != "-" and Path(output).exists() and not force:
+        _fail(f"{output} already exists (use --force to overwrite)")
+    bar = _Bar("compress", not quiet)
+    try:
+        result = pixcodec.encode(_read_input(input), model, progress=bar)
+    finally:
+        bar.close()
+    _write_output(output, result.data, force)
+    if not quiet:
+        h = result.header
+        click.echo(f"{input} -> {output}: {h.width}x{h.height} {h.mode}, {len(result.data)} "
+                   f"bytes, {8 * len(result.data) / result.dims:.3f} bits/dim "
+                   f"(model {result.nll_bits / result.dims:.3f}, {h.model})", err=True)
+
+
+@main.command()
+@click.argument("input", metavar="IN")
+@click.option("-o", "--output", metavar="OUT",
+              help="Output PNG; default IN with suffix .png; '-' for stdout.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite OUT if it exists.")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=None,
+              help="Refuse files of more pixels than this (default 268435456).")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+@_guarded
+def decompress(input, output, force, max_pixels, quiet):
+    """Decompress the .pxc file IN ('-' for stdin) to a PNG identical to the original."""
+    import pixcodec
+    from pixcodec.container import DEFAULT_MAX_PIXELS
+    from pixcodec.imageio import encode_png
+    output = output or _default_output(input, ".png")
+    if output != "-" and Path(output).exists() and not force:
+        _fail(f"{output} already exists (use --force to overwrite)")
+    bar = _Bar("decompress", not quiet)
+    try:
+        result = pixcodec.decode(_read_input(input), max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
+                                 progress=bar)
+    finally:
+        bar.close()
+    _write_output(output, encode_png(result.pixels, result.header.mode), force)
+    if not quiet:
+        h = result.header
+        click.echo(f"{input} -> {output}: {h.width}x{h.height} {h.mode}", err=True)
+
+
+@main.command()
+@_guarded
+def models():
+    """List the shipped models with their measured bits/dim."""
+    from pixcodec import zoo
+    for info in zoo.manifest().values():
+        default = f" (default for {info.default_for})" if info.default_for else ""
+        measured = ", ".join(f"{k} {v:.3f}" for k, v in info.measured.items())
+        click.echo(f"{info.name}{default}: {info.architecture} {info.config}")
+        click.echo(f"    bits/dim: {measured}")
+
+
+if __name__ == "__main__":
+    main()

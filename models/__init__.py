@@ -1,0 +1,1 @@
+"""Shipped weights and their cards (installed as pixcodec.weights)."""

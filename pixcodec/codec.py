@@ -1,0 +1,134 @@
+"""Pixels <-> payload: one coding loop shared by the encoder and the decoder.
+
+The image is cut into independent tiles of at most ``tile`` x ``tile`` pixels (the default is
+large enough that most photos are few tiles). All tiles of a round advance together along a
+wavefront: position (r, c) of every tile is coded at step c + slope * r, where ``slope`` is the
+smallest integer for which nothing a position depends on is coded at the same or a later step.
+So each step codes up to one position per row of every tile at once, and an H x W tile needs
+W + slope * (H - 1) steps, one table computation per colour.
+
+The encoder runs exactly the decoder's loop, with the known symbols instead of decoded ones, so
+both see the same tables by construction; ``pixcodec.fixedpoint`` makes those tables identical on
+every machine.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+
+from . import fixedpoint as fx
+from .coder import Decoder, Encoder
+from .nets import PixelCNN, PixelCNNStepper
+
+DEFAULT_TILE = 256
+CACHE_BUDGET_BYTES = 1 << 30  # per round of tiles decoded together
+
+# Called as progress(steps_done, steps_total) after every wavefront step.
+Progress = Callable[[int, int], None]
+
+
+def wavefront_slope(net: PixelCNN) -> int:
+    slope = 1
+    for dy, dx in PixelCNNStepper.dependency_offsets(net):
+        if dy < 0:
+            slope = max(slope, dx // -dy + 1)
+    return slope
+
+
+def tile_grid(height: int, width: int, tile: int) -> list[tuple[int, int, int, int]]:
+    """(y, x, h, w) of each tile, in raster order of tiles."""
+    return [(y, x, min(tile, height - y), min(tile, width - x))
+            for y in range(0, height, tile) for x in range(0, width, tile)]
+
+
+def _rounds(tiles: list, net: PixelCNN, tile_h: int, tile_w: int) -> list[list]:
+    cfg = net.config
+    per_tile = 4 * (tile_h + 3) * (tile_w + 6) * (cfg.colours + cfg.blocks * cfg.hidden)
+    size = max(1, CACHE_BUDGET_BYTES // per_tile)
+    return [tiles[i:i + size] for i in range(0, len(tiles), size)]
+
+
+def _schedule(tiles: list, slope: int):
+    """Positions of a round grouped by wavefront step: yields (tile, row, col) index tensors."""
+    parts = []
+    for k, (_, _, h, w) in enumerate(tiles):
+        rows, cols = np.mgrid[0:h, 0:w]
+        parts.append(np.stack([np.full(h * w, k), rows.ravel(), cols.ravel(),
+                               (cols + slope * rows).ravel()]))
+    pos = np.concatenate(parts, axis=1)
+    pos = pos[:, np.argsort(pos[3], kind="stable")]
+    bounds = np.flatnonzero(np.diff(pos[3])) + 1
+    for chunk in np.split(pos[:3], bounds, axis=1):
+        yield torch.from_numpy(np.ascontiguousarray(chunk))
+
+
+def count_steps(height: int, width: int, tile: int, slope: int) -> int:
+    th, tw = min(tile, height), min(tile, width)
+    return tw + slope * (th - 1)
+
+
+def _coding_loop(net: PixelCNN, height: int, width: int, tile: int,
+                 code: Callable[[np.ndarray, np.ndarray, int, np.ndarray], np.ndarray],
+                 progress: Progress | None = None) -> None:
+    """Run the network over every position in decoding order.
+
+    ``code(ys, xs, colour, weights)`` gets the table of each position (integer-valued float64
+    weights, one row per position) and returns the symbols there (read from the image when
+    encoding, from the bitstream when decoding)."""
+    colours = net.config.colours
+    slope = wavefront_slope(net)
+    tiles = tile_grid(height, width, tile)
+    tile_h, tile_w = min(tile, height), min(tile, width)
+    rounds = _rounds(tiles, net, tile_h, tile_w)
+    total = len(rounds) * count_steps(height, width, tile, slope)
+    done = 0
+    for round_tiles in rounds:
+        stepper = PixelCNNStepper(net, len(round_tiles), tile_h, tile_w)
+        origin = torch.tensor([(y, x) for y, x, _, _ in round_tiles])
+        for k, (t, r, c) in enumerate(_schedule(round_tiles, slope)):
+            stepper.at(t, r, c)
+            ys = (origin[t, 0] + r).numpy()
+            xs = (origin[t, 1] + c).numpy()
+            for colour in range(colours):
+                weights = fx.probability_weights(stepper.table(colour).numpy())
+                symbols = code(ys, xs, colour, weights)
+                stepper.reveal(colour, torch.from_numpy(symbols))
+            done += 1
+            if progress is not None:
+                progress(done, total)
+
+
+@torch.no_grad()
+def encode_pixels(net: PixelCNN, pixels: np.ndarray, tile: int = DEFAULT_TILE,
+                  progress: Progress | None = None) -> tuple[bytes, float]:
+    """(H, W, C) uint8 -> (payload, model NLL in bits: the ideal code length)."""
+    height, width, _ = pixels.shape
+    encoder = Encoder()
+    nll_bits = 0.0
+
+    def code(ys, xs, colour, weights):
+        nonlocal nll_bits
+        symbols = pixels[ys, xs, colour].astype(np.int64)
+        nll_bits += float(fx.bits_of(weights, symbols).sum())
+        return encoder.code(symbols, weights)
+
+    _coding_loop(net, height, width, tile, code, progress)
+    return encoder.finish(), nll_bits
+
+
+@torch.no_grad()
+def decode_pixels(net: PixelCNN, payload: bytes, height: int, width: int,
+                  tile: int = DEFAULT_TILE, progress: Progress | None = None) -> np.ndarray:
+    colours = net.config.colours
+    pixels = np.zeros((height, width, colours), dtype=np.uint8)
+    decoder = Decoder(payload)
+
+    def code(ys, xs, colour, weights):
+        symbols = decoder.code(None, weights)
+        pixels[ys, xs, colour] = symbols
+        return symbols
+
+    _coding_loop(net, height, width, tile, code, progress)
+    return pixels

@@ -1,0 +1,27 @@
+"""Writing outputs so that nothing is ever lost: temp file in the target folder, then rename."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import PixcodecError
+
+
+def atomic_write(path: str | Path, data: bytes, force: bool = False) -> None:
+    """Write `data` to `path` all at once, or not at all (a failure or Ctrl-C leaves nothing)."""
+    path = Path(path)
+    if path.exists() and not force:
+        raise PixcodecError(f"{path} already exists (use --force to overwrite)")
+    if path.is_dir():
+        raise PixcodecError(f"{path} is a directory")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -1,0 +1,80 @@
+"""Fixed-point rules that make the coder's probability tables identical on every machine.
+
+Why this exists: an entropy decoder must see exactly the probability tables the encoder used; a
+single differing bit derails the rest of the file. Float32 networks give slightly different
+results with another thread count, BLAS, CPU or GPU. So the coding path runs the trained network
+in *exact* arithmetic:
+
+* weights are rounded to multiples of 2**-WEIGHT_BITS (|w| < WEIGHT_LIMIT),
+* activations are rounded to multiples of 2**-ACT_BITS after every layer (|a| <= ACT_LIMIT),
+* every product is then an integer multiple of 2**-(WEIGHT_BITS + ACT_BITS) below 2**40 of those
+  units, and a sum of at most MAX_FAN_IN of them stays below 2**53, so float64 holds every
+  partial sum exactly: the result does not depend on summation order, blocking or threads;
+* logits are rounded to multiples of 2**-LOGIT_BITS nats and turned into integer weights through
+  an integer table of exp(-d / 2**LOGIT_BITS), built with integer arithmetic only.
+
+The integer weights, passed as float64 (exact below 2**53), are what the entropy coder sees.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+WEIGHT_BITS = 16
+WEIGHT_LIMIT = 15.0
+ACT_BITS = 12
+ACT_LIMIT = 255.0
+LOGIT_BITS = 10
+# |w| < 2**4 and |a| < 2**8 make each product < 2**40 units of 2**-28; 2**13 of them < 2**53.
+MAX_FAN_IN = 2**13
+
+# exp(-d / 1024) in units of 2**-40 for d = 0 .. EXP_TABLE_SIZE-1; probability ratios below
+# exp(-32) are clipped (the coder gives every symbol a nonzero floor anyway).
+EXP_TABLE_SIZE = 32 * 2**LOGIT_BITS
+_EXP_STEP = 1098438410069  # round(exp(-1/1024) * 2**40), computed with 50-digit decimals
+
+
+def _build_exp_table() -> np.ndarray:
+    table = [1 << 40]
+    for _ in range(EXP_TABLE_SIZE - 1):
+        table.append((table[-1] * _EXP_STEP + (1 << 39)) >> 40)
+    return np.asarray(table, dtype=np.int64)
+
+
+EXP_TABLE = _build_exp_table()
+
+
+def round_to_grid(x: torch.Tensor, bits: int, limit: float) -> torch.Tensor:
+    """Round to the nearest multiple of 2**-bits and clamp to [-limit, limit]; exact in float64."""
+    scale = float(2**bits)
+    return torch.clamp(torch.round(x * scale), -limit * scale, limit * scale) / scale
+
+
+def quantize_weight(w: torch.Tensor) -> torch.Tensor:
+    return round_to_grid(w.detach().to(torch.float64), WEIGHT_BITS, WEIGHT_LIMIT)
+
+
+def quantize_bias(b: torch.Tensor) -> torch.Tensor:
+    return round_to_grid(b.detach().to(torch.float64), WEIGHT_BITS + ACT_BITS, WEIGHT_LIMIT)
+
+
+def quantize_activation(a: torch.Tensor) -> torch.Tensor:
+    return round_to_grid(a, ACT_BITS, ACT_LIMIT)
+
+
+def integer_logits(logits: torch.Tensor) -> torch.Tensor:
+    """Exact float64 logits -> int64 logits in units of 2**-LOGIT_BITS nats."""
+    return torch.round(logits * float(2**LOGIT_BITS)).to(torch.int64)
+
+
+def probability_weights(int_logits: np.ndarray) -> np.ndarray:
+    """(N, K) int64 logits -> (N, K) float64 unnormalised probabilities, each an exact integer."""
+    gap = int_logits.max(axis=1, keepdims=True) - int_logits
+    np.minimum(gap, EXP_TABLE_SIZE - 1, out=gap)
+    return EXP_TABLE[gap].astype(np.float64)
+
+
+def bits_of(weights: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+    """Ideal code length in bits of each symbol under its table (the model's NLL)."""
+    picked = weights[np.arange(len(symbols)), symbols]
+    return np.log2(weights.sum(axis=1)) - np.log2(picked)

@@ -1,0 +1,60 @@
+"""Masked convolutions of PixelCNN / PixelRNN (van den Oord et al. 2016, §3.4).
+
+Channels of every layer are split into as many groups as the image has colours (R, G, B), group
+g holding channels [g*n/C, (g+1)*n/C). A 5x5 kernel of mask 'A' for one (out group, in group)
+pair looks like this, x marking live taps::
+
+    x x x x x
+    x x x x x
+    x x o . .      o: the centre, live only if the input group is earlier than the output
+    . . . . .         group (mask A) or earlier-or-equal (mask B)
+    . . . . .
+
+so the prediction for a subpixel sees every earlier pixel and, at its own pixel, only the
+earlier colours (R -> G -> B).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def channel_groups(n_channels: int, n_colours: int) -> torch.Tensor:
+    return torch.arange(n_channels) * n_colours // n_channels
+
+
+def causal_mask(
+    out_channels: int, in_channels: int, kernel: tuple[int, int], mask_type: str, n_colours: int
+) -> torch.Tensor:
+    """The (out, in, kh, kw) 0/1 mask; kernel centre is (kh // 2, kw // 2)."""
+    if mask_type not in ("A", "B"):
+        raise ValueError(f"mask type must be 'A' or 'B', not {mask_type!r}")
+    kh, kw = kernel
+    cy, cx = kh // 2, kw // 2
+    mask = torch.zeros(out_channels, in_channels, kh, kw)
+    mask[:, :, :cy, :] = 1
+    mask[:, :, cy, :cx] = 1
+    out_g = channel_groups(out_channels, n_colours)[:, None]
+    in_g = channel_groups(in_channels, n_colours)[None, :]
+    centre = (in_g < out_g) if mask_type == "A" else (in_g <= out_g)
+    mask[:, :, cy, cx] = centre.float()
+    return mask
+
+
+class MaskedConv2d(nn.Conv2d):
+    """A same-size convolution whose weight is multiplied by a fixed causal mask."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, mask_type: str,
+                 n_colours: int):
+        super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+        self.mask_type = mask_type
+        mask = causal_mask(out_channels, in_channels, (kernel_size, kernel_size), mask_type,
+                           n_colours)
+        self.register_buffer("mask", mask, persistent=False)
+
+    def masked_weight(self) -> torch.Tensor:
+        return self.weight * self.mask
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.masked_weight(), self.bias, padding=self.padding)

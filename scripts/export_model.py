@@ -1,0 +1,47 @@
+"""Turn a training checkpoint into a shipped model: safetensors weights + manifest entry.
+
+    python scripts/export_model.py runs/rgb.pt pixelcnn-rgb-v1 --default-for RGB
+
+The card's measured figures are added by scripts/measure_model.py.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import save
+
+MODELS = Path(__file__).resolve().parent.parent / "models"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("name")
+    ap.add_argument("--default-for", choices=["RGB", "L"], default=None)
+    args = ap.parse_args()
+    state = torch.load(args.checkpoint, weights_only=True)
+    weights = {k: v.contiguous() for k, v in state["model"].items()}
+    blob = save(weights, metadata={"name": args.name, "step": str(state["step"])})
+    (MODELS / f"{args.name}.safetensors").write_bytes(blob)
+    manifest_path = MODELS / "manifest.json"
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
+    old = manifest.get(args.name, {})
+    manifest[args.name] = {
+        "architecture": "pixelcnn",
+        "config": state["config"],
+        "weights": f"{args.name}.safetensors",
+        "sha256": hashlib.sha256(blob).hexdigest(),
+        "card": f"{args.name}.md",
+        "default_for": args.default_for,
+        "measured": old.get("measured", {}),
+    }
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    print(f"{args.name}: step {state['step']}, sha256 {manifest[args.name]['sha256']}")
+
+
+if __name__ == "__main__":
+    main()
