@@ -1,0 +1,87 @@
+"""The coding path's tables are exact: stepper == parallel pass, any tiling, any thread count."""
+import numpy as np
+import pytest
+import torch
+
+from pixcodec import codec
+from pixcodec import fixedpoint as fx
+
+from conftest import random_pixelcnn
+
+
+def tables_in_coding_order(net, pixels, tile):
+    """Every (ys, xs, colour, int-logits) the coding loop produces, via its own code path."""
+    seen = []
+    original = fx.probability_weights
+
+    def spy(int_logits):
+        seen.append(int_logits.copy())
+        return original(int_logits)
+
+    order = []
+
+    def code(ys, xs, colour, weights):
+        order.append((ys.copy(), xs.copy(), colour))
+        return pixels[ys, xs, colour].astype(np.int64)
+
+    codec.fx.probability_weights = spy
+    try:
+        codec._coding_loop(net, pixels.shape[0], pixels.shape[1], tile, code)
+    finally:
+        codec.fx.probability_weights = original
+    return [(ys, xs, c, t) for (ys, xs, c), t in zip(order, seen)]
+
+
+@pytest.mark.parametrize("colours", [1, 3])
+@pytest.mark.parametrize("shape,tile", [((1, 1), 8), ((1, 9), 4), ((13, 1), 5), ((17, 23), 64),
+                                        ((17, 23), 6), ((20, 20), 10)])
+def test_stepper_equals_parallel_exact_pass(colours, shape, tile, rng):
+    net = random_pixelcnn(colours, seed=shape[0] + tile)
+    pixels = rng.integers(0, 256, (*shape, colours), dtype=np.uint8)
+    seen = tables_in_coding_order(net, pixels, tile)
+    coded = np.zeros((*shape, colours), dtype=int)
+    for y, x, h, w in codec.tile_grid(*shape, tile):
+        part = torch.from_numpy(pixels[y:y + h, x:x + w]).permute(2, 0, 1)[None]
+        exact = net.forward_exact(part)[0].numpy()  # (C, 256, h, w)
+        for ys, xs, colour, table in seen:
+            inside = (ys >= y) & (ys < y + h) & (xs >= x) & (xs < x + w)
+            expected = exact[colour, :, ys[inside] - y, xs[inside] - x]
+            assert np.array_equal(table[inside], expected.reshape(-1, 256))
+            coded[ys[inside], xs[inside], colour] += 1
+    assert (coded == 1).all(), "every subpixel is coded exactly once"
+
+
+def test_wavefront_never_codes_a_dependency_late():
+    net = random_pixelcnn(3, blocks=4)
+    slope = codec.wavefront_slope(net)
+    for dy, dx in codec.PixelCNNStepper.dependency_offsets(net):
+        assert dy < 0 or (dy == 0 and dx < 0)
+        assert dx + slope * dy < 0  # coded at a strictly earlier step
+
+
+def test_bitstream_is_independent_of_thread_count(rng):
+    net = random_pixelcnn(3, hidden=12, blocks=2)
+    pixels = rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one, _ = codec.encode_pixels(net, pixels, tile=16)
+        torch.set_num_threads(max(2, threads))
+        many, _ = codec.encode_pixels(net, pixels, tile=16)
+    finally:
+        torch.set_num_threads(threads)
+    assert one == many
+    assert np.array_equal(codec.decode_pixels(net, one, 24, 40, tile=16), pixels)
+
+
+def test_exp_table_is_a_decreasing_positive_exp():
+    assert fx.EXP_TABLE[0] == 2**40 and (np.diff(fx.EXP_TABLE) <= 0).all() and fx.EXP_TABLE[-1] > 0
+    d = np.array([0, 1024, 5000, 20000])
+    assert np.allclose(fx.EXP_TABLE[d] / 2**40, np.exp(-d / 1024), rtol=1e-6)
+
+
+def test_real_size_tracks_model_nll(rng):
+    net = random_pixelcnn(3, hidden=12)
+    pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    payload, nll_bits = codec.encode_pixels(net, pixels, tile=32)
+    assert 8 * len(payload) <= nll_bits * 1.01 + 64

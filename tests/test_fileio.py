@@ -1,0 +1,27 @@
+import pytest
+
+from pixcodec.errors import PixcodecError
+from pixcodec.fileio import atomic_write
+
+
+
+
+def test_atomic_write_leaves_nothing_on_failure(tmp_path, monkeypatch):
+    target = tmp_path / "out.pxc"
+
+    def fail(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("os.replace", fail)
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(target, b"data")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_refuses_existing_and_forces(tmp_path):
+    target = tmp_path / "out"
+    target.write_bytes(b"old")
+    with pytest.raises(PixcodecError, match="already exists"):
+        atomic_write(target, b"new")
+    atomic_write(target, b"new", force=True)
+    assert target.read_bytes() == b"new"
