@@ -1,0 +1,83 @@
+"""Per-image figures of the default models on a folder of images (Kodak for the README):
+model NLL, real file bits/dim, overhead, encode/decode seconds, exact round trip, PNG size,
+and the cost of tiling (NLL of the whole image in one piece, from the parallel exact pass).
+
+    python scripts/bench_codec.py ../shared/data/kodak --out docs/kodak.json
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+import pixcodec
+from pixcodec import container, fixedpoint as fx, zoo
+from pixcodec.imageio import read_image
+
+
+def whole_image_nll_bits(name: str, pixels: np.ndarray) -> float:
+    """The model's NLL without tiling (parallel exact pass over the whole image)."""
+    net = zoo.load_model(name)
+    x = torch.from_numpy(np.array(pixels)).permute(2, 0, 1)[None]
+    logits = net.forward_exact(x)[0]  # (C, 256, H, W)
+    table = logits.permute(0, 2, 3, 1).reshape(-1, 256).numpy()
+    symbols = x[0].reshape(-1).numpy().astype(np.int64)
+    return float(fx.bits_of(fx.probability_weights(table), symbols).sum())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("folder", type=Path)
+    ap.add_argument("--out", type=Path)
+    ap.add_argument("--limit", type=int)
+    ap.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    paths = sorted(args.folder.glob("*.png"))[:args.limit]
+    rows = []
+    print("| image | size | model NLL | file | overhead | untiled NLL | PNG | encode s | decode s |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for path in paths:
+        start = time.perf_counter()
+        result = pixcodec.encode(path)
+        encode_s = time.perf_counter() - start
+        start = time.perf_counter()
+        back = pixcodec.decode(result.data)
+        decode_s = time.perf_counter() - start
+        original, _ = read_image(path)
+        exact = np.array_equal(original, back.pixels)
+        dims = result.dims
+        header_bits = 8 * container.header_size(result.header.model)
+        buf = io.BytesIO()
+        Image.open(path).save(buf, format="PNG", optimize=True)
+        row = {
+            "image": path.name, "width": result.header.width, "height": result.header.height,
+            "nll_bpd": result.nll_bits / dims, "file_bpd": 8 * len(result.data) / dims,
+            "overhead_pct": 100 * (8 * len(result.data) / (result.nll_bits + header_bits) - 1),
+            "untiled_nll_bpd": whole_image_nll_bits(result.header.model, original) / dims,
+            "png_bpd": 8 * len(buf.getvalue()) / dims,
+            "encode_s": encode_s, "decode_s": decode_s, "exact": exact,
+        }
+        rows.append(row)
+        print(f"| {path.name} | {row['width']}x{row['height']} | {row['nll_bpd']:.3f} | "
+              f"{row['file_bpd']:.3f} | {row['overhead_pct']:.2f}% | {row['untiled_nll_bpd']:.3f} | "
+              f"{row['png_bpd']:.3f} | {encode_s:.1f} | {decode_s:.1f} |"
+              + ("" if exact else " MISMATCH"), flush=True)
+    mean = {k: float(np.mean([r[k] for r in rows])) for k in rows[0] if isinstance(rows[0][k], float)}
+    print(f"| **mean** | | {mean['nll_bpd']:.3f} | {mean['file_bpd']:.3f} | "
+          f"{mean['overhead_pct']:.2f}% | {mean['untiled_nll_bpd']:.3f} | {mean['png_bpd']:.3f} | "
+          f"{mean['encode_s']:.1f} | {mean['decode_s']:.1f} |")
+    print(f"all exact: {all(r['exact'] for r in rows)}; threads {torch.get_num_threads()}")
+    if args.out:
+        args.out.write_text(json.dumps({"rows": rows, "mean": mean,
+                                        "threads": torch.get_num_threads()}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
