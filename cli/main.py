@@ -64,6 +64,16 @@ def _write_output(path: str, data: bytes, force: bool) -> None:
         atomic_write(path, data, force)
 
 
+def _check_output(input: str, output: str, force: bool) -> None:
+    if output == "-":
+        return
+    out = Path(output)
+    if input != "-" and out.exists() and out.resolve() == Path(input).resolve():
+        _fail(f"{output} is the input file; pixcodec never overwrites its input")
+    if out.exists() and not force:
+        _fail(f"{output} already exists (use --force to overwrite)")
+
+
 def _default_output(path: str, suffix: str) -> str:
     if path == "-":
         return "-"
@@ -121,8 +131,7 @@ def compress(input, output, model, force, quiet):
     """Compress the image IN (8-bit grayscale or RGB PNG; '-' for stdin) losslessly."""
     import pixcodec
     output = output or _default_output(input, ".pxc")
-    if output != "-" and Path(output).exists() and not force:
-        _fail(f"{output} already exists (use --force to overwrite)")
+    _check_output(input, output, force)
     bar = _Bar("compress", not quiet)
     try:
         result = pixcodec.encode(_read_input(input), model, progress=bar)
@@ -151,8 +160,7 @@ def decompress(input, output, force, max_pixels, quiet):
     from pixcodec.container import DEFAULT_MAX_PIXELS
     from pixcodec.imageio import encode_png
     output = output or _default_output(input, ".png")
-    if output != "-" and Path(output).exists() and not force:
-        _fail(f"{output} already exists (use --force to overwrite)")
+    _check_output(input, output, force)
     bar = _Bar("decompress", not quiet)
     try:
         result = pixcodec.decode(_read_input(input), max_pixels=max_pixels or DEFAULT_MAX_PIXELS,

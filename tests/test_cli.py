@@ -48,6 +48,12 @@ def test_refuses_to_overwrite_without_force(png, tmp_path):
     assert out.read_bytes().startswith(b"\x89PXC")
 
 
+def test_never_overwrites_its_input(png):
+    original = png.read_bytes()
+    one_line_error(run("compress", png, "-o", png, "--force"), "is the input file")
+    assert png.read_bytes() == original
+
+
 def test_stdin_stdout(png):
     proc = subprocess.run([sys.executable, "-m", "pixcodec.cli.main", "compress", "-", "-q"],
                           input=png.read_bytes(), capture_output=True)
