@@ -102,6 +102,14 @@ class _Bar:
             self.bar.close()
 
 
+def _with_bar(label: str, quiet: bool, func, *args, **kwargs):
+    bar = _Bar(label, not quiet)
+    try:
+        return func(*args, progress=bar, **kwargs)
+    finally:
+        bar.close()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pixcodec", prog_name="pixcodec")
 def main():
@@ -132,11 +140,7 @@ def compress(input, output, model, force, quiet):
     import pixcodec
     output = output or _default_output(input, ".pxc")
     _check_output(input, output, force)
-    bar = _Bar("compress", not quiet)
-    try:
-        result = pixcodec.encode(_read_input(input), model, progress=bar)
-    finally:
-        bar.close()
+    result = _with_bar("compress", quiet, pixcodec.encode, _read_input(input), model)
     _write_output(output, result.data, force)
     if not quiet:
         h = result.header
@@ -161,12 +165,8 @@ def decompress(input, output, force, max_pixels, quiet):
     from pixcodec.imageio import encode_png
     output = output or _default_output(input, ".png")
     _check_output(input, output, force)
-    bar = _Bar("decompress", not quiet)
-    try:
-        result = pixcodec.decode(_read_input(input), max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
-                                 progress=bar)
-    finally:
-        bar.close()
+    result = _with_bar("decompress", quiet, pixcodec.decode, _read_input(input),
+                       max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
     _write_output(output, encode_png(result.pixels, result.header.mode), force)
     if not quiet:
         h = result.header

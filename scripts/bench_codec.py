@@ -17,18 +17,9 @@ import torch
 from PIL import Image
 
 import pixcodec
-from pixcodec import container, fixedpoint as fx, zoo
+from pixcodec import container, zoo
+from pixcodec.codec import model_nll_bits
 from pixcodec.imageio import read_image
-
-
-def whole_image_nll_bits(name: str, pixels: np.ndarray) -> float:
-    """The model's NLL without tiling (parallel exact pass over the whole image)."""
-    net = zoo.load_model(name)
-    x = torch.from_numpy(np.array(pixels)).permute(2, 0, 1)[None]
-    logits = net.forward_exact(x)[0]  # (C, 256, H, W)
-    table = logits.permute(0, 2, 3, 1).reshape(-1, 256).numpy()
-    symbols = x[0].reshape(-1).numpy().astype(np.int64)
-    return float(fx.bits_of(fx.probability_weights(table), symbols).sum())
 
 
 def main() -> None:
@@ -60,7 +51,7 @@ def main() -> None:
             "image": path.name, "width": result.header.width, "height": result.header.height,
             "nll_bpd": result.nll_bits / dims, "file_bpd": 8 * len(result.data) / dims,
             "overhead_pct": 100 * (8 * len(result.data) / (result.nll_bits + header_bits) - 1),
-            "untiled_nll_bpd": whole_image_nll_bits(result.header.model, original) / dims,
+            "untiled_nll_bpd": model_nll_bits(zoo.load_model(result.header.model), original[None]) / dims,
             "png_bpd": 8 * len(buf.getvalue()) / dims,
             "encode_s": encode_s, "decode_s": decode_s, "exact": exact,
         }

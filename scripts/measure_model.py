@@ -9,21 +9,11 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from pixcodec import fixedpoint as fx, zoo
+from pixcodec import zoo
+from pixcodec.codec import model_nll_bits
 from pixcodec.data import load_cifar10_npz, load_folder
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
-
-
-def nll_bits(net, batch: np.ndarray) -> float:
-    """batch (B, H, W, C) uint8 -> total exact NLL in bits."""
-    x = torch.from_numpy(np.ascontiguousarray(batch)).permute(0, 3, 1, 2)
-    logits = net.forward_exact(x)  # (B, C, 256, H, W)
-    table = logits.permute(0, 1, 3, 4, 2).reshape(-1, 256).numpy()
-    return float(fx.bits_of(fx.probability_weights(table), x.reshape(-1).numpy().astype(np.int64)).sum())
 
 
 def main() -> None:
@@ -36,12 +26,12 @@ def main() -> None:
     colours = net.config.colours
     measured = {}
     bsd = [im for i, im in enumerate(load_folder(args.data / "bsd68", colours)) if i % 10 == 0]
-    measured["bsd68-heldout"] = sum(nll_bits(net, im[None]) for im in bsd) / sum(im.size for im in bsd)
+    measured["bsd68-heldout"] = sum(model_nll_bits(net, im[None]) for im in bsd) / sum(im.size for im in bsd)
     cifar = load_cifar10_npz(args.data / "cifar10-train-first4000.npz", colours)[3000:][:args.cifar_limit]
-    measured["cifar10-heldout"] = sum(nll_bits(net, cifar[i:i + 50])
+    measured["cifar10-heldout"] = sum(model_nll_bits(net, cifar[i:i + 50])
                                       for i in range(0, len(cifar), 50)) / cifar.size
     kodak = load_folder(args.data / "kodak", colours)
-    measured["kodak"] = sum(nll_bits(net, im[None]) for im in kodak) / sum(im.size for im in kodak)
+    measured["kodak"] = sum(model_nll_bits(net, im[None]) for im in kodak) / sum(im.size for im in kodak)
     for k, v in measured.items():
         print(f"{k}: {v:.4f} bits/dim")
     path = MODELS / "manifest.json"

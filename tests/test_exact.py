@@ -85,3 +85,11 @@ def test_real_size_tracks_model_nll(rng):
     pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
     payload, nll_bits = codec.encode_pixels(net, pixels, tile=32)
     assert 8 * len(payload) <= nll_bits * 1.01 + 64
+
+
+def test_banded_parallel_nll_equals_coded_nll(rng):
+    net = random_pixelcnn(3, hidden=6, blocks=3)
+    pixels = rng.integers(0, 256, (23, 9, 3), dtype=np.uint8)
+    _, coded_bits = codec.encode_pixels(net, pixels, tile=64)
+    assert codec.model_nll_bits(net, pixels[None], rows_per_pass=4) == pytest.approx(coded_bits,
+                                                                                     rel=1e-12)
