@@ -1,6 +1,7 @@
 """The coding path's tables are exact: stepper == parallel pass, any tiling, any thread count."""
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 import torch
 
 from pixcodec import codec
@@ -93,3 +94,13 @@ def test_banded_parallel_nll_equals_coded_nll(rng):
     _, coded_bits = codec.encode_pixels(net, pixels, tile=64)
     assert codec.model_nll_bits(net, pixels[None], rows_per_pass=4) == pytest.approx(coded_bits,
                                                                                      rel=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(height=st.integers(1, 20), width=st.integers(1, 20), tile=st.integers(1, 24),
+       colours=st.sampled_from([1, 3]), seed=st.integers(0, 2**16))
+def test_round_trip_any_size_and_tiling(height, width, tile, colours, seed):
+    net = random_pixelcnn(colours, seed=seed % 7, hidden=6, blocks=2)
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, colours), dtype=np.uint8)
+    payload, _ = codec.encode_pixels(net, pixels, tile=tile)
+    assert np.array_equal(codec.decode_pixels(net, payload, height, width, tile=tile), pixels)
