@@ -13,6 +13,7 @@ every machine.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from typing import Callable
 
 import numpy as np
@@ -24,6 +25,7 @@ from .nets import PixelCNN, PixelCNNStepper
 
 DEFAULT_TILE = 256
 CACHE_BUDGET_BYTES = 1 << 30  # per round of tiles decoded together
+CODING_THREADS = 1  # see _torch_threads; results are identical for any value
 
 # Called as progress(steps_done, steps_total) after every wavefront step.
 Progress = Callable[[int, int], None]
@@ -69,6 +71,18 @@ def count_steps(height: int, width: int, tile: int, slope: int) -> int:
     return tw + slope * (th - 1)
 
 
+@contextmanager
+def _torch_threads(n: int):
+    """Coding runs small matrix products one after another: extra threads barely help them and,
+    on a busy machine, spin-waiting threads slow them down many times over."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def _coding_loop(net: PixelCNN, height: int, width: int, tile: int,
                  code: Callable[[np.ndarray, np.ndarray, int, np.ndarray], np.ndarray],
                  progress: Progress | None = None) -> None:
@@ -77,27 +91,26 @@ def _coding_loop(net: PixelCNN, height: int, width: int, tile: int,
     ``code(ys, xs, colour, weights)`` gets the table of each position (integer-valued float64
     weights, one row per position) and returns the symbols there (read from the image when
     encoding, from the bitstream when decoding)."""
-    colours = net.config.colours
     slope = wavefront_slope(net)
-    tiles = tile_grid(height, width, tile)
     tile_h, tile_w = min(tile, height), min(tile, width)
-    rounds = _rounds(tiles, net, tile_h, tile_w)
+    rounds = _rounds(tile_grid(height, width, tile), net, tile_h, tile_w)
     total = len(rounds) * count_steps(height, width, tile, slope)
     done = 0
-    for round_tiles in rounds:
-        stepper = PixelCNNStepper(net, len(round_tiles), tile_h, tile_w)
-        origin = torch.tensor([(y, x) for y, x, _, _ in round_tiles])
-        for k, (t, r, c) in enumerate(_schedule(round_tiles, slope)):
-            stepper.at(t, r, c)
-            ys = (origin[t, 0] + r).numpy()
-            xs = (origin[t, 1] + c).numpy()
-            for colour in range(colours):
-                weights = fx.probability_weights(stepper.table(colour).numpy())
-                symbols = code(ys, xs, colour, weights)
-                stepper.reveal(colour, torch.from_numpy(symbols))
-            done += 1
-            if progress is not None:
-                progress(done, total)
+    with _torch_threads(CODING_THREADS):
+        for round_tiles in rounds:
+            stepper = PixelCNNStepper(net, len(round_tiles), tile_h, tile_w)
+            origin = torch.tensor([(y, x) for y, x, _, _ in round_tiles])
+            for t, r, c in _schedule(round_tiles, slope):
+                stepper.at(t, r, c)
+                ys = (origin[t, 0] + r).numpy()
+                xs = (origin[t, 1] + c).numpy()
+                for colour in range(net.config.colours):
+                    weights = fx.probability_weights(stepper.table(colour).numpy())
+                    symbols = code(ys, xs, colour, weights)
+                    stepper.reveal(colour, torch.from_numpy(symbols))
+                done += 1
+                if progress is not None:
+                    progress(done, total)
 
 
 @torch.no_grad()
