@@ -1,4 +1,4 @@
-"""The main job end to end on one image, through the installed `pixcodec` command:
+"""The main job end to end on one image, through the `pixcodec` command of this Python:
 compress, decompress, verify the pixels, and compare the size with PNG's.
 
     python scripts/demo.py tests/assets/kodim23-crop.png
@@ -16,15 +16,18 @@ import numpy as np
 from PIL import Image
 
 
+PIXCODEC = [sys.executable, "-m", "pixcodec"]
+
+
 def main() -> None:
     source = Path(sys.argv[1])
     with tempfile.TemporaryDirectory() as tmp:
         pxc, png = Path(tmp) / "image.pxc", Path(tmp) / "restored.png"
         start = time.perf_counter()
-        subprocess.run(["pixcodec", "compress", str(source), "-o", str(pxc)], check=True)
+        subprocess.run([*PIXCODEC, "compress", str(source), "-o", str(pxc)], check=True)
         encode_s = time.perf_counter() - start
         start = time.perf_counter()
-        subprocess.run(["pixcodec", "decompress", str(pxc), "-o", str(png)], check=True)
+        subprocess.run([*PIXCODEC, "decompress", str(pxc), "-o", str(png)], check=True)
         decode_s = time.perf_counter() - start
         original = Image.open(source)
         restored = Image.open(png)

@@ -55,10 +55,10 @@ def test_never_overwrites_its_input(png):
 
 
 def test_stdin_stdout(png):
-    proc = subprocess.run([sys.executable, "-m", "pixcodec.cli.main", "compress", "-", "-q"],
+    proc = subprocess.run([sys.executable, "-m", "pixcodec", "compress", "-", "-q"],
                           input=png.read_bytes(), capture_output=True)
     assert proc.returncode == 0 and proc.stdout.startswith(b"\x89PXC")
-    back = subprocess.run([sys.executable, "-m", "pixcodec.cli.main", "decompress", "-", "-q"],
+    back = subprocess.run([sys.executable, "-m", "pixcodec", "decompress", "-", "-q"],
                           input=proc.stdout, capture_output=True)
     assert back.returncode == 0 and back.stdout.startswith(b"\x89PNG")
 
