@@ -2,16 +2,16 @@
 import pytest
 import torch
 
-from pixcodec.nets.layers import causal_mask
+from pixcodec.nets.layers import causal_mask, channel_groups
 from pixcodec.nets.pixelcnn import normalise_pixels
 
 from conftest import random_pixelcnn
 
 
 def test_mask_a_centre_follows_colour_order():
-    m = causal_mask(6, 3, (3, 3), "A", 3)[:, :, 1, 1]  # out groups 0,0,1,1,2,2; in 0,1,2
+    m = causal_mask(channel_groups(6, 3), channel_groups(3, 3), (3, 3), "A")[:, :, 1, 1]
     assert m.tolist() == [[0, 0, 0], [0, 0, 0], [1, 0, 0], [1, 0, 0], [1, 1, 0], [1, 1, 0]]
-    m = causal_mask(3, 3, (3, 3), "B", 3)
+    m = causal_mask(channel_groups(3, 3), channel_groups(3, 3), (3, 3), "B")
     assert m[:, :, 1, 1].tolist() == [[1, 0, 0], [1, 1, 0], [1, 1, 1]]
     assert m[:, :, 1, 2].sum() == 0 and m[:, :, 2, :].sum() == 0 and m[:, :, 0, :].all()
 

@@ -24,19 +24,24 @@ def channel_groups(n_channels: int, n_colours: int) -> torch.Tensor:
     return torch.arange(n_channels) * n_colours // n_channels
 
 
-def causal_mask(
-    out_channels: int, in_channels: int, kernel: tuple[int, int], mask_type: str, n_colours: int
-) -> torch.Tensor:
-    """The (out, in, kh, kw) 0/1 mask; kernel centre is (kh // 2, kw // 2)."""
+def gate_groups(hidden: int, n_colours: int, gates: int = 4) -> torch.Tensor:
+    """Colour groups of `gates` stacked gate blocks of `hidden` channels each (LSTM o, f, i, g):
+    every gate splits into R/G/B the same way as the hidden state it updates."""
+    return channel_groups(hidden, n_colours).repeat(gates)
+
+
+def causal_mask(out_groups: torch.Tensor, in_groups: torch.Tensor, kernel: tuple[int, int],
+                mask_type: str) -> torch.Tensor:
+    """The (out, in, kh, kw) 0/1 mask; the kernel centre is (kh // 2, kw // 2) and
+    `out_groups` / `in_groups` give each channel's colour."""
     if mask_type not in ("A", "B"):
         raise ValueError(f"mask type must be 'A' or 'B', not {mask_type!r}")
     kh, kw = kernel
     cy, cx = kh // 2, kw // 2
-    mask = torch.zeros(out_channels, in_channels, kh, kw)
+    mask = torch.zeros(len(out_groups), len(in_groups), kh, kw)
     mask[:, :, :cy, :] = 1
     mask[:, :, cy, :cx] = 1
-    out_g = channel_groups(out_channels, n_colours)[:, None]
-    in_g = channel_groups(in_channels, n_colours)[None, :]
+    out_g, in_g = out_groups[:, None], in_groups[None, :]
     centre = (in_g < out_g) if mask_type == "A" else (in_g <= out_g)
     mask[:, :, cy, cx] = centre.float()
     return mask
@@ -45,12 +50,15 @@ def causal_mask(
 class MaskedConv2d(nn.Conv2d):
     """A same-size convolution whose weight is multiplied by a fixed causal mask."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, mask_type: str,
-                 n_colours: int):
-        super().__init__(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int],
+                 mask_type: str, n_colours: int, out_groups: torch.Tensor | None = None):
+        kernel = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        super().__init__(in_channels, out_channels, kernel,
+                         padding=(kernel[0] // 2, kernel[1] // 2))
         self.mask_type = mask_type
-        mask = causal_mask(out_channels, in_channels, (kernel_size, kernel_size), mask_type,
-                           n_colours)
+        if out_groups is None:
+            out_groups = channel_groups(out_channels, n_colours)
+        mask = causal_mask(out_groups, channel_groups(in_channels, n_colours), kernel, mask_type)
         self.register_buffer("mask", mask, persistent=False)
 
     def masked_weight(self) -> torch.Tensor:
