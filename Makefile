@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 DATA ?= ../shared/data
 SAMPLE := tests/assets/kodim23-crop.png
 
-.PHONY: help install demo test test-fast bench-speed clean
+.PHONY: help install demo test test-fast bench-kodak clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -32,8 +32,8 @@ test: install ## run the whole test suite
 test-fast: install ## the tests without the slow ones
 	$(BIN)/python -m pytest -q -m "not slow"
 
-bench-speed: install ## time encode/decode of 256x256 and Kodak images (needs DATA)
-	$(BIN)/python scripts/bench_speed.py --kodak $(DATA)/kodak
+bench-kodak: install ## per-image sizes and times on Kodak (DATA=folder holding kodak/)
+	$(BIN)/python scripts/bench_codec.py $(DATA)/kodak --out docs/kodak.json
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache build *.egg-info
