@@ -185,5 +185,82 @@ def models():
         click.echo(f"    bits/dim: {measured}")
 
 
+@main.command()
+@click.option("--model", "preset", required=True, metavar="NAME",
+              help="Network configuration to train (see `pixcodec configs`).")
+@click.option("--data", required=True, metavar="DATA",
+              help="binarized-mnist, mnist, cifar10, imagenet32, imagenet64 (under --data-root), "
+                   "or a path: an image folder, cifar-10-python.tar.gz, or an npz.")
+@click.option("--data-root", metavar="DIR", envvar="PIXCODEC_DATA",
+              help="Folder holding the named data sets (default: $PIXCODEC_DATA).")
+@click.option("--checkpoint", required=True, type=click.Path(dir_okay=False), metavar="FILE",
+              help="Saved every --save-every steps; an existing one is resumed exactly. The CSV "
+                   "log goes next to it.")
+@click.option("--steps", default=20000, show_default=True, help="Total steps (also the lr schedule).")
+@click.option("--batch", default=16, show_default=True, help="Images per step (per GPU).")
+@click.option("--lr", default=1e-3, show_default=True, help="Peak learning rate.")
+@click.option("--optimizer", type=click.Choice(["rmsprop", "adam"]), default="rmsprop",
+              show_default=True)
+@click.option("--schedule", type=click.Choice(["cosine", "constant"]), default="cosine",
+              show_default=True)
+@click.option("--crop", default=32, show_default=True, help="Crop side for image folders.")
+@click.option("--heldout", type=click.Choice(["default", "valid", "test"]), default="default",
+              help="Binarized MNIST's evaluation split (default: valid).")
+@click.option("--eval-every", default=500, show_default=True)
+@click.option("--eval-images", default=1000, show_default=True,
+              help="Held-out images per evaluation; 0: all.")
+@click.option("--save-every", default=250, show_default=True)
+@click.option("--seed", default=0, show_default=True)
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+              show_default=True)
+@click.option("--no-amp", is_flag=True, help="No bfloat16 autocast on CUDA.")
+@click.option("--threads", default=0, help="CPU threads (default: torch's choice).")
+@click.option("--minutes", default=0.0, help="Stop (after saving) after this long; 0: no limit.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+@_guarded
+def train(preset, data, data_root, checkpoint, steps, batch, lr, optimizer, schedule, crop,
+          heldout, eval_every, eval_images, save_every, seed, device, no_amp, threads, minutes,
+          quiet):
+    """Train a network, or resume its checkpoint. Several GPUs:
+    `torchrun --nproc_per_node N -m pixcodec train ...`."""
+    from pixcodec.train import TrainOptions
+    from pixcodec.train import train as run_training
+    opts = TrainOptions(model=preset, data=data, data_root=data_root,
+                        checkpoint=Path(checkpoint), steps=steps, batch=batch, lr=lr,
+                        optimizer=optimizer, schedule=schedule, crop=crop, heldout=heldout,
+                        eval_every=eval_every, eval_images=eval_images, save_every=save_every,
+                        seed=seed, device=device, amp=not no_amp, threads=threads,
+                        max_minutes=minutes)
+    bar = _Bar("train", not quiet)
+
+    def progress(step, total, figures):
+        bar(step, total)
+        if "heldout_bpd" in figures:
+            line = (f"step {step}: train {figures['train_bpd']:.4f} bits/dim, held-out "
+                    f"{figures['heldout_bpd']:.4f} bits/dim "
+                    f"({figures['heldout_nats_per_image']:.2f} nats/image)")
+            if bar.bar is not None:
+                bar.bar.write(line, file=sys.stderr)
+            else:
+                click.echo(line, err=True)
+
+    try:
+        run_training(opts, progress)
+    except ValueError as exc:
+        _fail(str(exc))
+    finally:
+        bar.close()
+
+
+@main.command()
+def configs():
+    """List the network configurations `pixcodec train --model` knows, with parameter counts."""
+    from pixcodec.nets.presets import PRESETS, build, parameter_count
+    for name, (architecture, config) in PRESETS.items():
+        details = ", ".join(f"{k}={v}" for k, v in config.items())
+        click.echo(f"{name:22s} {parameter_count(build(name)):>12,} parameters  "
+                   f"{architecture}: {details}")
+
+
 if __name__ == "__main__":
     main()

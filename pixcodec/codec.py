@@ -19,9 +19,10 @@ from typing import Callable
 import numpy as np
 import torch
 
+from torch import nn
+
 from . import fixedpoint as fx
 from .coder import Decoder, Encoder
-from .nets import PixelCNN, PixelCNNStepper
 
 DEFAULT_TILE = 256
 CACHE_BUDGET_BYTES = 1 << 30  # per round of tiles decoded together
@@ -31,23 +32,14 @@ CODING_THREADS = 1  # see _torch_threads; results are identical for any value
 Progress = Callable[[int, int], None]
 
 
-def wavefront_slope(net: PixelCNN) -> int:
-    slope = 1
-    for dy, dx in PixelCNNStepper.dependency_offsets(net):
-        if dy < 0:
-            slope = max(slope, dx // -dy + 1)
-    return slope
-
-
 def tile_grid(height: int, width: int, tile: int) -> list[tuple[int, int, int, int]]:
     """(y, x, h, w) of each tile, in raster order of tiles."""
     return [(y, x, min(tile, height - y), min(tile, width - x))
             for y in range(0, height, tile) for x in range(0, width, tile)]
 
 
-def _rounds(tiles: list, net: PixelCNN, tile_h: int, tile_w: int) -> list[list]:
-    cfg = net.config
-    per_tile = 4 * (tile_h + 3) * (tile_w + 6) * (cfg.colours + cfg.blocks * cfg.hidden)
+def _rounds(tiles: list, net: nn.Module, tile_h: int, tile_w: int) -> list[list]:
+    per_tile = 4 * (tile_h + 3) * (tile_w + 6) * net.cache_channels()
     size = max(1, CACHE_BUDGET_BYTES // per_tile)
     return [tiles[i:i + size] for i in range(0, len(tiles), size)]
 
@@ -83,7 +75,7 @@ def _torch_threads(n: int):
         torch.set_num_threads(before)
 
 
-def _coding_loop(net: PixelCNN, height: int, width: int, tile: int,
+def _coding_loop(net: nn.Module, height: int, width: int, tile: int,
                  code: Callable[[np.ndarray, np.ndarray, int, np.ndarray], np.ndarray],
                  progress: Progress | None = None) -> None:
     """Run the network over every position in decoding order.
@@ -91,14 +83,14 @@ def _coding_loop(net: PixelCNN, height: int, width: int, tile: int,
     ``code(ys, xs, colour, weights)`` gets the table of each position (integer-valued float64
     weights, one row per position) and returns the symbols there (read from the image when
     encoding, from the bitstream when decoding)."""
-    slope = wavefront_slope(net)
     tile_h, tile_w = min(tile, height), min(tile, width)
+    slope = net.wavefront_slope(tile_w)
     rounds = _rounds(tile_grid(height, width, tile), net, tile_h, tile_w)
     total = len(rounds) * count_steps(height, width, tile, slope)
     done = 0
     with _torch_threads(CODING_THREADS):
         for round_tiles in rounds:
-            stepper = PixelCNNStepper(net, len(round_tiles), tile_h, tile_w)
+            stepper = net.stepper([(h, w) for _, _, h, w in round_tiles])
             origin = torch.tensor([(y, x) for y, x, _, _ in round_tiles])
             for t, r, c in _schedule(round_tiles, slope):
                 stepper.at(t, r, c)
@@ -114,7 +106,7 @@ def _coding_loop(net: PixelCNN, height: int, width: int, tile: int,
 
 
 @torch.no_grad()
-def encode_pixels(net: PixelCNN, pixels: np.ndarray, tile: int = DEFAULT_TILE,
+def encode_pixels(net: nn.Module, pixels: np.ndarray, tile: int = DEFAULT_TILE,
                   progress: Progress | None = None) -> tuple[bytes, float]:
     """(H, W, C) uint8 -> (payload, model NLL in bits: the ideal code length)."""
     height, width, _ = pixels.shape
@@ -132,7 +124,7 @@ def encode_pixels(net: PixelCNN, pixels: np.ndarray, tile: int = DEFAULT_TILE,
 
 
 @torch.no_grad()
-def decode_pixels(net: PixelCNN, payload: bytes, height: int, width: int,
+def decode_pixels(net: nn.Module, payload: bytes, height: int, width: int,
                   tile: int = DEFAULT_TILE, progress: Progress | None = None) -> np.ndarray:
     colours = net.config.colours
     pixels = np.zeros((height, width, colours), dtype=np.uint8)
@@ -148,19 +140,22 @@ def decode_pixels(net: PixelCNN, payload: bytes, height: int, width: int,
 
 
 @torch.no_grad()
-def model_nll_bits(net: PixelCNN, images: np.ndarray, rows_per_pass: int = 64) -> float:
+def model_nll_bits(net: nn.Module, images: np.ndarray, rows_per_pass: int = 64) -> float:
     """Exact NLL in bits of untiled images (B, H, W, C) uint8, from parallel passes.
 
     Bands of rows are computed with as many rows above as the model can see, which makes each
-    band's tables identical to a pass over the whole image at a fraction of the memory."""
-    halo = max(-dy for dy, _ in PixelCNNStepper.dependency_offsets(net))
+    band's tables identical to a pass over the whole image at a fraction of the memory; a model
+    that sees every row above (the PixelRNNs) gets the whole image in one pass."""
+    halo = net.halo_rows()
     x = torch.from_numpy(np.array(images, dtype=np.uint8)).permute(0, 3, 1, 2)
+    if halo is None:
+        rows_per_pass = x.shape[2]
     total = 0.0
     for y in range(0, x.shape[2], rows_per_pass):
-        top = max(0, y - halo)
+        top = max(0, y - (halo or 0))
         band = x[:, :, top:y + rows_per_pass]
         logits = net.forward_exact(band)[:, :, :, y - top:]  # (B, C, 256, rows, W)
-        table = logits.permute(0, 1, 3, 4, 2).reshape(-1, 256).numpy()
+        table = logits.permute(0, 1, 3, 4, 2).reshape(-1, logits.shape[2]).numpy()
         symbols = band[:, :, y - top:].reshape(-1).numpy().astype(np.int64)
         total += float(fx.bits_of(fx.probability_weights(table), symbols).sum())
     return total

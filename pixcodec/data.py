@@ -1,10 +1,27 @@
 """Training and evaluation data: folders of images and the CIFAR-10 npz, as uint8 arrays."""
 from __future__ import annotations
 
+import os
+import pickle
+import tarfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from .errors import PixcodecError
+
+DATA_ROOT_ENV = "PIXCODEC_DATA"
+CIFAR10_HELDOUT_START = 3000  # the partial CIFAR-10: first 3,000 train, last 1,000 held out
+
+
+def data_root(given: str | Path | None) -> Path | None:
+    """The folder that holds the named data sets: the one given, else $PIXCODEC_DATA."""
+    if given is not None:
+        return Path(given)
+    env = os.environ.get(DATA_ROOT_ENV)
+    return Path(env) if env else None
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".webp", ".tif", ".tiff"}
 
@@ -54,3 +71,183 @@ class RandomCrops:
                 crop = crop[:, ::-1]
             out.append(crop.transpose(2, 0, 1))
         return np.ascontiguousarray(np.stack(out))
+
+
+# --- Training sets for `pixcodec train` -------------------------------------------------------
+
+class ArraySampler:
+    """Whole images of one size, drawn uniformly: (N, C, H, W) uint8."""
+
+    def __init__(self, images: np.ndarray):
+        self.images = images
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        return self.images[rng.integers(0, len(self.images), size=n)]
+
+
+class CropSampler:
+    """Random crops with horizontal flips of images of any size, drawn in proportion to area."""
+
+    def __init__(self, images: list[np.ndarray], size: int):
+        self.images = [im for im in images if im.shape[0] >= size and im.shape[1] >= size]
+        if not self.images:
+            raise ValueError(f"no image is at least {size}x{size}")
+        area = np.array([im.shape[0] * im.shape[1] for im in self.images], dtype=np.float64)
+        self.weights = area / area.sum()
+        self.size = size
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """(n, C, size, size) uint8."""
+        out = []
+        for i in rng.choice(len(self.images), size=n, p=self.weights):
+            im = self.images[i]
+            y = rng.integers(0, im.shape[0] - self.size + 1)
+            x = rng.integers(0, im.shape[1] - self.size + 1)
+            crop = im[y:y + self.size, x:x + self.size]
+            if rng.random() < 0.5:
+                crop = crop[:, ::-1]
+            out.append(crop.transpose(2, 0, 1))
+        return np.ascontiguousarray(np.stack(out))
+
+
+@dataclass(frozen=True)
+class TrainingSet:
+    name: str
+    train: "ArraySampler | CropSampler"
+    heldout: np.ndarray     # (N, C, H, W) uint8: the fixed evaluation images
+    colours: int
+    levels: int
+
+
+TRAINING_SETS = ("binarized-mnist", "mnist", "cifar10", "imagenet32", "imagenet64")
+_FILES = {"binarized-mnist": "binarized-mnist.npz", "mnist": "mnist.npz",
+          "cifar10": "cifar10-train-first4000.npz", "imagenet32": "imagenet32",
+          "imagenet64": "imagenet64"}
+
+
+def open_training_set(spec: str, root: str | Path | None, colours: int, levels: int,
+                      crop: int = 32, heldout: str = "default") -> TrainingSet:
+    """A named set (TRAINING_SETS, found under `root`) or a path: an image folder (random
+    crops), a CIFAR-10 ``cifar-10-python.tar.gz``, or an npz of one of the named layouts.
+
+    `heldout` picks binarized MNIST's evaluation split: "valid" (default) or "test"."""
+    path = Path(spec)
+    if spec in TRAINING_SETS:
+        base = data_root(root)
+        if base is None:
+            raise PixcodecError(f"data set {spec} needs a data root: give --data-root DIR or "
+                                f"set {DATA_ROOT_ENV}")
+        path = base / _FILES[spec]
+        if not path.exists():
+            raise PixcodecError(f"data set {spec}: {path} not found")
+        kind = spec
+    elif path.is_dir():
+        kind = "imagenet" if any(path.glob("*data*.npz")) else "folder"
+    elif path.name.endswith(".tar.gz"):
+        kind = "cifar10-python"
+    elif path.suffix == ".npz" and path.exists():
+        kind = _npz_kind(path)
+    else:
+        raise PixcodecError(f"{spec} is neither a data set ({', '.join(TRAINING_SETS)}) nor a "
+                            "folder, .npz or cifar-10-python.tar.gz")
+    if kind == "binarized-mnist":
+        if levels != 2:
+            raise PixcodecError("binarized MNIST needs a binary model (levels 2)")
+        with np.load(path) as d:
+            split = "valid" if heldout == "default" else heldout
+            train, held = d["train"][:, None], d[split][:, None]
+        return TrainingSet("binarized-mnist", ArraySampler(train), held, 1, 2)
+    if levels != 256:
+        raise PixcodecError(f"{spec} has 8-bit images: it needs a model with 256 levels")
+    if kind == "mnist":
+        with np.load(path) as d:
+            train, held = d["x_train"][:, None], d["x_test"][:, None]
+        return TrainingSet("mnist", ArraySampler(_channels(train, colours)),
+                           _channels(held, colours), colours, 256)
+    if kind in ("cifar10", "cifar10-partial"):
+        with np.load(path) as d:
+            x = d["x"]
+        train, held = x[:CIFAR10_HELDOUT_START], x[CIFAR10_HELDOUT_START:]
+        return TrainingSet("cifar10", ArraySampler(_nchw(train, colours)),
+                           _nchw(held, colours), colours, 256)
+    if kind == "cifar10-python":
+        train, held = _read_cifar10_python(path)
+        return TrainingSet("cifar10", ArraySampler(_nchw(train, colours)),
+                           _nchw(held, colours), colours, 256)
+    if kind in ("imagenet32", "imagenet64", "imagenet"):
+        train, held = _read_imagenet_npz(path)
+        return TrainingSet(path.name, ArraySampler(_nchw(train, colours)),
+                           _nchw(held, colours), colours, 256)
+    images = load_folder(path, colours)
+    train = [im for i, im in enumerate(images) if i % 10]
+    held = CropSampler(images[::10], crop).sample(64, np.random.default_rng(1234))
+    return TrainingSet(path.name, CropSampler(train, crop), held, colours, 256)
+
+
+def _npz_kind(path: Path) -> str:
+    with np.load(path) as d:
+        keys = set(d.files)
+    if {"train", "valid", "test"} <= keys:
+        return "binarized-mnist"
+    if "x_train" in keys:
+        return "mnist"
+    if "x" in keys:
+        return "cifar10-partial"
+    raise PixcodecError(f"{path}: not a known npz layout (keys {sorted(keys)})")
+
+
+def _channels(x: np.ndarray, colours: int) -> np.ndarray:
+    """(N, 1, H, W) grayscale -> (N, colours, H, W)."""
+    return np.ascontiguousarray(np.repeat(x, colours, axis=1))
+
+
+def _nchw(x: np.ndarray, colours: int) -> np.ndarray:
+    """(N, H, W, 3) RGB -> (N, colours, H, W), grayscale by Pillow's L conversion."""
+    if colours == 1:
+        x = np.stack([np.asarray(Image.fromarray(im).convert("L")) for im in x])[..., None]
+    return np.ascontiguousarray(x.transpose(0, 3, 1, 2))
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """CIFAR-10's python batches are pickles: allow the numpy array machinery, nothing else,
+    so that a doctored file cannot run code."""
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("builtins", "bytes")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise PixcodecError(f"refusing to load {module}.{name} from a CIFAR-10 batch")
+        return super().find_class(module, name)
+
+
+def _read_cifar10_python(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """The original cifar-10-python.tar.gz -> (50000, 32, 32, 3) train, (10000, ...) test."""
+    batches: dict[str, np.ndarray] = {}
+    with tarfile.open(path, "r:gz") as tar:
+        for member in tar.getmembers():
+            name = Path(member.name).name
+            if name.startswith("data_batch_") or name == "test_batch":
+                f = tar.extractfile(member)
+                d = _NumpyOnlyUnpickler(f, encoding="bytes").load()
+                data = np.asarray(d[b"data"], dtype=np.uint8)
+                batches[name] = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    if "test_batch" not in batches or len(batches) < 2:
+        raise PixcodecError(f"{path}: not a cifar-10-python archive")
+    train = np.concatenate([batches[k] for k in sorted(batches) if k != "test_batch"])
+    return train, batches["test_batch"]
+
+
+def _read_imagenet_npz(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Downsampled ImageNet as published: train_data_batch_*.npz and val_data.npz, key
+    ``data`` (N, 3 * s * s) with the R, G and B planes one after another."""
+    def read(path: Path) -> np.ndarray:
+        with np.load(path) as d:
+            data = d["data"]
+        side = int(round((data.shape[1] // 3) ** 0.5))
+        return data.reshape(-1, 3, side, side).transpose(0, 2, 3, 1)
+
+    train_files = sorted(folder.glob("train_data_batch_*.npz"))
+    val = folder / "val_data.npz"
+    if not train_files or not val.exists():
+        raise PixcodecError(f"{folder}: expected train_data_batch_*.npz and val_data.npz")
+    return np.concatenate([read(p) for p in train_files]), read(val)

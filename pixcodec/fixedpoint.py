@@ -11,11 +11,15 @@ in *exact* arithmetic:
   units, and a sum of at most MAX_FAN_IN of them stays below 2**53, so float64 holds every
   partial sum exactly: the result does not depend on summation order, blocking or threads;
 * logits are rounded to multiples of 2**-LOGIT_BITS nats and turned into integer weights through
-  an integer table of exp(-d / 2**LOGIT_BITS), built with integer arithmetic only.
+  an integer table of exp(-d / 2**LOGIT_BITS), built with integer arithmetic only;
+* the LSTMs' sigmoid and tanh are integer tables too, indexed by the activation grid: libm's
+  exp and tanh may differ in the last bit between machines, tables built from integers cannot.
 
 The integer weights, passed as float64 (exact below 2**53), are what the entropy coder sees.
 """
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 import torch
@@ -43,6 +47,33 @@ def _build_exp_table() -> np.ndarray:
 
 EXP_TABLE = _build_exp_table()
 
+# sigmoid and tanh on the activation grid: inputs are multiples of 2**-ACT_BITS, clamped to
+# +-NONLINEAR_LIMIT (beyond it both round to +-1 on the grid anyway: 1 - sigmoid(12) < 2**-17),
+# outputs are multiples of 2**-ACT_BITS, rounded half up from exact integer ratios.
+NONLINEAR_LIMIT = 12
+_GRID_EXP_STEP = 1099243225085  # round(exp(-2**-ACT_BITS) * 2**40), computed with 50 digits
+
+
+@functools.cache
+def _nonlinear_tables() -> tuple[torch.Tensor, torch.Tensor]:
+    """(sigmoid, tanh) tables, built on first use (a fifth of a second)."""
+    unit, one = 1 << ACT_BITS, 1 << 40
+    n = NONLINEAR_LIMIT * unit
+    exp = [one]  # exp(-k / 2**ACT_BITS) in units of 2**-40, k = 0 .. 2n
+    for _ in range(2 * n):
+        exp.append((exp[-1] * _GRID_EXP_STEP + (one >> 1)) >> 40)
+    exp = np.asarray(exp, dtype=np.int64)
+    k = np.arange(n + 1)
+
+    def ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:  # round(num / den * unit)
+        return (num * unit + den // 2) // den
+
+    sig_pos = ratio(np.full(n + 1, one), one + exp[k])      # sigmoid(k / unit), k >= 0
+    tanh_pos = ratio(one - exp[2 * k], one + exp[2 * k])    # tanh(k / unit), k >= 0
+    sigmoid = np.concatenate([unit - sig_pos[:0:-1], sig_pos])   # index k + n, k = -n .. n
+    tanh = np.concatenate([-tanh_pos[:0:-1], tanh_pos])
+    return torch.from_numpy(sigmoid), torch.from_numpy(tanh)
+
 
 def round_to_grid(x: torch.Tensor, bits: int, limit: float) -> torch.Tensor:
     """Round to the nearest multiple of 2**-bits and clamp to [-limit, limit]; exact in float64."""
@@ -60,6 +91,22 @@ def quantize_bias(b: torch.Tensor) -> torch.Tensor:
 
 def quantize_activation(a: torch.Tensor) -> torch.Tensor:
     return round_to_grid(a, ACT_BITS, ACT_LIMIT)
+
+
+def _lookup(table: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    n = NONLINEAR_LIMIT * 2**ACT_BITS
+    index = torch.clamp(torch.round(x * float(2**ACT_BITS)), -n, n).to(torch.int64) + n
+    return table[index].to(x.dtype) / float(2**ACT_BITS)
+
+
+def sigmoid(x: torch.Tensor) -> torch.Tensor:
+    """Exact sigmoid of float64 x (rounded to the activation grid first), on the grid."""
+    return _lookup(_nonlinear_tables()[0], x)
+
+
+def tanh(x: torch.Tensor) -> torch.Tensor:
+    """Exact tanh of float64 x (rounded to the activation grid first), on the grid."""
+    return _lookup(_nonlinear_tables()[1], x)
 
 
 def integer_logits(logits: torch.Tensor) -> torch.Tensor:

@@ -16,9 +16,7 @@ import torch
 from safetensors.torch import load as load_safetensors
 
 from .errors import ModelError
-from .nets import PixelCNN, PixelCNNConfig
-
-ARCHITECTURES = {"pixelcnn": (PixelCNNConfig, PixelCNN)}
+from .nets.presets import make_network
 
 
 @dataclass(frozen=True)
@@ -74,7 +72,6 @@ def load_model(name: str) -> torch.nn.Module:
     if hashlib.sha256(data).hexdigest() != info.sha256:
         raise ModelError(f"weights of model {name!r} do not match their recorded sha256 "
                          "(damaged installation?)")
-    config_cls, net_cls = ARCHITECTURES[info.architecture]
-    net = net_cls(config_cls(**info.config))
+    net = make_network(info.architecture, info.config)
     net.load_state_dict(load_safetensors(data))
     return net.eval()

@@ -1,7 +1,8 @@
 """Train a shipped default PixelCNN on CPU (the simple trainer of the codec issue).
 
 Data: random crops of photos-train, urban100-half and bsd68 (every 10th bsd68 image held out)
-plus the first 3,000 CIFAR-10 images. Never Kodak. Resumes from --checkpoint when it exists.
+plus the first 3,000 CIFAR-10 images: every --cifar-every-th step is a batch of 16 whole CIFAR
+images instead of photo crops. Never Kodak. Resumes from --checkpoint when it exists.
 
     python scripts/train_default.py --data ../shared/data --colours 3 --minutes 60 \
         --checkpoint runs/rgb.pt
@@ -24,14 +25,15 @@ from pixcodec.nets import PixelCNN, PixelCNNConfig
 PHOTO_SETS = ("photos-train", "urban100-half", "bsd68")
 
 
-def training_images(data: Path, colours: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+def training_images(data: Path, colours: int) -> tuple[list, list, list]:
+    """(training photos, held-out photos, the 3,000 CIFAR-10 training images)."""
     train, held_out = [], []
     for name in PHOTO_SETS:
         images = load_folder(data / name, colours)
         for i, im in enumerate(images):
             (held_out if name == "bsd68" and i % 10 == 0 else train).append(im)
-    train.extend(load_cifar10_npz(data / "cifar10-train-first4000.npz", colours)[:3000])
-    return train, held_out
+    cifar = list(load_cifar10_npz(data / "cifar10-train-first4000.npz", colours)[:3000])
+    return train, held_out, cifar
 
 
 def bits_per_dim(net: PixelCNN, x: torch.Tensor) -> torch.Tensor:
@@ -48,6 +50,9 @@ def main() -> None:
     ap.add_argument("--out-features", type=int, default=96)
     ap.add_argument("--crop", type=int, default=32)
     ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--cifar-every", type=int, default=0,
+                    help="every K-th step is a batch of 16 CIFAR images (0: CIFAR crops mixed "
+                         "in with the photos, which needs --crop 32)")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--minutes", type=float, default=60)
     ap.add_argument("--total-steps", type=int, default=20000, help="length of the lr schedule")
@@ -67,8 +72,12 @@ def main() -> None:
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         step = state["step"]
-    train, held_out = training_images(args.data, args.colours)
-    crops = RandomCrops(train, args.crop, seed=args.seed + step)
+    train, held_out, cifar = training_images(args.data, args.colours)
+    if args.cifar_every:
+        crops = RandomCrops(train, args.crop, seed=args.seed + step)
+        cifar_batches = RandomCrops(cifar, 32, seed=args.seed + step + 1)
+    else:
+        crops = RandomCrops(train + cifar, args.crop, seed=args.seed + step)
     eval_batch = torch.from_numpy(RandomCrops(held_out, 64, seed=1234).batch(32))
     log_path = args.checkpoint.with_suffix(".csv")
     deadline = time.time() + 60 * args.minutes
@@ -77,7 +86,10 @@ def main() -> None:
         lr = args.lr * 0.5 * (1 + math.cos(math.pi * step / args.total_steps))
         for group in opt.param_groups:
             group["lr"] = lr
-        x = torch.from_numpy(crops.batch(args.batch))
+        if args.cifar_every and step % args.cifar_every == args.cifar_every - 1:
+            x = torch.from_numpy(cifar_batches.batch(16))
+        else:
+            x = torch.from_numpy(crops.batch(args.batch))
         loss = bits_per_dim(net, x)
         opt.zero_grad(set_to_none=True)
         loss.backward()

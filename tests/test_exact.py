@@ -7,7 +7,7 @@ import torch
 from pixcodec import codec
 from pixcodec import fixedpoint as fx
 
-from conftest import random_pixelcnn
+from conftest import ARCHITECTURES, random_net, random_pixelcnn
 
 
 def tables_in_coding_order(net, pixels, tile):
@@ -33,29 +33,56 @@ def tables_in_coding_order(net, pixels, tile):
     return [(ys, xs, c, t) for (ys, xs, c), t in zip(order, seen)]
 
 
+def check_stepper_against_parallel(net, pixels, tile):
+    """The coding loop's tables equal the exact parallel pass of each tile bit for bit, stay
+    close to the float (training) pass, and every subpixel is coded exactly once."""
+    shape, colours = pixels.shape[:2], pixels.shape[2]
+    seen = tables_in_coding_order(net, pixels, tile)
+    coded = np.zeros(pixels.shape, dtype=int)
+    for y, x, h, w in codec.tile_grid(*shape, tile):
+        part = torch.from_numpy(pixels[y:y + h, x:x + w]).permute(2, 0, 1)[None]
+        exact = net.forward_exact(part)[0].numpy()  # (C, levels, h, w)
+        with torch.no_grad():
+            floating = net(part)[0].numpy()
+        assert np.abs(exact / 2**fx.LOGIT_BITS - floating).max() < 0.05
+        levels = exact.shape[1]
+        for ys, xs, colour, table in seen:
+            inside = (ys >= y) & (ys < y + h) & (xs >= x) & (xs < x + w)
+            expected = exact[colour, :, ys[inside] - y, xs[inside] - x]
+            assert np.array_equal(table[inside], expected.reshape(-1, levels))
+            coded[ys[inside], xs[inside], colour] += 1
+    assert (coded == 1).all(), "every subpixel is coded exactly once"
+
+
 @pytest.mark.parametrize("colours", [1, 3])
 @pytest.mark.parametrize("shape,tile", [((1, 1), 8), ((1, 9), 4), ((13, 1), 5), ((17, 23), 64),
                                         ((17, 23), 6), ((20, 20), 10)])
 def test_stepper_equals_parallel_exact_pass(colours, shape, tile, rng):
     net = random_pixelcnn(colours, seed=shape[0] + tile)
-    pixels = rng.integers(0, 256, (*shape, colours), dtype=np.uint8)
-    seen = tables_in_coding_order(net, pixels, tile)
-    coded = np.zeros((*shape, colours), dtype=int)
-    for y, x, h, w in codec.tile_grid(*shape, tile):
-        part = torch.from_numpy(pixels[y:y + h, x:x + w]).permute(2, 0, 1)[None]
-        exact = net.forward_exact(part)[0].numpy()  # (C, 256, h, w)
-        for ys, xs, colour, table in seen:
-            inside = (ys >= y) & (ys < y + h) & (xs >= x) & (xs < x + w)
-            expected = exact[colour, :, ys[inside] - y, xs[inside] - x]
-            assert np.array_equal(table[inside], expected.reshape(-1, 256))
-            coded[ys[inside], xs[inside], colour] += 1
-    assert (coded == 1).all(), "every subpixel is coded exactly once"
+    check_stepper_against_parallel(net, rng.integers(0, 256, (*shape, colours), dtype=np.uint8),
+                                   tile)
+
+
+@pytest.mark.parametrize("architecture", ["row_lstm", "diag_bilstm"])
+@pytest.mark.parametrize("colours,levels", [(1, 256), (3, 256), (1, 2), (3, 2)])
+@pytest.mark.parametrize("shape,tile", [((1, 1), 8), ((1, 6), 4), ((6, 1), 4), ((7, 9), 16),
+                                        ((9, 10), 4), ((6, 5), 3)])
+def test_recurrent_steppers_equal_parallel_exact_pass(architecture, colours, levels, shape, tile,
+                                                      rng):
+    net = random_net(architecture, colours, seed=shape[1] + tile, levels=levels)
+    check_stepper_against_parallel(
+        net, rng.integers(0, levels, (*shape, colours), dtype=np.uint8), tile)
+
+
+def test_binary_pixelcnn_stepper_equals_parallel_exact_pass(rng):
+    net = random_net("pixelcnn", 1, levels=2)
+    check_stepper_against_parallel(net, rng.integers(0, 2, (11, 13, 1), dtype=np.uint8), 8)
 
 
 def test_wavefront_never_codes_a_dependency_late():
     net = random_pixelcnn(3, blocks=4)
-    slope = codec.wavefront_slope(net)
-    for dy, dx in codec.PixelCNNStepper.dependency_offsets(net):
+    slope = net.wavefront_slope(64)
+    for dy, dx in net.dependency_offsets():
         assert dy < 0 or (dy == 0 and dx < 0)
         assert dx + slope * dy < 0  # coded at a strictly earlier step
 
@@ -96,11 +123,13 @@ def test_banded_parallel_nll_equals_coded_nll(rng):
                                                                                      rel=1e-12)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(height=st.integers(1, 20), width=st.integers(1, 20), tile=st.integers(1, 24),
-       colours=st.sampled_from([1, 3]), seed=st.integers(0, 2**16))
-def test_round_trip_any_size_and_tiling(height, width, tile, colours, seed):
-    net = random_pixelcnn(colours, seed=seed % 7, hidden=6, blocks=2)
-    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, colours), dtype=np.uint8)
+       colours=st.sampled_from([1, 3]), levels=st.sampled_from([2, 256]),
+       architecture=st.sampled_from(ARCHITECTURES), seed=st.integers(0, 2**16))
+def test_round_trip_any_size_and_tiling(height, width, tile, colours, levels, architecture, seed):
+    net = random_net(architecture, colours, seed=seed % 7, levels=levels)
+    pixels = np.random.default_rng(seed).integers(0, levels, (height, width, colours),
+                                                  dtype=np.uint8)
     payload, _ = codec.encode_pixels(net, pixels, tile=tile)
     assert np.array_equal(codec.decode_pixels(net, payload, height, width, tile=tile), pixels)

@@ -23,7 +23,7 @@ def test_gradient_reaches_only_the_past(colours, where):
     height, width = 9, 11
     x = torch.rand(1, colours, height, width, dtype=torch.float64, requires_grad=True)
     net = net.double()
-    logits = net._split(net._run(x, lambda layer, t: layer(t), lambda t: t))
+    logits = net.run(x).view(1, colours, 256, height, width)
     r, c = where
     for colour in range(colours):
         x.grad = None

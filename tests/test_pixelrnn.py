@@ -22,7 +22,7 @@ def test_gradient_reaches_only_the_past(cell, colours):
         p.data.normal_(0, 0.5)
     height, width = 7, 8
     x = torch.rand(1, colours, height, width, dtype=torch.float64, requires_grad=True)
-    logits = net.forward_features(x)
+    logits = net.run(x).view(1, colours, 256, height, width)
     for r, c in [(0, 0), (3, 4), (6, 7), (2, 0)]:
         for colour in range(colours):
             x.grad = None
@@ -42,7 +42,7 @@ def test_diagonal_bilstm_sees_the_whole_row_above():
     for p in net.parameters():
         p.data.normal_(0, 0.5)
     x = torch.rand(1, 1, 4, 9, dtype=torch.float64, requires_grad=True)
-    net.forward_features(x)[0, 0, :, 2, 0].sum().backward()
+    net.run(x)[0, :, 2, 0].sum().backward()
     # The row above, far to the right too; its last pixel only reaches a pixel further right
     # through the mask-A input layer, and there is none.
     assert (x.grad[0, 0, 1, :-1] != 0).all()

@@ -66,3 +66,33 @@ class MaskedConv2d(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.conv2d(x, self.masked_weight(), self.bias, padding=self.padding)
+
+
+LEVELS = (2, 256)
+
+
+def check_levels(levels: int) -> None:
+    if levels not in LEVELS:
+        raise ValueError(f"levels must be one of {LEVELS}, not {levels}")
+
+
+def output_channels(levels: int) -> int:
+    """Output channels per colour: a 256-way softmax, or one logit (a sigmoid) for binary."""
+    return 1 if levels == 2 else levels
+
+
+def normalise_pixels(x: torch.Tensor, levels: int = 256) -> torch.Tensor:
+    """Symbols 0..levels-1 -> [-1, 1) (exact on the fixed-point grid): 0..255 in steps of
+    2**-7, binary 0/1 as -1/0. Float64 stays float64, anything else becomes float32."""
+    half = levels / 2
+    return (x.to(torch.float64 if x.dtype == torch.float64 else torch.float32) - half) / half
+
+
+def split_logits(out: torch.Tensor, colours: int, levels: int) -> torch.Tensor:
+    """(B, C * output_channels, H, W) -> (B, C, levels, H, W). A binary output's single logit l
+    is the table (0, l): softmax over it is (1 - sigmoid(l), sigmoid(l))."""
+    b, _, height, width = out.shape
+    out = out.view(b, colours, output_channels(levels), height, width)
+    if levels == 2:
+        out = torch.cat([torch.zeros_like(out), out], dim=2)
+    return out

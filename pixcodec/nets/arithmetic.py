@@ -1,0 +1,75 @@
+"""The two arithmetics every network runs in, so that one forward pass serves training and coding.
+
+* ``FLOAT``: the layers as they are, float32 (training).
+* ``ExactArithmetic(net)``: weights and activations on the fixed-point grids of
+  ``pixcodec.fixedpoint``, float64 holding only exact values, table sigmoid and tanh: the
+  arithmetic of the coding path, identical on every machine.
+
+A network writes its forward pass once against this interface: ``conv(layer, x)`` for every
+convolution, ``act(x)`` wherever a value is stored (the rounding points), ``sigmoid`` / ``tanh``
+and ``param(p)`` for parameters used directly (learned initial states).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .. import fixedpoint as fx
+from .layers import MaskedConv2d
+
+
+class FloatArithmetic:
+    exact = False
+
+    @staticmethod
+    def conv(layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        return layer(x)
+
+    @staticmethod
+    def act(x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    sigmoid = staticmethod(torch.sigmoid)
+    tanh = staticmethod(torch.tanh)
+
+    @staticmethod
+    def param(p: torch.Tensor) -> torch.Tensor:
+        return p
+
+
+FLOAT = FloatArithmetic()
+
+
+def layer_weight(layer: nn.Module) -> torch.Tensor:
+    return layer.masked_weight() if isinstance(layer, MaskedConv2d) else layer.weight
+
+
+def exact_parameters(net: nn.Module) -> dict:
+    """Each convolution of `net` -> (weight, bias) rounded to the fixed-point grid, float64."""
+    return {m: (fx.quantize_weight(layer_weight(m)), fx.quantize_bias(m.bias))
+            for m in net.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d))}
+
+
+class ExactArithmetic:
+    exact = True
+
+    def __init__(self, net: nn.Module):
+        self.params = exact_parameters(net)
+
+    def conv(self, layer: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        w, b = self.params[layer]
+        if isinstance(layer, nn.ConvTranspose2d):
+            return F.conv_transpose2d(x, w, b, stride=layer.stride, padding=layer.padding,
+                                      output_padding=layer.output_padding)
+        if isinstance(layer, nn.Conv1d):
+            return F.conv1d(x, w, b, stride=layer.stride, padding=layer.padding)
+        return F.conv2d(x, w, b, stride=layer.stride, padding=layer.padding)
+
+    act = staticmethod(fx.quantize_activation)
+    sigmoid = staticmethod(fx.sigmoid)
+    tanh = staticmethod(fx.tanh)
+
+    @staticmethod
+    def param(p: torch.Tensor) -> torch.Tensor:
+        return fx.quantize_activation(p.detach().to(torch.float64))

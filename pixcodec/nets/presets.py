@@ -1,0 +1,74 @@
+"""Named network configurations: the paper's models (Table 1, §5) and small ones that decode at
+a usable speed on a CPU. ``build(name)`` makes an untrained network; ``pixcodec train --model
+NAME`` trains one; the shipped, trained models are in ``pixcodec.zoo``.
+
+Counting layers as the paper does: the PixelCNN's "15 layers" are its residual blocks (each with
+one 3x3 mask-B convolution), the PixelRNNs' "12 layers" their LSTM layers; the 7x7 mask-A input
+layer and the two 1x1 output layers come on top. Output widths: 32 features for MNIST (§5.4),
+1024 for CIFAR-10 and ImageNet.
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from .pixelcnn import PixelCNN, PixelCNNConfig
+from .pixelrnn import PixelRNN, PixelRNNConfig
+
+# architecture name (as in models/manifest.json) -> (config class, network class)
+ARCHITECTURES = {"pixelcnn": (PixelCNNConfig, PixelCNN), "pixelrnn": (PixelRNNConfig, PixelRNN)}
+
+
+def _cnn(**config) -> tuple[str, dict]:
+    return "pixelcnn", config
+
+
+def _rnn(cell: str, **config) -> tuple[str, dict]:
+    return "pixelrnn", {"cell": cell, **config}
+
+
+MNIST = dict(colours=1, hidden=16, out_features=32, levels=2)
+
+PRESETS: dict[str, tuple[str, dict]] = {
+    # Binarized MNIST (Table 4): 7 layers, h = 16, a sigmoid per pixel.
+    "mnist_pixelcnn": _cnn(blocks=7, **MNIST),
+    "mnist_row_lstm": _rnn("row_lstm", layers=7, **MNIST),
+    "mnist_diag_bilstm": _rnn("diag_bilstm", layers=7, **MNIST),
+    # CIFAR-10 (Table 5).
+    "cifar_pixelcnn": _cnn(colours=3, hidden=128, blocks=15, out_features=1024),
+    "cifar_row_lstm": _rnn("row_lstm", colours=3, hidden=128, layers=12, out_features=1024),
+    "cifar_diag_bilstm": _rnn("diag_bilstm", colours=3, hidden=128, layers=12,
+                              out_features=1024),
+    # ImageNet (Table 6).
+    "imagenet32_row_lstm": _rnn("row_lstm", colours=3, hidden=384, layers=12,
+                                out_features=1024),
+    "imagenet64_row_lstm": _rnn("row_lstm", colours=3, hidden=512, layers=4, out_features=1024,
+                                residual=False),
+    # Small enough to decode photos on a CPU (the shipped defaults are photo_pixelcnn[_gray]).
+    "photo_pixelcnn": _cnn(colours=3, hidden=32, blocks=6, out_features=96),
+    "photo_pixelcnn_gray": _cnn(colours=1, hidden=32, blocks=6, out_features=64),
+    "photo_row_lstm": _rnn("row_lstm", colours=3, hidden=32, layers=3, out_features=96),
+    "photo_diag_bilstm": _rnn("diag_bilstm", colours=3, hidden=16, layers=2, out_features=64),
+    "mnist_gray_pixelcnn": _cnn(colours=1, hidden=16, blocks=7, out_features=32),
+}
+
+
+def make_network(architecture: str, config: dict) -> nn.Module:
+    try:
+        config_cls, net_cls = ARCHITECTURES[architecture]
+    except KeyError:
+        raise ValueError(f"unknown architecture {architecture!r}") from None
+    return net_cls(config_cls(**config))
+
+
+def build(name: str) -> nn.Module:
+    """An untrained network of the named preset."""
+    try:
+        architecture, config = PRESETS[name]
+    except KeyError:
+        raise ValueError(f"unknown model configuration {name!r} "
+                         f"(known: {', '.join(PRESETS)})") from None
+    return make_network(architecture, config)
+
+
+def parameter_count(net: nn.Module) -> int:
+    return sum(p.numel() for p in net.parameters())

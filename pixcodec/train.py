@@ -1,0 +1,271 @@
+"""Training: any preset network (``pixcodec.nets.presets``) on any training set
+(``pixcodec.data.open_training_set``), on the GPU when there is one.
+
+The loop knows nothing about the network beyond ``net(x) -> logits (B, C, levels, H, W)``; the
+loss is the NLL in nats per subpixel, reported in bits/dim (and in nats per image for binary
+data, as Table 4 reports MNIST). RMSProp as in §5 by default. A checkpoint holds everything
+needed to go on exactly where it stopped: weights, optimizer, step, the sampler's random state
+and the options; resuming continues the same run, so a long training can be cut into chunks.
+
+Several GPUs: ``torchrun --nproc_per_node N -m pixcodec train ...`` runs one process per GPU
+with DistributedDataParallel; every process draws its own batches; rank 0 logs and saves.
+"""
+from __future__ import annotations
+
+import csv
+import math
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .data import TrainingSet, open_training_set
+from .nets.presets import PRESETS, build, parameter_count
+
+
+@dataclass
+class TrainOptions:
+    model: str                       # a preset name
+    data: str                        # a training set name or path
+    checkpoint: Path                 # written every `save_every` steps; resumed from if present
+    data_root: str | None = None
+    steps: int = 20000               # total steps of the run (and of the lr schedule)
+    batch: int = 16                  # per process
+    lr: float = 1e-3
+    optimizer: str = "rmsprop"       # "rmsprop" (§5) or "adam"
+    schedule: str = "cosine"         # "cosine" decay to 0 over `steps`, or "constant"
+    clip: float = 1.0                # gradient norm clipping; 0 turns it off
+    crop: int = 32                   # crop side for image folders
+    heldout: str = "default"         # binarized MNIST: "valid" or "test"
+    eval_every: int = 500
+    eval_images: int = 1000          # held-out images per evaluation (all: 0)
+    save_every: int = 250
+    seed: int = 0
+    device: str = "auto"             # "auto", "cpu", "cuda"
+    amp: bool = True                 # bfloat16 autocast on CUDA
+    threads: int = 0                 # CPU threads (0: torch's default)
+    max_minutes: float = 0           # stop (after saving) when the time is up; 0: no limit
+    extra: dict = field(default_factory=dict)
+
+
+def nll_nats(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Mean NLL in nats per subpixel of uint8 symbols x (B, C, H, W)."""
+    logits = net(x)  # (B, C, levels, H, W)
+    return F.cross_entropy(logits.float().transpose(1, 2), x.long())
+
+
+def _lr_at(opts: TrainOptions, step: int) -> float:
+    if opts.schedule == "constant":
+        return opts.lr
+    return opts.lr * 0.5 * (1 + math.cos(math.pi * min(step, opts.steps) / opts.steps))
+
+
+def _optimizer(opts: TrainOptions, params) -> torch.optim.Optimizer:
+    if opts.optimizer == "rmsprop":
+        return torch.optim.RMSprop(params, lr=opts.lr, alpha=0.95, eps=1e-6)
+    if opts.optimizer == "adam":
+        return torch.optim.Adam(params, lr=opts.lr)
+    raise ValueError(f"unknown optimizer {opts.optimizer!r} (rmsprop, adam)")
+
+
+@torch.no_grad()
+def evaluate(net: torch.nn.Module, images: np.ndarray, device: torch.device,
+             batch: int = 64) -> float:
+    """Mean NLL in nats per subpixel over `images` (N, C, H, W) uint8 (float arithmetic)."""
+    was_training = net.training
+    net.eval()
+    total = 0.0
+    for i in range(0, len(images), batch):
+        x = torch.from_numpy(images[i:i + batch]).to(device)
+        total += float(nll_nats(net, x)) * x.numel()
+    net.train(was_training)
+    return total / images.size
+
+
+@dataclass
+class Distributed:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _init_distributed(device_kind: str) -> Distributed:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return Distributed()
+    torch.distributed.init_process_group("nccl" if device_kind == "cuda" else "gloo")
+    return Distributed(torch.distributed.get_rank(), world, int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def _device(opts: TrainOptions, dist: Distributed) -> torch.device:
+    kind = opts.device
+    if kind == "auto":
+        kind = "cuda" if torch.cuda.is_available() else "cpu"
+    if kind == "cuda":
+        torch.cuda.set_device(dist.local_rank)
+        return torch.device("cuda", dist.local_rank)
+    return torch.device("cpu")
+
+
+class Log:
+    """CSV log next to the checkpoint, and TensorBoard when it is installed."""
+
+    FIELDS = ["step", "train_bpd", "heldout_bpd", "heldout_nats_per_image", "lr", "seconds"]
+
+    def __init__(self, path: Path, enabled: bool):
+        self.path = path
+        self.enabled = enabled
+        self.board = None
+        if enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+                self.board = SummaryWriter(str(path.with_suffix("")) + "-tensorboard")
+            except ImportError:  # tensorboard is optional
+                pass
+
+    def write(self, row: dict) -> None:
+        if not self.enabled:
+            return
+        new = not self.path.exists()
+        with self.path.open("a", newline="") as f:
+            writer = csv.DictWriter(f, self.FIELDS)
+            if new:
+                writer.writeheader()
+            writer.writerow({k: row.get(k, "") for k in self.FIELDS})
+        if self.board is not None:
+            for k, v in row.items():
+                if k != "step" and v != "":
+                    self.board.add_scalar(k, v, row["step"])
+
+
+def save_checkpoint(path: Path, net, optimizer, step: int, rng: np.random.Generator,
+                    opts: TrainOptions) -> None:
+    state = {
+        "model": opts.model, "architecture": PRESETS[opts.model][0],
+        "config": dict(PRESETS[opts.model][1]),
+        "weights": net.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
+        "sampler_state": _rng_state_to_tensors(rng), "torch_rng": torch.get_rng_state(),
+        "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()},
+    }
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(state, tmp)
+    tmp.replace(path)  # a crash mid-save never leaves a broken checkpoint
+
+
+def load_checkpoint(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def _rng_state_to_tensors(rng: np.random.Generator) -> dict:
+    # weights_only loading accepts tensors and plain containers; PCG64's 128-bit integers are
+    # stored as decimal strings.
+    state = rng.bit_generator.state
+    return {"bit_generator": state["bit_generator"],
+            "state": str(state["state"]["state"]), "inc": str(state["state"]["inc"]),
+            "has_uint32": state["has_uint32"], "uinteger": state["uinteger"]}
+
+
+def _rng_from_state(saved: dict) -> np.random.Generator:
+    rng = np.random.default_rng()
+    rng.bit_generator.state = {
+        "bit_generator": saved["bit_generator"],
+        "state": {"state": int(saved["state"]), "inc": int(saved["inc"])},
+        "has_uint32": saved["has_uint32"], "uinteger": saved["uinteger"]}
+    return rng
+
+
+Progress = Callable[[int, int, dict], None]
+
+
+def train(opts: TrainOptions, progress: Progress | None = None,
+          data: TrainingSet | None = None) -> dict:
+    """Train (or resume) until `opts.steps`; returns the last figures. `progress(step, total,
+    figures)` is called after every step."""
+    if opts.model not in PRESETS:
+        raise ValueError(f"unknown model configuration {opts.model!r} "
+                         f"(known: {', '.join(PRESETS)})")
+    dist = _init_distributed("cuda" if opts.device != "cpu" and torch.cuda.is_available()
+                             else "cpu")
+    device = _device(opts, dist)
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    config = PRESETS[opts.model][1]
+    data = data or open_training_set(opts.data, opts.data_root, config["colours"],
+                                     config.get("levels", 256), opts.crop, opts.heldout)
+    torch.manual_seed(opts.seed)
+    net = build(opts.model).to(device)
+    optimizer = _optimizer(opts, net.parameters())
+    step = 0
+    rng = np.random.default_rng([opts.seed, dist.rank])
+    checkpoint = Path(opts.checkpoint)
+    if checkpoint.exists():
+        state = load_checkpoint(checkpoint)
+        if state["model"] != opts.model:
+            raise ValueError(f"{checkpoint} holds model {state['model']!r}, not {opts.model!r}")
+        net.load_state_dict(state["weights"])
+        optimizer.load_state_dict(state["optimizer"])
+        step = state["step"]
+        torch.set_rng_state(state["torch_rng"])
+        if dist.world == 1:
+            rng = _rng_from_state(state["sampler_state"])
+        else:  # every rank's stream, moved on by the step count
+            rng = np.random.default_rng([opts.seed, dist.rank, step])
+    model = net
+    if dist.world > 1:
+        model = torch.nn.parallel.DistributedDataParallel(
+            net, device_ids=[dist.local_rank] if device.type == "cuda" else None)
+    use_amp = opts.amp and device.type == "cuda"
+    log = Log(checkpoint.with_suffix(".csv"), dist.main)
+    heldout = data.heldout[:opts.eval_images] if opts.eval_images else data.heldout
+    dims_per_image = int(np.prod(heldout.shape[1:]))
+    if dist.main and step == 0:
+        print(f"{opts.model}: {parameter_count(net):,} parameters; {data.name}: "
+              f"{len(heldout)} held-out images; device {device}", file=sys.stderr)
+    deadline = time.time() + 60 * opts.max_minutes if opts.max_minutes else None
+    running = None
+    figures: dict = {"step": step}
+    start = time.time()
+    net.train()
+    while step < opts.steps:
+        lr = _lr_at(opts, step)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        x = torch.from_numpy(data.train.sample(opts.batch, rng)).to(device)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+            loss = nll_nats(model, x)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if opts.clip:
+            torch.nn.utils.clip_grad_norm_(net.parameters(), opts.clip)
+        optimizer.step()
+        step += 1
+        bpd = loss.item() / math.log(2)
+        running = bpd if running is None else 0.98 * running + 0.02 * bpd
+        figures = {"step": step, "train_bpd": running, "lr": lr,
+                   "seconds": time.time() - start}
+        last = step == opts.steps or (deadline is not None and time.time() > deadline)
+        if step % opts.eval_every == 0 or last:
+            nats = evaluate(net, heldout, device)
+            figures["heldout_bpd"] = nats / math.log(2)
+            figures["heldout_nats_per_image"] = nats * dims_per_image
+        if dist.main and (step % opts.save_every == 0 or last):
+            save_checkpoint(checkpoint, net, optimizer, step, rng, opts)
+        if "heldout_bpd" in figures:
+            log.write(figures)
+        if progress is not None and dist.main:
+            progress(step, opts.steps, figures)
+        if last:
+            break
+    if dist.world > 1:
+        torch.distributed.destroy_process_group()
+    return figures

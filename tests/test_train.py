@@ -1,0 +1,133 @@
+"""`pixcodec train`: exact resume, a loss that falls, the data sets it reads, the command."""
+import dataclasses
+import io
+import pickle
+import tarfile
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+from PIL import Image
+
+from pixcodec.cli.main import main
+from pixcodec.data import ArraySampler, TrainingSet, open_training_set
+from pixcodec.nets.presets import PRESETS, build
+from pixcodec.train import TrainOptions, evaluate, load_checkpoint, train
+
+
+def binary_digits(n: int, seed: int = 0) -> np.ndarray:
+    """(n, 1, 8, 8) 0/1 images with structure a model can learn: vertical bars."""
+    rng = np.random.default_rng(seed)
+    cols = rng.integers(0, 2, (n, 1, 1, 8), dtype=np.uint8)
+    return np.repeat(cols, 8, axis=2)
+
+
+def tiny_set() -> TrainingSet:
+    return TrainingSet("bars", ArraySampler(binary_digits(256)), binary_digits(32, seed=1), 1, 2)
+
+
+def options(tmp_path, name: str, **changes) -> TrainOptions:
+    base = TrainOptions(model="mnist_pixelcnn", data="bars", checkpoint=tmp_path / name,
+                        steps=6, batch=4, eval_every=3, eval_images=16, save_every=2,
+                        threads=1)
+    return dataclasses.replace(base, **changes)
+
+
+def test_resume_equals_uninterrupted(tmp_path):
+    train(options(tmp_path, "straight.pt"), data=tiny_set())
+    cut = options(tmp_path, "cut.pt")
+    train(dataclasses.replace(cut, max_minutes=1e-9), data=tiny_set())  # stops after one step
+    assert load_checkpoint(tmp_path / "cut.pt")["step"] == 1
+    train(cut, data=tiny_set())
+    straight = load_checkpoint(tmp_path / "straight.pt")
+    resumed = load_checkpoint(tmp_path / "cut.pt")
+    assert resumed["step"] == straight["step"] == 6
+    for k, v in straight["weights"].items():
+        assert torch.equal(v, resumed["weights"][k]), k
+
+
+@pytest.mark.parametrize("model", ["mnist_pixelcnn", "mnist_row_lstm", "mnist_diag_bilstm"])
+def test_short_training_lowers_the_heldout_loss(tmp_path, model):
+    opts = options(tmp_path, f"{model}.pt", model=model, steps=40, eval_every=40, lr=3e-3,
+                   optimizer="adam")
+    data = tiny_set()
+    torch.manual_seed(opts.seed)  # the initial weights train() starts from
+    before = evaluate(build(model), data.heldout, torch.device("cpu"))
+    after = train(opts, data=data)["heldout_bpd"] * np.log(2)
+    assert after < 0.7 * before
+    log = (tmp_path / f"{model}.csv").read_text().splitlines()
+    assert log[0].startswith("step,train_bpd,heldout_bpd") and log[-1].startswith("40,")
+
+
+def test_checkpoints_load_without_running_code(tmp_path):
+    train(options(tmp_path, "c.pt", steps=2), data=tiny_set())
+    state = torch.load(tmp_path / "c.pt", weights_only=True)
+    assert state["model"] == "mnist_pixelcnn" and state["config"] == PRESETS["mnist_pixelcnn"][1]
+
+
+def test_resuming_another_models_checkpoint_is_refused(tmp_path):
+    train(options(tmp_path, "c.pt", steps=1), data=tiny_set())
+    with pytest.raises(ValueError, match="holds model"):
+        train(options(tmp_path, "c.pt", model="mnist_row_lstm"), data=tiny_set())
+
+
+def test_cifar10_python_archive_is_read_without_pickled_code(tmp_path):
+    rng = np.random.default_rng(0)
+    path = tmp_path / "cifar-10-python.tar.gz"
+    batches = {f"data_batch_{i}": rng.integers(0, 256, (5, 3072), dtype=np.uint8)
+               for i in (1, 2)}
+    batches["test_batch"] = rng.integers(0, 256, (4, 3072), dtype=np.uint8)
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in batches.items():
+            blob = pickle.dumps({b"data": data, b"labels": [0] * len(data)})
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+    data = open_training_set(str(path), None, 3, 256)
+    assert data.heldout.shape == (4, 3, 32, 32)
+    first = batches["data_batch_1"][0].reshape(3, 32, 32)
+    assert any(np.array_equal(first, im) for im in data.train.images)
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    evil = tmp_path / "evil.tar.gz"
+    with tarfile.open(evil, "w:gz") as tar:
+        for name in ("data_batch_1", "test_batch"):
+            blob = pickle.dumps({b"data": Evil()})
+            info = tarfile.TarInfo(name)
+            info.size = len(blob)
+            tar.addfile(info, io.BytesIO(blob))
+    with pytest.raises(Exception, match="refusing to load builtins.print"):
+        open_training_set(str(evil), None, 3, 256)
+
+
+def test_imagenet_npz_layout(tmp_path):
+    rng = np.random.default_rng(0)
+    planes = rng.integers(0, 256, (6, 3 * 8 * 8), dtype=np.uint8)
+    for name in ("train_data_batch_1.npz", "train_data_batch_2.npz", "val_data.npz"):
+        np.savez(tmp_path / name, data=planes, labels=np.zeros(6))
+    data = open_training_set(str(tmp_path), None, 3, 256)
+    assert data.heldout.shape == (6, 3, 8, 8)
+    # R plane first: the first 64 values are the red channel, row-major.
+    assert np.array_equal(data.heldout[0, 0].ravel(), planes[0, :64])
+    assert len(data.train.images) == 12
+
+
+def test_train_command_on_an_image_folder(tmp_path):
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(11):
+        Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    result = CliRunner().invoke(main, ["train", "--model", "photo_diag_bilstm", "--data",
+                                       str(folder), "--crop", "8", "--checkpoint",
+                                       str(tmp_path / "p.pt"), "--steps", "2", "--batch", "2",
+                                       "--eval-every", "2", "--threads", "1", "-q"])
+    assert result.exit_code == 0, result.output
+    assert "held-out" in result.output and load_checkpoint(tmp_path / "p.pt")["step"] == 2
+    bad = CliRunner().invoke(main, ["train", "--model", "mnist_pixelcnn", "--data", str(folder),
+                                    "--checkpoint", str(tmp_path / "q.pt")])
+    assert bad.exit_code == 1 and "256 levels" in bad.output
