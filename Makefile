@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 DATA ?= ../shared/data
 SAMPLE := tests/assets/kodim23-crop.png
 
-.PHONY: help install demo test test-fast bench-kodak clean
+.PHONY: help install demo test test-fast bench-kodak bench-small clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -32,8 +32,17 @@ test: install ## run the whole test suite
 test-fast: install ## the tests without the slow ones
 	$(BIN)/python -m pytest -q -m "not slow"
 
-bench-kodak: install ## per-image sizes and times on Kodak (DATA=folder holding kodak/)
-	$(BIN)/python scripts/bench_codec.py $(DATA)/kodak --out docs/kodak.json
+bench-kodak: install ## pixcodec vs the classic codecs on Kodak (DATA=folder holding kodak/; ~1 h)
+	$(BIN)/pip install -q -e ".[bench]"
+	$(BIN)/pixcodec bench kodak --data-root $(DATA) --per-image --tile-cost \
+		--out docs/kodak.json --plot docs/kodak.png --force
+
+# Its per-image JSON (several MB) goes to runs/, which git ignores; the plot goes to docs/.
+bench-small: install ## the same on cifar10-heldout and 1,000 binarized MNIST test images (~1.5 h)
+	$(BIN)/pip install -q -e ".[bench]"
+	mkdir -p runs
+	$(BIN)/pixcodec bench cifar10-heldout binarized-mnist-test --limit 1000 --data-root $(DATA) \
+		--out runs/small-sets.json --plot docs/small-sets.png --force
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -62,11 +62,13 @@ def check_array(pixels: np.ndarray) -> tuple[np.ndarray, str]:
     return np.ascontiguousarray(arr), "RGB" if arr.shape[2] == 3 else "L"
 
 
-def encode_png(pixels: np.ndarray, mode: str) -> bytes:
+def encode_png(pixels: np.ndarray, mode: str, optimize: bool = False) -> bytes:
+    """(H, W, C) pixels in `mode` (1-bit as 0/255) -> PNG bytes. `optimize` is Pillow's option
+    (zlib level 9 and extra work for the smallest file): slower, for benchmarks."""
     im = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels,
                          "L" if pixels.shape[2] == 1 else "RGB")
     if mode == "1":
         im = im.convert("1", dither=Image.Dither.NONE)
     buf = io.BytesIO()
-    im.save(buf, format="PNG")
+    im.save(buf, format="PNG", optimize=optimize)
     return buf.getvalue()
