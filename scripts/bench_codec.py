@@ -59,18 +59,18 @@ def main() -> None:
         start = time.perf_counter()
         back = pixcodec.decode(result.data)
         decode_s = time.perf_counter() - start
-        original, _ = read_image(path)
+        original = read_image(path, container.DEFAULT_MAX_PIXELS).samples
         exact = np.array_equal(original, back.pixels)
         dims = result.dims
-        header_bits = 8 * container.header_size(result.header.model)
+        plane = container.unpack_model_plane(container.unpack(result.data)[1][container.COLOUR])
+        header_bits = 8 * (len(result.data) - len(plane.payload))
         buf = io.BytesIO()
         Image.open(path).save(buf, format="PNG", optimize=True)
         row = {
             "image": path.name, "width": result.header.width, "height": result.header.height,
             "nll_bpd": result.nll_bits / dims, "file_bpd": 8 * len(result.data) / dims,
             "overhead_pct": 100 * (8 * len(result.data) / (result.nll_bits + header_bits) - 1),
-            "tile_cost_pct": tile_cost_pct(zoo.load_model(result.header.model), original,
-                                           result.header.tile),
+            "tile_cost_pct": tile_cost_pct(zoo.load_model(plane.model), original, plane.tile),
             "png_bpd": 8 * len(buf.getvalue()) / dims,
             "encode_s": encode_s, "decode_s": decode_s, "exact": exact,
         }
