@@ -117,7 +117,7 @@ def encode(source: str | Path | bytes | np.ndarray, model: str | None = None, *,
         low = (image.samples & 0xFF).astype(np.uint8)
         sections[LOW_BYTES] = container.pack_lzma((low - high).tobytes())  # wraps mod 256
     header = container.Header(width, height, image.colour_type, image.bit_depth,
-                              image.interlaced, container.sample_checksum(image.samples))
+                              image.interlaced, container.image_checksum(image))
     return Compressed(container.pack(header, sections), header, name, nll_bits)
 
 
@@ -155,9 +155,9 @@ def decode(data: bytes, *, max_pixels: int = container.DEFAULT_MAX_PIXELS,
         samples = values
     else:
         samples = _from_eight_bits(values, depth)
-    if container.sample_checksum(samples) != header.checksum:
-        raise FormatError("decoded pixels fail the checksum: the file is corrupted")
     image = PngImage(samples, header.colour_type, depth, header.interlaced, before, after)
+    if container.image_checksum(image) != header.checksum:
+        raise FormatError("decoded image fails the checksum: the file is corrupted")
     return Decompressed(image, header)
 
 

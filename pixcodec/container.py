@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import FormatError
-from .imageio import COLOUR_TYPES, GRAY_ALPHA, PALETTE, RGBA, Chunk
+from .imageio import COLOUR_TYPES, GRAY_ALPHA, PALETTE, RGBA, Chunk, PngImage
 
 MAGIC = b"\x89PXC"
 VERSION = 2
@@ -47,10 +47,16 @@ BEFORE_IDAT, AFTER_IDAT = 0, 1
 _ZLIB_MAX_RATIO = 1032
 
 
-def sample_checksum(samples: np.ndarray) -> bytes:
-    """First 8 bytes of sha256 of the samples, row-major (H, W, C); 16-bit ones big-endian."""
-    big_endian = samples.astype(samples.dtype.newbyteorder(">"), copy=False)
-    return hashlib.sha256(np.ascontiguousarray(big_endian).tobytes()).digest()[:8]
+def image_checksum(image: PngImage) -> bytes:
+    """First 8 bytes of sha256 of everything decompression restores: size, colour type, bit
+    depth, interlacing, the samples (row-major H x W x C; 16-bit ones big-endian) and the
+    stored chunks (as the CHNK section holds them before compression)."""
+    samples = image.samples.astype(image.samples.dtype.newbyteorder(">"), copy=False)
+    digest = hashlib.sha256(struct.pack("<IIBBB", image.width, image.height, image.colour_type,
+                                        image.bit_depth, int(image.interlaced)))
+    digest.update(np.ascontiguousarray(samples).tobytes())
+    digest.update(_chunk_entries(image.before_idat, image.after_idat))
+    return digest.digest()[:8]
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,7 @@ class Header:
     colour_type: int    # PNG colour type: 0 gray, 2 RGB, 3 palette, 4 gray+alpha, 6 RGBA
     bit_depth: int      # 1, 2, 4, 8 or 16, as PNG allows for the colour type
     interlaced: bool    # the PNG to write back is Adam7-interlaced
-    checksum: bytes     # sample_checksum of the image's samples
+    checksum: bytes     # image_checksum of the image
 
     @property
     def channels(self) -> int:
@@ -224,10 +230,14 @@ def unpack_lzma(data: bytes, size: int, name: str) -> bytes:
     return raw
 
 
+def _chunk_entries(before: tuple[Chunk, ...], after: tuple[Chunk, ...]) -> bytes:
+    return b"".join(_CHUNK_HEAD.pack(place, c.type, len(c.data)) + c.data
+                    for place, chunks in ((BEFORE_IDAT, before), (AFTER_IDAT, after))
+                    for c in chunks)
+
+
 def pack_chunks(before: tuple[Chunk, ...], after: tuple[Chunk, ...]) -> bytes:
-    entries = b"".join(_CHUNK_HEAD.pack(place, c.type, len(c.data)) + c.data
-                       for place, chunks in ((BEFORE_IDAT, before), (AFTER_IDAT, after))
-                       for c in chunks)
+    entries = _chunk_entries(before, after)
     return _CRC.pack(len(entries)) + zlib.compress(entries, 9)
 
 
