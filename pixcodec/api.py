@@ -88,8 +88,8 @@ def encode(source: str | Path | bytes | np.ndarray, model: str | None = None, *,
         image = read_image(source, container.DEFAULT_MAX_PIXELS)
     if strip:
         image = image.stripped()
-    if not 1 <= tile <= 2**16 - 1:
-        raise ValueError("tile must be between 1 and 65535")
+    if not 1 <= tile <= container.MAX_TILE:
+        raise ValueError(f"tile must be between 1 and {container.MAX_TILE}")
     height, width, channels = image.samples.shape
     sections = {}
     if image.before_idat or image.after_idat:
@@ -132,19 +132,24 @@ def decode(data: bytes, *, max_pixels: int = container.DEFAULT_MAX_PIXELS,
         check_chunks(before, after, header.colour_type, depth)
     except UnsupportedImageError as exc:
         raise FormatError(f"corrupted CHNK section: {exc}") from None
-    # The 8-bit values of every channel: indices, alpha and colour as the sections hold them.
-    values = np.empty((height, width, header.channels), dtype=np.uint8)
+    # The LZMA sections first: cheap, and no pixel memory is taken before they prove sound.
+    indices = alpha = low_delta = None
     if INDICES in sections:
         indices = container.unpack_lzma(sections[INDICES], height * width, "INDX")
+    if ALPHA in sections:
+        alpha = container.unpack_lzma(sections[ALPHA], height * width, "ALPH")
+    if LOW_BYTES in sections:
+        size = height * width * header.channels
+        low_delta = np.frombuffer(container.unpack_lzma(sections[LOW_BYTES], size, "LOWB"),
+                                  dtype=np.uint8).reshape(height, width, header.channels)
+    # The 8-bit values of every channel, as the sections hold them.
+    values = np.empty((height, width, header.channels), dtype=np.uint8)
+    if indices is not None:
         values[:, :, 0] = np.frombuffer(indices, dtype=np.uint8).reshape(height, width)
         if values.max() >= 2 ** depth:
             raise FormatError(f"palette indices exceed {depth} bits: the file is corrupted")
-    if ALPHA in sections:
-        alpha = container.unpack_lzma(sections[ALPHA], height * width, "ALPH")
+    if alpha is not None:
         values[:, :, -1] = np.frombuffer(alpha, dtype=np.uint8).reshape(height, width)
-    if depth == 16:  # checked before the slow model decoding
-        low_delta = np.frombuffer(container.unpack_lzma(sections[LOW_BYTES], values.size, "LOWB"),
-                                  dtype=np.uint8).reshape(values.shape)
     if plane is not None:
         colours = _colour_channels(header.colour_type)
         values[:, :, :colours] = decode_pixels(zoo.load_model(plane.model), plane.payload,

@@ -22,6 +22,9 @@ MAGIC = b"\x89PXC"
 VERSION = 2
 DEFAULT_MAX_PIXELS = 2**28
 MAX_MODEL_NAME = 64
+# The coder keeps a feature cache per tile; this bounds it (about 0.8 GiB for the shipped models
+# at 1024 x 1024), whatever a file says.
+MAX_TILE = 1024
 
 _HEADER = struct.Struct("<4sBIIBBBB8s")
 _CRC = struct.Struct("<I")
@@ -200,8 +203,8 @@ def unpack_model_plane(data: bytes) -> ModelPlane:
     if not (raw_name.isascii() and all(32 < b < 127 for b in raw_name)):
         raise FormatError("invalid model name in the COLR section")
     sha, coder, tile = _MODEL_FIXED.unpack_from(data, 1 + name_len)
-    if tile < 1:
-        raise FormatError("invalid tile size 0")
+    if not 1 <= tile <= MAX_TILE:
+        raise FormatError(f"invalid tile size {tile} (1 to {MAX_TILE})")
     return ModelPlane(raw_name.decode("ascii"), sha, coder, tile,
                       data[1 + name_len + _MODEL_FIXED.size:])
 

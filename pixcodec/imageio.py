@@ -357,7 +357,7 @@ def write_png(image: PngImage) -> bytes:
                         alpha=colour_type in (GRAY_ALPHA, RGBA), bitdepth=image.bit_depth,
                         interlace=image.interlaced, compression=9)
     buf = io.BytesIO()
-    writer.write(buf, image.samples.reshape(height, width * channels).tolist())
+    writer.write(buf, (row.tolist() for row in image.samples.reshape(height, width * channels)))
     idat = [c for c in split_chunks(buf.getvalue())[0] if c.type == b"IDAT"]
     header = _IHDR.pack(width, height, image.bit_depth, colour_type, 0, 0, int(image.interlaced))
     parts = [PNG_SIGNATURE, _chunk_bytes(b"IHDR", header)]
