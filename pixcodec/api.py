@@ -136,6 +136,8 @@ def decode(data: bytes, *, max_pixels: int = container.DEFAULT_MAX_PIXELS,
     indices = alpha = low_delta = None
     if INDICES in sections:
         indices = container.unpack_lzma(sections[INDICES], height * width, "INDX")
+        if max(indices) >= 2 ** depth:
+            raise FormatError(f"palette indices exceed {depth} bits: the file is corrupted")
     if ALPHA in sections:
         alpha = container.unpack_lzma(sections[ALPHA], height * width, "ALPH")
     if LOW_BYTES in sections:
@@ -146,8 +148,6 @@ def decode(data: bytes, *, max_pixels: int = container.DEFAULT_MAX_PIXELS,
     values = np.empty((height, width, header.channels), dtype=np.uint8)
     if indices is not None:
         values[:, :, 0] = np.frombuffer(indices, dtype=np.uint8).reshape(height, width)
-        if values.max() >= 2 ** depth:
-            raise FormatError(f"palette indices exceed {depth} bits: the file is corrupted")
     if alpha is not None:
         values[:, :, -1] = np.frombuffer(alpha, dtype=np.uint8).reshape(height, width)
     if plane is not None:

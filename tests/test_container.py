@@ -8,9 +8,9 @@ import pytest
 
 import pixcodec
 from pixcodec import container, zoo
-from pixcodec.container import ALPHA, CHUNKS, COLOUR, LOW_BYTES
+from pixcodec.container import ALPHA, CHUNKS, COLOUR, INDICES, LOW_BYTES
 from pixcodec.errors import FormatError
-from pixcodec.imageio import Chunk, image_from_array
+from pixcodec.imageio import Chunk, PngImage, image_from_array, write_png
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +116,14 @@ def test_bad_lzma_and_chunk_sections_are_named(kind, make, message):
     data = pixcodec.compress(pixels)
     with pytest.raises(FormatError, match=message):
         pixcodec.decode(repack(data, {kind: make(pixels.size)}))
+
+
+def test_palette_indices_beyond_the_bit_depth_are_refused():
+    image = PngImage(np.ones((2, 3, 1), np.uint8), 3, 2, before_idat=(Chunk(b"PLTE", bytes(6)),))
+    data = pixcodec.compress(write_png(image))
+    assert pixcodec.decode(data).image == image
+    with pytest.raises(FormatError, match="palette indices exceed 2 bits"):
+        pixcodec.decode(repack(data, {INDICES: container.pack_lzma(bytes([4] * 6))}))
 
 
 def test_corrupted_payload_never_returns_wrong_pixels(sample):
