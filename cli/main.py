@@ -87,6 +87,8 @@ def _plan(inputs: tuple[str, ...], output: str | None, recursive: bool, in_suffi
             found += [(f, f.relative_to(path).with_suffix(out_suffix)) for f in files]
         else:
             found.append((path, Path(path.name).with_suffix(out_suffix)))
+    if not found:
+        raise click.UsageError(f"no {in_suffix} files in {', '.join(inputs)}")
     several = len(inputs) > 1 or recursive
     if output == "-" and (several or len(found) != 1):
         raise click.UsageError("-o - (stdout) takes a single input")

@@ -171,6 +171,7 @@ def test_recursive_into_an_output_folder_with_workers(tmp_path):
     (["compress", "-", "{d}/a.png"], "stdin"),
     (["compress", "-r", "{d}", "-o", "-"], "single input"),
     (["compress", "{d}/a.png", "--jobs", "0"], "--jobs"),
+    (["decompress", "-r", "{d}"], "no .pxc files in"),
 ])
 def test_usage_errors(tmp_path, args, fragment):
     (tmp_path / "sub").mkdir()
