@@ -23,7 +23,7 @@ from .coder import CODER_ID
 from .container import ALPHA, CHUNKS, COLOUR, INDICES, LOW_BYTES, ModelPlane
 from .errors import FormatError, ModelError, UnsupportedImageError
 from .imageio import (GRAY_ALPHA, PALETTE, RGBA, PngImage, check_chunks, image_from_array,
-                      read_image, sample_dtype)
+                      read_image)
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def encode(source: str | Path | bytes | np.ndarray, model: str | None = None, *,
         image = image.stripped()
     if not 1 <= tile <= container.MAX_TILE:
         raise ValueError(f"tile must be between 1 and {container.MAX_TILE}")
-    height, width, channels = image.samples.shape
+    height, width, _ = image.samples.shape
     sections = {}
     if image.before_idat or image.after_idat:
         sections[CHUNKS] = container.pack_chunks(image.before_idat, image.after_idat)
