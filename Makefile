@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 DATA ?= ../shared/data
 SAMPLE := tests/assets/kodim23-crop.png
 
-.PHONY: help install demo test test-fast bench-kodak bench-small clean
+.PHONY: help install demo test test-fast fuzz bench-kodak bench-small clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -31,6 +31,9 @@ test: install ## run the whole test suite
 
 test-fast: install ## the tests without the slow ones
 	$(BIN)/python -m pytest -q -m "not slow"
+
+fuzz: install ## decode 10,000 damaged .pxc files; count errors, tracebacks, hangs, crashes
+	$(BIN)/python scripts/fuzz.py --cases 10000
 
 bench-kodak: install ## pixcodec vs the classic codecs on Kodak (DATA=folder holding kodak/; ~1 h)
 	$(BIN)/pip install -q -e ".[bench]"

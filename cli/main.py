@@ -1,13 +1,20 @@
 """`pixcodec` command: thin click wrappers over the pixcodec API.
 
-Exit codes: 0 success; 1 a file could not be compressed or decompressed (bad input, corrupted
-file, refused image, existing output), or a bench round trip failed or was not exact; 2 usage
-error; 130 interrupted by Ctrl-C.
+Exit codes: 0 success; 1 some file could not be compressed or decompressed (bad input,
+corrupted file, refused image, existing output), a bench round trip failed or was not exact, or
+training could not start; 2 usage error; 130 interrupted by Ctrl-C.
+
+Many files: every output name is settled first (collisions are a usage error), then the files
+are coded one by one or, with --jobs N, in N worker processes. A failing file is reported on
+one line and the others go on; a summary ends the run. Only this process writes files, each
+through a temporary file and a rename (pixcodec.fileio), so a failure or Ctrl-C leaves no
+partial output; on Ctrl-C the workers, which hold no files, are terminated at once.
 """
 from __future__ import annotations
 
-import os
+import functools
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -16,37 +23,115 @@ EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
 
 
-def _fail(message: str) -> None:
-    click.echo(f"pixcodec: error: {message}", err=True)
-    sys.exit(EXIT_ERROR)
+@dataclass(frozen=True)
+class Job:
+    input: str    # a path, or "-" for stdin
+    output: str   # a path, or "-" for stdout
+
+
+def _message(exc: BaseException) -> str:
+    """The one line a user sees for an exception raised while processing a file."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from pixcodec.errors import PixcodecError
+    if isinstance(exc, PixcodecError):
+        return str(exc)
+    if isinstance(exc, FileNotFoundError):
+        return f"no such file: {exc.filename}"
+    if isinstance(exc, IsADirectoryError):
+        return f"{exc.filename} is a directory"
+    if isinstance(exc, PermissionError):
+        return f"permission denied: {exc.filename}"
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    if isinstance(exc, BrokenProcessPool):
+        return "the worker process died (out of memory?)"
+    return f"internal error ({type(exc).__name__}: {exc}); please report it"
 
 
 def _guarded(func):
-    """Run a command turning every expected failure into one line and an exit code."""
-    import functools
+    """Run a command turning Ctrl-C and failures outside any one file into one line."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
-        from pixcodec.errors import PixcodecError
         try:
             return func(*args, **kwargs)
         except KeyboardInterrupt:
             click.echo("pixcodec: interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
-        except PixcodecError as exc:
-            _fail(str(exc))
-        except FileNotFoundError as exc:
-            _fail(f"no such file: {exc.filename}")
-        except IsADirectoryError as exc:
-            _fail(f"{exc.filename} is a directory")
-        except PermissionError as exc:
-            _fail(f"permission denied: {exc.filename}")
-        except OSError as exc:
-            _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
-        except MemoryError:
-            _fail("out of memory")
+        except Exception as exc:
+            from pixcodec.errors import PixcodecError  # lazy: importing pixcodec loads torch
+            if not isinstance(exc, (PixcodecError, OSError, MemoryError)):
+                raise
+            click.echo(f"pixcodec: error: {_message(exc)}", err=True)
+            sys.exit(EXIT_ERROR)
     return wrapper
 
+
+# ------------------------------------------------------------------------------ planning
+
+def _plan(inputs: tuple[str, ...], output: str | None, recursive: bool, in_suffix: str,
+          out_suffix: str) -> list[Job]:
+    """Inputs (files, '-', or folders with -r) -> jobs with their output names."""
+    if "-" in inputs and len(inputs) > 1:
+        raise click.UsageError("'-' (stdin) cannot be combined with other inputs")
+    if inputs == ("-",):
+        return [Job("-", output or "-")]
+    found: list[tuple[Path, Path]] = []  # (input file, output path relative to its root)
+    for name in inputs:
+        path = Path(name)
+        if path.is_dir():
+            if not recursive:
+                raise click.UsageError(f"{name} is a folder (use -r to process the "
+                                       f"{in_suffix} files in it)")
+            files = sorted(f for f in path.rglob("*")
+                           if f.is_file() and f.suffix.lower() == in_suffix)
+            found += [(f, f.relative_to(path).with_suffix(out_suffix)) for f in files]
+        else:
+            found.append((path, Path(path.name).with_suffix(out_suffix)))
+    if not found:
+        raise click.UsageError(f"no {in_suffix} files in {', '.join(inputs)}")
+    several = len(inputs) > 1 or recursive
+    if output == "-" and (several or len(found) != 1):
+        raise click.UsageError("-o - (stdout) takes a single input")
+    if output is not None and output != "-" and several and Path(output).exists() \
+            and not Path(output).is_dir():
+        raise click.UsageError(f"with several inputs, -o must be a folder; {output} is a file")
+    jobs = []
+    for source, relative in found:
+        if output is None:
+            target = source.with_suffix(out_suffix)
+        elif several or Path(output).is_dir():
+            target = Path(output) / relative
+        else:
+            target = Path(output)
+        jobs.append(Job(str(source), str(target) if output != "-" else "-"))
+    seen: dict[Path, str] = {}
+    for job in jobs:
+        if job.output == "-":
+            continue
+        key = Path(job.output).resolve()
+        if key in seen:
+            raise click.UsageError(f"{seen[key]} and {job.input} would both be written to "
+                                   f"{job.output}")
+        seen[key] = job.input
+    return jobs
+
+
+def _output_problem(job: Job, force: bool) -> str | None:
+    if job.output == "-":
+        return None
+    out = Path(job.output)
+    if job.input != "-" and out.exists() and out.resolve() == Path(job.input).resolve():
+        return f"{job.output} is the input file; pixcodec never overwrites its input"
+    if out.exists() and not force:
+        return f"{job.output} already exists (use --force to overwrite)"
+    return None
+
+
+# ------------------------------------------------------------------------------ the work
 
 def _read_input(path: str) -> bytes:
     if path == "-":
@@ -54,31 +139,115 @@ def _read_input(path: str) -> bytes:
     return Path(path).read_bytes()
 
 
-def _write_output(path: str, data: bytes, force: bool) -> None:
+def _compress_file(path: str, model: str | None, strip: bool,
+                   progress=None) -> tuple[bytes, str]:
+    import pixcodec
+    result = pixcodec.encode(_read_input(path), model, strip=strip, progress=progress)
+    h = result.header
+    coded_by = (f"model {result.nll_bits / result.dims:.3f}, {result.model}" if result.model
+                else "palette indices: LZMA")
+    return result.data, (f"{h.width}x{h.height} {h.describe()}, {len(result.data)} bytes, "
+                         f"{8 * len(result.data) / result.dims:.3f} bits/dim ({coded_by})")
+
+
+def _decompress_file(path: str, max_pixels: int, progress=None) -> tuple[bytes, str]:
+    import pixcodec
+    from pixcodec.imageio import write_png
+    result = pixcodec.decode(_read_input(path), max_pixels=max_pixels, progress=progress)
+    return write_png(result.image), f"{result.header.width}x{result.header.height} " \
+                                    f"{result.header.describe()}"
+
+
+def _write_output(job: Job, data: bytes, force: bool) -> None:
     from pixcodec.fileio import atomic_write
-    if path == "-":
-        if sys.stdout.isatty():
-            _fail("refusing to write binary data to a terminal (use -o FILE)")
+    if job.output == "-":
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
-    else:
-        atomic_write(path, data, force)
-
-
-def _check_output(input: str, output: str, force: bool) -> None:
-    if output == "-":
         return
-    out = Path(output)
-    if input != "-" and out.exists() and out.resolve() == Path(input).resolve():
-        _fail(f"{output} is the input file; pixcodec never overwrites its input")
-    if out.exists() and not force:
-        _fail(f"{output} already exists (use --force to overwrite)")
+    Path(job.output).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(job.output, data, force)
 
 
-def _default_output(path: str, suffix: str) -> str:
-    if path == "-":
-        return "-"
-    return str(Path(path).with_suffix(suffix))
+def _worker_init() -> None:
+    """One torch thread per worker: the workers already share out the cores."""
+    import torch
+    torch.set_num_threads(1)
+
+
+def _start_workers(pool, work, jobs: list[Job]) -> dict:
+    """Submit every job. The workers start meanwhile, with Ctrl-C ignored from their first
+    instruction (an ignored signal stays ignored across exec): Ctrl-C at a terminal reaches them
+    too, and it is this process that stops them."""
+    import signal
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return {pool.submit(work, job.input): job for job in jobs}
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _stop_workers(pool) -> None:
+    # ProcessPoolExecutor.terminate_workers() arrives in Python 3.14; before, its processes.
+    for process in list((pool._processes or {}).values()):
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _run(jobs: list[Job], work, workers: int, force: bool, quiet: bool, label: str) -> None:
+    """Do `work(input) -> (output bytes, summary)` for every job; report each; exit 1 if any
+    failed."""
+    failed = 0
+
+    def finished(job: Job, outcome) -> None:
+        nonlocal failed
+        try:
+            data, summary = outcome()
+            _write_output(job, data, force)
+        except Exception as exc:  # one file's failure never stops the others
+            failed += 1
+            click.echo(f"pixcodec: error: {job.input}: {_message(exc)}", err=True)
+        else:
+            if not quiet:
+                click.echo(f"{job.input} -> {job.output}: {summary}", err=True)
+
+    runnable = []
+    for job in jobs:
+        problem = _output_problem(job, force)
+        if problem:
+            finished(job, functools.partial(_raise, problem))
+        else:
+            runnable.append(job)
+    if workers == 1 or len(runnable) <= 1:
+        for job in runnable:
+            bar = _Bar(label, enabled=not quiet and len(jobs) == 1)
+            try:
+                finished(job, functools.partial(work, job.input, progress=bar))
+            finally:
+                bar.close()
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(runnable)),
+                                   mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_worker_init)
+        try:
+            futures = _start_workers(pool, work, runnable)
+            for future in as_completed(futures):
+                finished(futures[future], future.result)
+        except BaseException:
+            _stop_workers(pool)
+            raise
+        pool.shutdown()
+    if len(jobs) > 1:
+        click.echo(f"pixcodec: {len(jobs) - failed} of {len(jobs)} files {label}ed"
+                   + (f", {failed} failed" if failed else ""), err=True)
+    if failed:
+        sys.exit(EXIT_ERROR)
+
+
+def _raise(message: str):
+    from pixcodec.errors import PixcodecError
+    raise PixcodecError(message)
 
 
 class _Bar:
@@ -104,12 +273,31 @@ class _Bar:
             self.bar.close()
 
 
-def _with_bar(label: str, quiet: bool, func, *args, **kwargs):
-    bar = _Bar(label, not quiet)
-    try:
-        return func(*args, progress=bar, **kwargs)
-    finally:
-        bar.close()
+def _check_stdout(jobs: list[Job]) -> None:
+    if any(job.output == "-" for job in jobs) and sys.stdout.isatty():
+        raise click.UsageError("refusing to write binary data to a terminal (use -o FILE)")
+
+
+# ------------------------------------------------------------------------------ commands
+
+_many_files_options = [
+    click.argument("inputs", metavar="IN...", nargs=-1, required=True),
+    click.option("-o", "--output", metavar="OUT",
+                 help="Output file ('-' for stdout); with several inputs or -r, a folder. "
+                      "Default: next to each input."),
+    click.option("-r", "--recursive", is_flag=True, help="Process the files in folders given "
+                                                         "as IN, and in their subfolders."),
+    click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+                 help="Files to process at once, each in its own worker process."),
+    click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist."),
+    click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors."),
+]
+
+
+def _many_files(func):
+    for option in reversed(_many_files_options):
+        func = option(func)
+    return func
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -119,61 +307,49 @@ def main():
 
     \b
     pixcodec compress img.png              # writes img.pxc
+    pixcodec compress -r photos/ -j 2      # every .png below photos/, two at a time
     pixcodec decompress img.pxc            # writes img.png
     pixcodec models                        # the shipped models
     pixcodec bench kodak --data-root DIR   # against the classic lossless codecs
 
     Exit codes: 0 success, 1 error (bad input, corrupted file, refused image, existing
-    output, a bench round trip not exact), 2 usage error, 130 interrupted.
+    output) for any file, a bench round trip not exact; 2 usage error; 130 interrupted.
     """
 
 
 @main.command()
-@click.argument("input", metavar="IN")
-@click.option("-o", "--output", metavar="OUT",
-              help="Output file; default IN with suffix .pxc; '-' for stdout.")
+@_many_files
 @click.option("-m", "--model", metavar="NAME",
-              help="Model to use (see `pixcodec models`); default: the shipped model for the "
-                   "image's colour mode.")
-@click.option("-f", "--force", is_flag=True, help="Overwrite OUT if it exists.")
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
+              help="Model for the gray or RGB samples (see `pixcodec models`); default: the "
+                   "shipped model for the image's colour type.")
+@click.option("--strip", is_flag=True,
+              help="Drop the PNG's metadata (ICC profile, gamma, text, EXIF and every other "
+                   "ancillary chunk except tRNS transparency).")
 @_guarded
-def compress(input, output, model, force, quiet):
-    """Compress the image IN (8-bit grayscale or RGB PNG; '-' for stdin) losslessly."""
-    import pixcodec
-    output = output or _default_output(input, ".pxc")
-    _check_output(input, output, force)
-    result = _with_bar("compress", quiet, pixcodec.encode, _read_input(input), model)
-    _write_output(output, result.data, force)
-    if not quiet:
-        h = result.header
-        click.echo(f"{input} -> {output}: {h.width}x{h.height} {h.mode}, {len(result.data)} "
-                   f"bytes, {8 * len(result.data) / result.dims:.3f} bits/dim "
-                   f"(model {result.nll_bits / result.dims:.3f}, {h.model})", err=True)
+def compress(inputs, output, recursive, jobs, force, quiet, model, strip):
+    """Compress images IN ('-' for stdin; folders with -r: their .png files) losslessly.
+
+    Every PNG is kept exactly: colour type, bit depth 1-16, palette, transparency, interlacing
+    and metadata. Other formats Pillow reads are kept as the PNG of their pixels."""
+    plan = _plan(inputs, output, recursive, ".png", ".pxc")
+    _check_stdout(plan)
+    work = functools.partial(_compress_file, model=model, strip=strip)
+    _run(plan, work, jobs, force, quiet, "compress")
 
 
 @main.command()
-@click.argument("input", metavar="IN")
-@click.option("-o", "--output", metavar="OUT",
-              help="Output PNG; default IN with suffix .png; '-' for stdout.")
-@click.option("-f", "--force", is_flag=True, help="Overwrite OUT if it exists.")
+@_many_files
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None,
               help="Refuse files of more pixels than this (default 268435456).")
-@click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors.")
 @_guarded
-def decompress(input, output, force, max_pixels, quiet):
-    """Decompress the .pxc file IN ('-' for stdin) to a PNG identical to the original."""
-    import pixcodec
+def decompress(inputs, output, recursive, jobs, force, quiet, max_pixels):
+    """Decompress .pxc files IN ('-' for stdin; folders with -r: their .pxc files) to PNG
+    images identical to the originals."""
     from pixcodec.container import DEFAULT_MAX_PIXELS
-    from pixcodec.imageio import encode_png
-    output = output or _default_output(input, ".png")
-    _check_output(input, output, force)
-    result = _with_bar("decompress", quiet, pixcodec.decode, _read_input(input),
-                       max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
-    _write_output(output, encode_png(result.pixels, result.header.mode), force)
-    if not quiet:
-        h = result.header
-        click.echo(f"{input} -> {output}: {h.width}x{h.height} {h.mode}", err=True)
+    plan = _plan(inputs, output, recursive, ".pxc", ".png")
+    _check_stdout(plan)
+    work = functools.partial(_decompress_file, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
+    _run(plan, work, jobs, force, quiet, "decompress")
 
 
 @main.command()
@@ -183,9 +359,12 @@ def models():
     from pixcodec import zoo
     for info in zoo.manifest().values():
         default = f" (default for {info.default_for})" if info.default_for else ""
-        measured = ", ".join(f"{k} {v:.3f}" for k, v in info.measured.items())
-        click.echo(f"{info.name}{default}: {info.architecture} {info.config}")
-        click.echo(f"    bits/dim: {measured}")
+        aliases = f", also -m {' / '.join(info.aliases)}" if info.aliases else ""
+        measured = ", ".join(f"{k} {v:.3f}" for k, v in info.measured.items()) or "not measured"
+        details = ", ".join(f"{k}={v}" for k, v in info.config.items())
+        click.echo(f"{info.name}{default}{aliases}: {info.architecture} ({details})")
+        unit = "nats/image" if info.levels == 2 else "bits/dim"
+        click.echo(f"    {unit}: {measured}")
 
 
 @main.command()
@@ -250,7 +429,7 @@ def train(preset, data, data_root, checkpoint, steps, batch, lr, optimizer, sche
     try:
         run_training(opts, progress)
     except ValueError as exc:
-        _fail(str(exc))
+        _raise(str(exc))
     finally:
         bar.close()
 
@@ -323,7 +502,7 @@ def bench(datasets, models, data_root, limit, seed, jobs, per_image, tile_cost, 
     problems = result.problems()
     if problems:
         first = problems[0]
-        _fail(f"{len(problems)} round trips failed or were not exact, first {first.dataset} / "
+        _raise(f"{len(problems)} round trips failed or were not exact, first {first.dataset} / "
               f"{first.image} / {first.codec} {first.note}".rstrip())
 
 

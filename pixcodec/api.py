@@ -1,4 +1,15 @@
-"""The Python API: images or arrays in, .pxc bytes out, and back."""
+"""The Python API: images or arrays in, .pxc bytes out, and back.
+
+How an image becomes the sections of a .pxc file (docs/FORMAT.md has the details and the
+measurements behind the choices):
+
+* gray and RGB samples -> 8-bit values (the high byte at 16 bits; v * 255 / (2^d - 1) at 1, 2
+  and 4 bits) -> the model (COLR);
+* alpha samples (high bytes at 16 bits), palette indices, and the low bytes of 16-bit samples
+  (minus their high byte, which makes them zero in images widened from 8 bits) -> LZMA;
+* PNG chunks other than the pixel data (PLTE, tRNS, ICC profile, gamma, text, EXIF, ...) ->
+  zlib (CHNK), restored byte for byte and in their place.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,82 +18,192 @@ from pathlib import Path
 import numpy as np
 
 from . import container, zoo
-from .coder import CODER_ID
 from .codec import DEFAULT_TILE, Progress, decode_pixels, encode_pixels
+from .coder import CODER_ID
+from .container import ALPHA, CHUNKS, COLOUR, INDICES, LOW_BYTES, ModelPlane
 from .errors import FormatError, ModelError, UnsupportedImageError
-from .imageio import check_array, read_image
-
-MAX_SIDE = 2**16  # the tile grid and the header hold any size; this bounds memory sanely
+from .imageio import (GRAY_ALPHA, PALETTE, RGBA, PngImage, check_chunks, image_from_array,
+                      read_image)
 
 
 @dataclass(frozen=True)
 class Compressed:
     data: bytes
     header: container.Header
-    nll_bits: float          # the model's ideal code length of the pixels
+    model: str | None        # the model that coded the gray or RGB samples (None: palette)
+    nll_bits: float          # the model's ideal code length of those samples
 
     @property
     def dims(self) -> int:
-        return self.header.width * self.header.height * self.header.colours
+        """Samples in the image (pixels times channels), for bits per dimension."""
+        return self.header.width * self.header.height * self.header.channels
 
 
 @dataclass(frozen=True)
 class Decompressed:
-    pixels: np.ndarray       # (H, W, C) uint8
+    image: PngImage
     header: container.Header
+
+    @property
+    def pixels(self) -> np.ndarray:
+        """(H, W, C) samples: uint8, or uint16 at 16 bits; palette indices for palette images."""
+        return self.image.samples
+
+
+def _colour_channels(colour_type: int) -> int:
+    """Gray or RGB channels coded by the model (the alpha channel, if any, comes last)."""
+    return {0: 1, 2: 3, 4: 1, 6: 3}[colour_type]
+
+
+def _to_eight_bits(samples: np.ndarray, depth: int) -> np.ndarray:
+    """What the 8-bit models see: the high byte at 16 bits, the full range at 1, 2 and 4 bits."""
+    if depth == 16:
+        return (samples >> 8).astype(np.uint8)
+    if depth < 8:
+        return samples * np.uint8(255 // (2 ** depth - 1))
+    return samples
+
+
+def _from_eight_bits(values: np.ndarray, depth: int) -> np.ndarray:
+    """Inverse of _to_eight_bits for depths up to 8; refuses values it cannot have made."""
+    if depth < 8:
+        scale = np.uint8(255 // (2 ** depth - 1))
+        if (values % scale).any():
+            raise FormatError(f"decoded values are not {depth}-bit samples: the file is "
+                              "corrupted")
+        return values // scale
+    return values
 
 
 def encode(source: str | Path | bytes | np.ndarray, model: str | None = None, *,
-           tile: int = DEFAULT_TILE, progress: Progress | None = None) -> Compressed:
+           tile: int = DEFAULT_TILE, progress: Progress | None = None,
+           strip: bool = False) -> Compressed:
+    """Compress an image file (path or bytes) or a uint8/uint16 array (H, W[, C]).
+
+    `model` names the model for the gray or RGB samples (default: the shipped one for the
+    colour type); `strip` drops the PNG's ancillary chunks except tRNS."""
     if isinstance(source, np.ndarray):
-        pixels, mode = check_array(source)
+        image = image_from_array(source, container.DEFAULT_MAX_PIXELS)
     else:
-        pixels, mode = read_image(source)
-    height, width, colours = pixels.shape
-    if max(height, width) > MAX_SIDE:
-        raise UnsupportedImageError(f"images up to {MAX_SIDE} pixels a side are supported")
-    if not 1 <= tile <= 2**16 - 1:
-        raise ValueError("tile must be between 1 and 65535")
-    name = model or zoo.default_model("RGB" if colours == 3 else "L")
-    info = zoo.model_info(name)
-    if info.colours != colours:
-        raise ModelError(f"model {name!r} codes {info.colours}-channel images, "
-                         f"this image has {colours}")
-    payload, nll_bits = encode_pixels(zoo.load_model(name), pixels, tile, progress)
-    header = container.Header(
-        model=name, weights_sha256=zoo.weights_sha256(name), width=width, height=height,
-        mode=mode, bit_depth=8, coder=CODER_ID, tile=tile,
-        checksum=container.pixel_checksum(pixels.tobytes()), payload_length=len(payload))
-    return Compressed(container.pack(header, payload), header, nll_bits)
+        image = read_image(source, container.DEFAULT_MAX_PIXELS)
+    if strip:
+        image = image.stripped()
+    if not 1 <= tile <= container.MAX_TILE:
+        raise ValueError(f"tile must be between 1 and {container.MAX_TILE}")
+    height, width, _ = image.samples.shape
+    sections = {}
+    if image.before_idat or image.after_idat:
+        sections[CHUNKS] = container.pack_chunks(image.before_idat, image.after_idat)
+    name, nll_bits = None, 0.0
+    if image.colour_type == PALETTE:
+        sections[INDICES] = container.pack_lzma(image.samples.tobytes())
+    else:
+        colours = _colour_channels(image.colour_type)
+        name = zoo.resolve_model(model, _model_mode(image.colour_type, image.bit_depth))
+        values = _model_values(image.samples[:, :, :colours], image.bit_depth,
+                               zoo.model_info(name).levels)
+        payload, nll_bits = encode_pixels(zoo.load_model(name), values, tile, progress)
+        sections[COLOUR] = container.pack_model_plane(
+            ModelPlane(name, zoo.weights_sha256(name), CODER_ID, tile, payload))
+    if image.colour_type in (GRAY_ALPHA, RGBA):
+        alpha = _to_eight_bits(image.samples[:, :, -1], image.bit_depth)
+        sections[ALPHA] = container.pack_lzma(alpha.tobytes())
+    if image.bit_depth == 16:
+        high = (image.samples >> 8).astype(np.uint8)
+        low = (image.samples & 0xFF).astype(np.uint8)
+        sections[LOW_BYTES] = container.pack_lzma((low - high).tobytes())  # wraps mod 256
+    header = container.Header(width, height, image.colour_type, image.bit_depth,
+                              image.interlaced, container.image_checksum(image))
+    return Compressed(container.pack(header, sections), header, name, nll_bits)
 
 
 def decode(data: bytes, *, max_pixels: int = container.DEFAULT_MAX_PIXELS,
            progress: Progress | None = None) -> Decompressed:
-    header, payload = container.unpack(data, max_pixels)
-    if header.coder != CODER_ID:
-        raise FormatError(f"unknown entropy coder id {header.coder}")
+    """Decompress .pxc bytes; everything is validated before pixels are decoded."""
+    header, sections = container.unpack(data, max_pixels)
+    height, width, depth = header.height, header.width, header.bit_depth
+    plane = _checked_model_plane(sections[COLOUR], header) if COLOUR in sections else None
+    before, after = container.unpack_chunks(sections[CHUNKS]) if CHUNKS in sections else ((), ())
     try:
-        info = zoo.model_info(header.model)
+        check_chunks(before, after, header.colour_type, depth)
+    except UnsupportedImageError as exc:
+        raise FormatError(f"corrupted CHNK section: {exc}") from None
+    # The LZMA sections first: cheap, and no pixel memory is taken before they prove sound.
+    indices = alpha = low_delta = None
+    if INDICES in sections:
+        indices = container.unpack_lzma(sections[INDICES], height * width, "INDX")
+        if max(indices) >= 2 ** depth:
+            raise FormatError(f"palette indices exceed {depth} bits: the file is corrupted")
+    if ALPHA in sections:
+        alpha = container.unpack_lzma(sections[ALPHA], height * width, "ALPH")
+    if LOW_BYTES in sections:
+        size = height * width * header.channels
+        low_delta = np.frombuffer(container.unpack_lzma(sections[LOW_BYTES], size, "LOWB"),
+                                  dtype=np.uint8).reshape(height, width, header.channels)
+    # The 8-bit values of every channel, as the sections hold them.
+    values = np.empty((height, width, header.channels), dtype=np.uint8)
+    if indices is not None:
+        values[:, :, 0] = np.frombuffer(indices, dtype=np.uint8).reshape(height, width)
+    if alpha is not None:
+        values[:, :, -1] = np.frombuffer(alpha, dtype=np.uint8).reshape(height, width)
+    if plane is not None:
+        colours = _colour_channels(header.colour_type)
+        values[:, :, :colours] = decode_pixels(zoo.load_model(plane.model), plane.payload,
+                                               height, width, plane.tile, progress)
+        if zoo.model_info(plane.model).levels == 2:  # 0/1 values: the 8-bit form of 1-bit
+            values[:, :, :colours] *= np.uint8(255)
+    if depth == 16:
+        samples = (values.astype(np.uint16) << 8) | (low_delta + values)  # the sum wraps mod 256
+    elif header.colour_type == PALETTE:
+        samples = values
+    else:
+        samples = _from_eight_bits(values, depth)
+    image = PngImage(samples, header.colour_type, depth, header.interlaced, before, after)
+    if container.image_checksum(image) != header.checksum:
+        raise FormatError("decoded image fails the checksum: the file is corrupted")
+    return Decompressed(image, header)
+
+
+def _checked_model_plane(data: bytes, header: container.Header) -> ModelPlane:
+    """The COLR section, after checking that this pixcodec has its model and coder."""
+    plane = container.unpack_model_plane(data)
+    if plane.coder != CODER_ID:
+        raise FormatError(f"unknown entropy coder id {plane.coder}")
+    try:
+        info = zoo.model_info(plane.model)
     except ModelError:
-        raise FormatError(f"file needs model {header.model!r}, which this pixcodec does not "
+        raise FormatError(f"file needs model {plane.model!r}, which this pixcodec does not "
                           "have (newer version?)") from None
-    if bytes.fromhex(info.sha256) != header.weights_sha256:
-        raise FormatError(f"file was made with different weights for model {header.model!r}")
-    if info.colours != header.colours:
-        raise FormatError(f"model {header.model!r} does not match colour mode {header.mode}")
-    pixels = decode_pixels(zoo.load_model(header.model), payload, header.height, header.width,
-                           header.tile, progress)
-    if container.pixel_checksum(pixels.tobytes()) != header.checksum:
-        raise FormatError("decoded pixels fail the checksum: the file is corrupted")
-    return Decompressed(pixels, header)
+    if bytes.fromhex(info.sha256) != plane.weights_sha256:
+        raise FormatError(f"file was made with different weights for model {plane.model!r}")
+    if not info.codes(_model_mode(header.colour_type, header.bit_depth)):
+        raise FormatError(f"model {plane.model!r} does not match colour type "
+                          f"{header.colour_type} at bit depth {header.bit_depth}")
+    return plane
 
 
-def compress(source: str | Path | bytes | np.ndarray, model: str | None = None) -> bytes:
-    """An image file (path or bytes) or a uint8 array (H, W[, C]) -> .pxc bytes."""
-    return encode(source, model).data
+def _model_mode(colour_type: int, depth: int) -> str:
+    """What the model codes: "RGB", "L" (8-bit values) or "1" (1-bit gray)."""
+    if _colour_channels(colour_type) == 3:
+        return "RGB"
+    return "1" if depth == 1 else "L"
+
+
+def _model_values(samples: np.ndarray, depth: int, levels: int) -> np.ndarray:
+    """The symbols the model codes: 0/1 for a binary model, else the 8-bit values."""
+    if levels == 2:
+        return np.ascontiguousarray(samples, dtype=np.uint8)
+    return np.ascontiguousarray(_to_eight_bits(samples, depth))
+
+
+def compress(source: str | Path | bytes | np.ndarray, model: str | None = None, *,
+             strip: bool = False) -> bytes:
+    """An image file (path or bytes) or a uint8/uint16 array (H, W[, C]) -> .pxc bytes."""
+    return encode(source, model, strip=strip).data
 
 
 def decompress(data: bytes) -> np.ndarray:
-    """.pxc bytes -> uint8 array: (H, W) for grayscale and 1-bit, (H, W, 3) for RGB."""
-    pixels = decode(data).pixels
-    return pixels[:, :, 0] if pixels.shape[2] == 1 else pixels
+    """.pxc bytes -> the samples: (H, W) for one channel, else (H, W, C); uint8, or uint16 for
+    16-bit images; palette indices for palette images (`decode` gives the whole PngImage)."""
+    samples = decode(data).pixels
+    return samples[:, :, 0] if samples.shape[2] == 1 else samples

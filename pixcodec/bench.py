@@ -37,12 +37,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import api, zoo
+from PIL import Image
+
+from . import api, container, zoo
 from .codec import Progress, tile_grid
-from .container import MODE_COLOURS
-from .data import NamedImage, open_image_set
+from .data import MODE_COLOURS, NamedImage, open_image_set
 from .errors import PixcodecError
-from .imageio import encode_png, read_image
 
 TOTAL = "TOTAL"
 INSTALL_HINT = "pip install 'pixcodec[bench]'"
@@ -189,15 +189,28 @@ def _pixels(samples: np.ndarray, mode: str) -> np.ndarray:
     return samples * np.uint8(255) if mode == "1" else samples
 
 
+def pillow_png(pixels: np.ndarray, mode: str, optimize: bool = False) -> bytes:
+    """(H, W, C) pixels in `mode` (1-bit as 0/255) -> a PNG written by Pillow. `optimize`:
+    zlib level 9 and extra filter search, Pillow's smallest file."""
+    im = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels,
+                         "L" if pixels.shape[2] == 1 else "RGB")
+    if mode == "1":
+        im = im.convert("1", dither=Image.Dither.NONE)
+    buf = io.BytesIO()
+    im.save(buf, format="PNG", optimize=optimize)
+    return buf.getvalue()
+
+
 def _png_encode(pixels, mode, optimize):
-    return encode_png(pixels, mode, optimize=optimize)
+    return pillow_png(pixels, mode, optimize=optimize)
 
 
 def _png_decode(data, mode):
-    pixels, decoded_mode = read_image(data)
-    if decoded_mode != mode:
-        raise ValueError(f"PNG came back as mode {decoded_mode}, not {mode}")
-    return pixels
+    im = Image.open(io.BytesIO(data))
+    if im.mode != mode:
+        raise ValueError(f"PNG came back as mode {im.mode}, not {mode}")
+    return _pixels(np.asarray(im.convert("L") if mode == "1" else im), "RGB" if mode == "RGB"
+                   else "L")
 
 
 def _webp_encode(pixels, mode, **settings):
@@ -302,7 +315,14 @@ def _not_coded(row: Row, status: str, note: str) -> Row:
 def _pixcodec_source(image: NamedImage) -> np.ndarray | bytes:
     # The API reads arrays as grayscale or RGB; a 1-bit image goes in as a 1-bit PNG so that it
     # is coded, and restored, as mode 1.
-    return encode_png(image.pixels, "1") if image.mode == "1" else image.pixels
+    return pillow_png(image.pixels, "1") if image.mode == "1" else image.pixels
+
+
+def _expected_samples(image: NamedImage) -> tuple[int, int, np.ndarray]:
+    """(PNG colour type, bit depth, samples) pixcodec must restore for a bench image."""
+    if image.mode == "1":
+        return 0, 1, image.pixels // 255
+    return (2 if image.mode == "RGB" else 0), 8, image.pixels
 
 
 def _tiny_image(mode: str) -> NamedImage:
@@ -353,13 +373,15 @@ def measure_pixcodec(dataset: str, image: NamedImage, model: str | None,
         decoded, decode_s = _timed(api.decode, result.data)
     except PixcodecError as exc:  # e.g. a model for another colour mode
         return _not_coded(row, "error", str(exc))
-    exact = decoded.header.mode == image.mode and np.array_equal(decoded.pixels, image.pixels)
-    row = replace(row, codec=pixcodec_label(result.header.model), bytes=len(result.data),
+    colour_type, depth, samples = _expected_samples(image)
+    exact = ((decoded.header.colour_type, decoded.header.bit_depth) == (colour_type, depth)
+             and np.array_equal(decoded.pixels, samples))
+    plane = container.unpack_model_plane(container.unpack(result.data)[1][container.COLOUR])
+    row = replace(row, codec=pixcodec_label(result.model), bytes=len(result.data),
                   encode_s=encode_s, decode_s=decode_s, exact=exact, nll_bits=result.nll_bits,
-                  header_bytes=len(result.data) - result.header.payload_length)
+                  header_bytes=len(result.data) - len(plane.payload))
     if tile_cost:
-        whole, tiled = tile_nll_bits(zoo.load_model(result.header.model), image.pixels,
-                                     result.header.tile)
+        whole, tiled = tile_nll_bits(zoo.load_model(result.model), image.pixels, plane.tile)
         row = replace(row, whole_nll_bits=whole, tiled_nll_bits=tiled)
     return row
 

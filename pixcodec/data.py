@@ -13,7 +13,8 @@ import numpy as np
 from PIL import Image
 
 from .errors import PixcodecError, UnsupportedImageError
-from .imageio import read_image
+from .container import DEFAULT_MAX_PIXELS
+from .imageio import GRAY, RGB, read_image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".webp", ".tif", ".tiff"}
 
@@ -39,32 +40,6 @@ def load_cifar10_npz(path: str | Path, colours: int) -> np.ndarray:
     return x
 
 
-class RandomCrops:
-    """Random crops with horizontal flips, images drawn in proportion to their area."""
-
-    def __init__(self, images: list[np.ndarray], size: int, seed: int = 0):
-        self.images = [im for im in images if im.shape[0] >= size and im.shape[1] >= size]
-        if not self.images:
-            raise ValueError(f"no image is at least {size}x{size}")
-        area = np.array([im.shape[0] * im.shape[1] for im in self.images], dtype=np.float64)
-        self.weights = area / area.sum()
-        self.size = size
-        self.rng = np.random.default_rng(seed)
-
-    def batch(self, n: int) -> np.ndarray:
-        """(n, C, size, size) uint8."""
-        out = []
-        for i in self.rng.choice(len(self.images), size=n, p=self.weights):
-            im = self.images[i]
-            y = self.rng.integers(0, im.shape[0] - self.size + 1)
-            x = self.rng.integers(0, im.shape[1] - self.size + 1)
-            crop = im[y:y + self.size, x:x + self.size]
-            if self.rng.random() < 0.5:
-                crop = crop[:, ::-1]
-            out.append(crop.transpose(2, 0, 1))
-        return np.ascontiguousarray(np.stack(out))
-
-
 # --- Evaluation sets for `pixcodec bench` ------------------------------------------------------
 # Built-in names resolve under a data root laid out like this (only what a set needs must exist):
 #   kodak/*.png                      Kodak's 24 photos
@@ -73,6 +48,7 @@ class RandomCrops:
 #   mnist.npz                        key x_test (10000, 28, 28)
 DATA_ROOT_ENV = "PIXCODEC_DATA"
 CIFAR10_NPZ = "cifar10-train-first4000.npz"
+MODE_COLOURS = {"RGB": 3, "L": 1, "1": 1}
 CIFAR10_HELDOUT_START = 3000  # images before this index are for training, never for evaluation
 BUILTIN_SETS = ("kodak", "cifar10-heldout", "binarized-mnist-test", "mnist-test")
 
@@ -158,10 +134,16 @@ def _png_folder(name: str, folder: Path) -> ImageSet:
 
     def read(i: int) -> NamedImage:
         try:
-            pixels, mode = read_image(paths[i])
+            image = read_image(paths[i], DEFAULT_MAX_PIXELS)
         except UnsupportedImageError as exc:
             raise UnsupportedImageError(f"{paths[i]}: {exc}") from None
-        return NamedImage(paths[i].name, pixels, mode)
+        kind = (image.colour_type, image.bit_depth)
+        if kind == (GRAY, 1):
+            return NamedImage(paths[i].name, image.samples * np.uint8(255), "1")
+        if kind in ((GRAY, 8), (RGB, 8)):
+            return NamedImage(paths[i].name, image.samples, "L" if kind[0] == GRAY else "RGB")
+        raise UnsupportedImageError(f"{paths[i]}: the bench takes 8-bit gray or RGB and 1-bit "
+                                    "PNGs only")
 
     return ImageSet(name, len(paths), read)
 

@@ -1,74 +1,366 @@
-"""Reading images into (H, W, C) uint8 arrays with their mode, and writing them back as PNG."""
+"""Images as a PNG file holds them: read exactly, written back exactly.
+
+A `PngImage` is everything a PNG file means: the samples at their bit depth (palette indices for
+palette images), the colour type, the interlace method, and every chunk other than IHDR, IDAT
+and IEND, byte for byte and in file order (PLTE, tRNS, gAMA, iCCP, text, EXIF, ...). Writing it
+gives a PNG with the same meaning; only the compressed IDAT bytes may differ.
+
+PNG files are parsed here and their pixel data decoded by pypng, which keeps every colour type
+and bit depth exact (Pillow reduces 16-bit RGB to 8 bits). Other formats go through Pillow and
+become the PNG that Pillow would write for them.
+"""
 from __future__ import annotations
 
 import io
+import struct
+import zlib
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
+import png
+from PIL import Image, UnidentifiedImageError
 
 from .errors import UnsupportedImageError
 
-Image.MAX_IMAGE_PIXELS = None  # our own limit applies (container.DEFAULT_MAX_PIXELS)
-SUPPORTED_MODES = ("L", "RGB", "1")
+Image.MAX_IMAGE_PIXELS = None  # the caller's pixel limit applies, checked before decoding
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MAX_SIDE = 2**16  # the tile grid and the .pxc header hold any size; this bounds memory sanely
+
+# colour type -> (name, channels, allowed bit depths), from the PNG specification
+COLOUR_TYPES = {
+    0: ("gray", 1, (1, 2, 4, 8, 16)),
+    2: ("RGB", 3, (8, 16)),
+    3: ("palette", 1, (1, 2, 4, 8)),
+    4: ("gray+alpha", 2, (8, 16)),
+    6: ("RGBA", 4, (8, 16)),
+}
+GRAY, RGB, PALETTE, GRAY_ALPHA, RGBA = 0, 2, 3, 4, 6
+
+# Pillow modes accepted from formats other than PNG: those Pillow writes to PNG losslessly.
+PILLOW_MODES = ("1", "L", "LA", "P", "RGB", "RGBA", "I;16")
+
+_IHDR = struct.Struct(">IIBBBBB")
 
 
-def _png_bit_depth(head: bytes) -> int | None:
-    if head[:8] == b"\x89PNG\r\n\x1a\n" and head[12:16] == b"IHDR" and len(head) >= 25:
-        return head[24]
-    return None
+@dataclass(frozen=True)
+class Chunk:
+    type: bytes   # 4 ASCII letters
+    data: bytes
 
 
-def read_image(source: str | Path | bytes) -> tuple[np.ndarray, str]:
-    """A file path or encoded bytes -> ((H, W, C) uint8 pixels, mode in SUPPORTED_MODES)."""
+@dataclass(frozen=True, eq=False)
+class PngImage:
+    samples: np.ndarray          # (H, W, channels): uint8, or uint16 for bit depth 16
+    colour_type: int             # 0 gray, 2 RGB, 3 palette, 4 gray+alpha, 6 RGBA
+    bit_depth: int               # 1, 2, 4, 8 or 16, as COLOUR_TYPES allows
+    interlaced: bool = False     # Adam7
+    before_idat: tuple[Chunk, ...] = ()   # chunks between IHDR and IDAT, in file order
+    after_idat: tuple[Chunk, ...] = ()    # chunks between IDAT and IEND, in file order
+
+    @property
+    def height(self) -> int:
+        return self.samples.shape[0]
+
+    @property
+    def width(self) -> int:
+        return self.samples.shape[1]
+
+    @property
+    def channels(self) -> int:
+        return self.samples.shape[2]
+
+    @property
+    def palette(self) -> bytes | None:
+        """The PLTE chunk's contents, if any."""
+        return next((c.data for c in self.before_idat if c.type == b"PLTE"), None)
+
+    def describe(self) -> str:
+        return f"{COLOUR_TYPES[self.colour_type][0]} {self.bit_depth}-bit"
+
+    def stripped(self) -> PngImage:
+        """The image without ancillary chunks, except tRNS, which is part of the pixels' meaning."""
+        keep = tuple(c for c in self.before_idat if c.type in (b"PLTE", b"tRNS"))
+        return PngImage(self.samples, self.colour_type, self.bit_depth, self.interlaced, keep)
+
+    def __eq__(self, other) -> bool:
+        return (isinstance(other, PngImage) and self.colour_type == other.colour_type
+                and self.bit_depth == other.bit_depth and self.interlaced == other.interlaced
+                and self.before_idat == other.before_idat and self.after_idat == other.after_idat
+                and self.samples.dtype == other.samples.dtype
+                and np.array_equal(self.samples, other.samples))
+
+
+def sample_dtype(bit_depth: int) -> np.dtype:
+    return np.dtype(np.uint16 if bit_depth == 16 else np.uint8)
+
+
+# ---------------------------------------------------------------------------------- reading
+
+def read_image(source: str | Path | bytes, max_pixels: int) -> PngImage:
+    """A file path or encoded bytes -> PngImage; refuses what it cannot keep exactly."""
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
-    if _png_bit_depth(data[:33]) == 16:
-        raise UnsupportedImageError("16-bit PNG images are not supported yet")
+    if data.startswith(PNG_SIGNATURE):
+        return read_png(data, max_pixels)
+    return read_png(_pillow_to_png(data, max_pixels), max_pixels)
+
+
+def read_png(data: bytes, max_pixels: int) -> PngImage:
+    chunks, trailing = split_chunks(data)
+    if trailing:
+        raise UnsupportedImageError(f"{trailing} bytes after the PNG's IEND chunk; pixcodec "
+                                    "would not keep them")
+    if not chunks or chunks[0].type != b"IHDR" or len(chunks[0].data) != _IHDR.size:
+        raise UnsupportedImageError("invalid PNG: no IHDR chunk first")
+    header, *rest = chunks
+    width, height, depth, colour_type, compression, filtering, interlace = \
+        _IHDR.unpack(header.data)
+    if colour_type not in COLOUR_TYPES or depth not in COLOUR_TYPES[colour_type][2]:
+        raise UnsupportedImageError(f"invalid PNG: bit depth {depth} with colour type "
+                                    f"{colour_type}")
+    if compression != 0 or filtering != 0 or interlace not in (0, 1):
+        raise UnsupportedImageError("invalid PNG: unknown compression, filter or interlace method")
+    check_size(width, height, max_pixels)
+    idat_at = [i for i, c in enumerate(rest) if c.type == b"IDAT"]
+    if not idat_at:
+        raise UnsupportedImageError("invalid PNG: no IDAT chunk")
+    if idat_at != list(range(idat_at[0], idat_at[-1] + 1)):
+        raise UnsupportedImageError("invalid PNG: IDAT chunks are not consecutive")
+    before, after = tuple(rest[:idat_at[0]]), tuple(rest[idat_at[-1] + 1:])
+    check_chunks(before, after, colour_type, depth)
+    idat = b"".join(rest[i].data for i in idat_at)
+    samples = _decode_idat(idat, width, height, colour_type, depth, bool(interlace))
+    return PngImage(samples, colour_type, depth, bool(interlace), before, after)
+
+
+def split_chunks(data: bytes) -> tuple[list[Chunk], int]:
+    """A PNG file -> (its chunks up to IEND, which is left out; bytes after IEND).
+
+    Every length is checked against the bytes that remain before anything is read."""
+    if not data.startswith(PNG_SIGNATURE):
+        raise UnsupportedImageError("not a PNG file")
+    chunks, pos = [], len(PNG_SIGNATURE)
+    while True:
+        if len(data) - pos < 12:
+            raise UnsupportedImageError("truncated PNG: no IEND chunk")
+        length, kind = struct.unpack_from(">I4s", data, pos)
+        if not kind.isascii() or not kind.isalpha():
+            raise UnsupportedImageError(f"invalid PNG: chunk type {kind!r}")
+        name = kind.decode()
+        if length > len(data) - pos - 12:
+            raise UnsupportedImageError(f"truncated or corrupted PNG: chunk {name} claims "
+                                        f"{length} bytes, {len(data) - pos - 12} remain")
+        body = data[pos + 8:pos + 8 + length]
+        (crc,) = struct.unpack_from(">I", data, pos + 8 + length)
+        if zlib.crc32(kind + body) != crc:
+            raise UnsupportedImageError(f"corrupted PNG: CRC mismatch in chunk {name}")
+        pos += 12 + length
+        if kind == b"IEND":
+            return chunks, len(data) - pos
+        chunks.append(Chunk(kind, body))
+
+
+def check_size(width: int, height: int, max_pixels: int) -> None:
+    if width < 1 or height < 1:
+        raise UnsupportedImageError(f"invalid image size {width}x{height}")
+    if max(width, height) > MAX_SIDE:
+        raise UnsupportedImageError(f"images up to {MAX_SIDE} pixels a side are supported, "
+                                    f"this one is {width}x{height}")
+    if width * height > max_pixels:
+        raise UnsupportedImageError(f"image of {width}x{height} pixels exceeds the limit of "
+                                    f"{max_pixels} pixels")
+
+
+# Ancillary chunks whose layout the PNG specification fixes: type -> (length in bytes, or by
+# colour type; must come before PLTE; must come after PLTE). Each may occur once, before IDAT.
+# Chunks not listed (text, EXIF, private ones) are kept as they are.
+_CHUNK_RULES = {
+    b"gAMA": (4, True, False),
+    b"cHRM": (32, True, False),
+    b"sRGB": (1, True, False),
+    b"iCCP": (None, True, False),  # any length
+    b"cICP": (4, True, False),
+    b"mDCV": (24, True, False),
+    b"cLLI": (8, True, False),
+    b"sBIT": ({GRAY: 1, RGB: 3, PALETTE: 3, GRAY_ALPHA: 2, RGBA: 4}, True, False),
+    b"bKGD": ({GRAY: 2, RGB: 6, PALETTE: 1, GRAY_ALPHA: 2, RGBA: 6}, False, True),
+    b"tRNS": ({GRAY: 2, RGB: 6, PALETTE: "entries"}, False, True),
+    b"hIST": ({PALETTE: "2 entries", RGB: "2 entries", RGBA: "2 entries"}, False, True),
+    b"pHYs": (9, False, False),
+    b"oFFs": (9, False, False),
+}
+
+
+def _allowed_lengths(size, colour_type: int, palette_entries: int):
+    """The lengths a chunk may have, from its rule; None where it has no place."""
+    if isinstance(size, dict):
+        size = size.get(colour_type)
+        if size == "entries":
+            return range(1, palette_entries + 1)
+        if size == "2 entries":
+            return (2 * palette_entries,) if palette_entries else None
+        return None if size is None else (size,)
+    return range(1, 2**31) if size is None else (size,)
+
+
+def check_chunks(before: tuple[Chunk, ...], after: tuple[Chunk, ...], colour_type: int,
+                 depth: int) -> None:
+    """Refuse chunk lists that no valid PNG has (the rules of the PNG specification that
+    concern what pixcodec keeps); raises UnsupportedImageError naming the problem."""
+    for chunk in before + after:
+        if chunk.type in (b"IHDR", b"IEND", b"IDAT"):
+            raise UnsupportedImageError(f"invalid PNG: misplaced {chunk.type.decode()} chunk")
+        if chunk.type[:1].isupper() and chunk.type != b"PLTE":
+            raise UnsupportedImageError(f"unknown critical PNG chunk {chunk.type.decode()}: "
+                                        "pixcodec cannot keep its meaning")
+        if chunk.type in (b"acTL", b"fcTL", b"fdAT"):
+            raise UnsupportedImageError("animated PNG images are not supported")
+    types = [c.type for c in before]
+    plte_at = types.index(b"PLTE") if b"PLTE" in types else None
+    palette_entries = 0
+    if plte_at is not None:
+        plte = before[plte_at].data
+        palette_entries = len(plte) // 3
+        if types.count(b"PLTE") > 1:
+            raise UnsupportedImageError("invalid PNG: more than one PLTE chunk")
+        if colour_type in (GRAY, GRAY_ALPHA):
+            raise UnsupportedImageError("invalid PNG: PLTE chunk in a grayscale image")
+        if len(plte) % 3 or not 1 <= palette_entries <= 256:
+            raise UnsupportedImageError(f"invalid PNG: PLTE chunk of {len(plte)} bytes")
+        if colour_type == PALETTE and palette_entries > 2 ** depth:
+            raise UnsupportedImageError(f"invalid PNG: {palette_entries} palette entries for "
+                                        f"bit depth {depth}")
+    elif colour_type == PALETTE:
+        raise UnsupportedImageError("invalid PNG: palette image without a PLTE chunk")
+    for kind, (size, before_plte, after_plte) in _CHUNK_RULES.items():
+        name = kind.decode()
+        if any(c.type == kind for c in after):
+            raise UnsupportedImageError(f"invalid PNG: {name} chunk after the image data")
+        where = [i for i, t in enumerate(types) if t == kind]
+        if not where:
+            continue
+        if len(where) > 1:
+            raise UnsupportedImageError(f"invalid PNG: more than one {name} chunk")
+        allowed = _allowed_lengths(size, colour_type, palette_entries)
+        length = len(before[where[0]].data)
+        if allowed is None:
+            raise UnsupportedImageError(f"invalid PNG: {name} chunk in a "
+                                        f"{COLOUR_TYPES[colour_type][0]} image"
+                                        + ("" if palette_entries else " without PLTE"))
+        if length not in allowed:
+            raise UnsupportedImageError(f"invalid PNG: {name} chunk of {length} bytes")
+        if plte_at is not None and before_plte and where[0] > plte_at:
+            raise UnsupportedImageError(f"invalid PNG: {name} chunk after PLTE")
+        if plte_at is not None and after_plte and where[0] < plte_at:
+            raise UnsupportedImageError(f"invalid PNG: {name} chunk before PLTE")
+
+
+def raw_size(width: int, height: int, channels: int, depth: int, interlaced: bool) -> int:
+    """Bytes of filtered scanlines (one filter byte each) that IDAT must inflate to."""
+    passes = _ADAM7 if interlaced else ((0, 0, 1, 1),)
+    total = 0
+    for x0, y0, dx, dy in passes:
+        pass_width = (width - x0 + dx - 1) // dx
+        pass_height = (height - y0 + dy - 1) // dy
+        if pass_width > 0 and pass_height > 0:
+            total += pass_height * (1 + (pass_width * channels * depth + 7) // 8)
+    return total
+
+
+_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
+          (0, 1, 1, 2))
+
+
+def _decode_idat(idat: bytes, width: int, height: int, colour_type: int, depth: int,
+                 interlaced: bool) -> np.ndarray:
+    channels = COLOUR_TYPES[colour_type][1]
+    expected = raw_size(width, height, channels, depth, interlaced)
+    inflater = zlib.decompressobj()
+    try:
+        raw = inflater.decompress(idat, expected + 1)  # bounded: a small IDAT cannot balloon
+    except zlib.error as exc:
+        raise UnsupportedImageError(f"corrupted PNG image data ({exc})") from None
+    if len(raw) > expected or inflater.unused_data:
+        raise UnsupportedImageError("invalid PNG: image data longer than the image")
+    if len(raw) < expected or not inflater.eof:
+        raise UnsupportedImageError("truncated PNG image data")
+    # pypng undoes the filters and interlacing; it gets IHDR and IDAT only (a palette image as
+    # gray of the same depth, which lays out samples identically), so what it reads is checked.
+    gray_like = GRAY if colour_type == PALETTE else colour_type
+    minimal = (PNG_SIGNATURE + _chunk_bytes(b"IHDR", _IHDR.pack(width, height, depth, gray_like,
+                                                                 0, 0, int(interlaced)))
+               + _chunk_bytes(b"IDAT", idat) + _chunk_bytes(b"IEND", b""))
+    try:
+        _, _, values, _ = png.Reader(bytes=minimal).read_flat()
+    except (png.Error, ValueError, IndexError) as exc:
+        raise UnsupportedImageError(f"corrupted PNG image data ({exc})") from None
+    samples = np.frombuffer(values, dtype=sample_dtype(depth))
+    if samples.size != height * width * channels:
+        raise UnsupportedImageError("corrupted PNG image data")
+    return samples.reshape(height, width, channels)
+
+
+def _pillow_to_png(data: bytes, max_pixels: int) -> bytes:
+    """A non-PNG image file -> the PNG Pillow writes for it (its pixels, same mode)."""
     try:
         im = Image.open(io.BytesIO(data))
-        im.load()
+    except UnidentifiedImageError:
+        raise UnsupportedImageError("cannot read image: unknown file format") from None
     except Exception as exc:
         raise UnsupportedImageError(f"cannot read image: {exc}") from None
+    check_size(im.width, im.height, max_pixels)
     if getattr(im, "n_frames", 1) > 1:
         raise UnsupportedImageError("animated / multi-frame images are not supported")
-    if im.mode in ("RGBA", "LA", "PA") or (im.mode in ("P", "L", "RGB")
-                                            and "transparency" in im.info):
-        raise UnsupportedImageError(f"images with transparency ({im.mode}) are not supported yet")
-    if im.mode == "P":
-        raise UnsupportedImageError("palette images are not supported yet")
-    if im.mode not in SUPPORTED_MODES:
-        raise UnsupportedImageError(f"image mode {im.mode} is not supported "
-                                    "(8-bit grayscale, RGB and 1-bit images are)")
-    return pixels_of(im), im.mode
+    if im.mode not in PILLOW_MODES:
+        raise UnsupportedImageError(f"{im.format} images of mode {im.mode} are not supported "
+                                    f"(modes {', '.join(PILLOW_MODES)} are)")
+    buf = io.BytesIO()
+    try:
+        im.load()
+        im.save(buf, format="PNG")
+    except Exception as exc:
+        raise UnsupportedImageError(f"cannot read image: {exc}") from None
+    return buf.getvalue()
 
 
-def pixels_of(im: Image.Image) -> np.ndarray:
-    if im.mode == "1":
-        im = im.convert("L")
-    arr = np.asarray(im, dtype=np.uint8)
-    return arr.reshape(im.height, im.width, -1)
-
-
-def check_array(pixels: np.ndarray) -> tuple[np.ndarray, str]:
-    """A user's array -> ((H, W, C) uint8, mode); (H, W) is grayscale."""
+def image_from_array(pixels: np.ndarray, max_pixels: int) -> PngImage:
+    """A user's array -> PngImage: uint8 or uint16, (H, W) or (H, W, C) with C = 1 gray,
+    2 gray+alpha, 3 RGB, 4 RGBA."""
     arr = np.asarray(pixels)
-    if arr.dtype != np.uint8:
-        raise UnsupportedImageError(f"pixel arrays must be uint8, not {arr.dtype}")
+    if arr.dtype not in (np.uint8, np.uint16):
+        raise UnsupportedImageError(f"pixel arrays must be uint8 or uint16, not {arr.dtype}")
     if arr.ndim == 2:
         arr = arr[:, :, None]
-    if arr.ndim != 3 or arr.shape[2] not in (1, 3) or 0 in arr.shape:
-        raise UnsupportedImageError(f"pixel arrays must be (H, W), (H, W, 1) or (H, W, 3), "
+    if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4) or 0 in arr.shape:
+        raise UnsupportedImageError(f"pixel arrays must be (H, W) or (H, W, C) with C 1 to 4, "
                                     f"not {arr.shape}")
-    return np.ascontiguousarray(arr), "RGB" if arr.shape[2] == 3 else "L"
+    check_size(arr.shape[1], arr.shape[0], max_pixels)
+    colour_type = {1: GRAY, 2: GRAY_ALPHA, 3: RGB, 4: RGBA}[arr.shape[2]]
+    depth = 16 if arr.dtype == np.uint16 else 8
+    return PngImage(np.ascontiguousarray(arr, dtype=sample_dtype(depth)), colour_type, depth)
 
 
-def encode_png(pixels: np.ndarray, mode: str, optimize: bool = False) -> bytes:
-    """(H, W, C) pixels in `mode` (1-bit as 0/255) -> PNG bytes. `optimize` is Pillow's option
-    (zlib level 9 and extra work for the smallest file): slower, for benchmarks."""
-    im = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels,
-                         "L" if pixels.shape[2] == 1 else "RGB")
-    if mode == "1":
-        im = im.convert("1", dither=Image.Dither.NONE)
+# ---------------------------------------------------------------------------------- writing
+
+def _chunk_bytes(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def write_png(image: PngImage) -> bytes:
+    """PngImage -> PNG file bytes: IHDR, the chunks before IDAT, IDAT, the chunks after, IEND."""
+    height, width, channels = image.samples.shape
+    colour_type = image.colour_type
+    # pypng makes the image data; a palette image's indices are written as gray of the same
+    # depth, which gives the same IDAT.
+    writer = png.Writer(width, height, greyscale=colour_type in (GRAY, PALETTE, GRAY_ALPHA),
+                        alpha=colour_type in (GRAY_ALPHA, RGBA), bitdepth=image.bit_depth,
+                        interlace=image.interlaced, compression=9)
     buf = io.BytesIO()
-    im.save(buf, format="PNG", optimize=optimize)
-    return buf.getvalue()
+    writer.write(buf, (row.tolist() for row in image.samples.reshape(height, width * channels)))
+    idat = [c for c in split_chunks(buf.getvalue())[0] if c.type == b"IDAT"]
+    header = _IHDR.pack(width, height, image.bit_depth, colour_type, 0, 0, int(image.interlaced))
+    parts = [PNG_SIGNATURE, _chunk_bytes(b"IHDR", header)]
+    parts += [_chunk_bytes(c.type, c.data) for c in (*image.before_idat, *idat, *image.after_idat)]
+    parts.append(_chunk_bytes(b"IEND", b""))
+    return b"".join(parts)

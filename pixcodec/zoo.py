@@ -16,6 +16,8 @@ import torch
 from safetensors.torch import load as load_safetensors
 
 from .errors import ModelError
+
+MODE_COLOURS = {"RGB": 3, "L": 1, "1": 1}
 from .nets.presets import make_network
 
 
@@ -27,12 +29,24 @@ class ModelInfo:
     weights: str
     sha256: str
     card: str
-    default_for: str | None
+    default_for: str | None   # "RGB", "L" or "1": the model used when none is named
     measured: dict  # data set -> bits/dim, as measured for the card
+    aliases: tuple[str, ...] = ()  # short names, e.g. "row_lstm": picked by colour mode
 
     @property
     def colours(self) -> int:
         return self.config["colours"]
+
+    @property
+    def levels(self) -> int:
+        """256 for 8-bit values, 2 for a binary (1-bit) model."""
+        return self.config.get("levels", 256)
+
+    def codes(self, mode: str) -> bool:
+        """Whether the model fits images of `mode` ("RGB", "L" or "1")."""
+        if mode == "1":
+            return self.colours == 1  # binary models, and 8-bit gray ones on 0/255 values
+        return self.colours == MODE_COLOURS[mode] and self.levels == 256
 
 
 def _weights_dir():
@@ -42,7 +56,8 @@ def _weights_dir():
 @functools.cache
 def manifest() -> dict[str, ModelInfo]:
     raw = json.loads((_weights_dir() / "manifest.json").read_text())
-    return {name: ModelInfo(name=name, **entry) for name, entry in raw.items()}
+    return {name: ModelInfo(name=name, **{**entry, "aliases": tuple(entry.get("aliases", ()))})
+            for name, entry in raw.items()}
 
 
 def model_info(name: str) -> ModelInfo:
@@ -54,10 +69,32 @@ def model_info(name: str) -> ModelInfo:
 
 
 def default_model(mode: str) -> str:
-    for info in manifest().values():
-        if info.default_for == mode:
-            return info.name
+    """The model for images of `mode` when none is named; 1-bit images fall back to the
+    grayscale model when no binary one is shipped."""
+    for wanted in ([mode, "L"] if mode == "1" else [mode]):
+        for info in manifest().values():
+            if info.default_for == wanted:
+                return info.name
     raise ModelError(f"no default model for {mode} images")
+
+
+def resolve_model(name: str | None, mode: str) -> str:
+    """A model name, an alias (the shipped model of that kind for `mode`) or None (the
+    default) -> the name of a shipped model that codes `mode` images."""
+    if name is None:
+        return default_model(mode)
+    if name not in manifest():
+        fitting = [info.name for info in manifest().values()
+                   if name in info.aliases and info.codes(mode)]
+        if fitting:
+            return fitting[0]
+        if any(name in info.aliases for info in manifest().values()):
+            raise ModelError(f"no {name!r} model for {mode} images is shipped")
+    info = model_info(name)
+    if not info.codes(mode):
+        kind = "1-bit" if info.levels == 2 else f"{info.colours}-channel"
+        raise ModelError(f"model {name!r} codes {kind} images, not {mode} images")
+    return name
 
 
 def weights_sha256(name: str) -> bytes:

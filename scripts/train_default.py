@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pixcodec.data import RandomCrops, load_cifar10_npz, load_folder
+from pixcodec.data import CropSampler, load_cifar10_npz, load_folder
 from pixcodec.nets import PixelCNN, PixelCNNConfig
 
 PHOTO_SETS = ("photos-train", "urban100-half", "bsd68")
@@ -74,11 +74,12 @@ def main() -> None:
         step = state["step"]
     train, held_out, cifar = training_images(args.data, args.colours)
     if args.cifar_every:
-        crops = RandomCrops(train, args.crop, seed=args.seed + step)
-        cifar_batches = RandomCrops(cifar, 32, seed=args.seed + step + 1)
+        crops = CropSampler(train, args.crop)
+        cifar_batches = CropSampler(cifar, 32)
     else:
-        crops = RandomCrops(train + cifar, args.crop, seed=args.seed + step)
-    eval_batch = torch.from_numpy(RandomCrops(held_out, 64, seed=1234).batch(32))
+        crops = CropSampler(train + cifar, args.crop)
+    rng = np.random.default_rng(args.seed + step)
+    eval_batch = torch.from_numpy(CropSampler(held_out, 64).sample(32, np.random.default_rng(1234)))
     log_path = args.checkpoint.with_suffix(".csv")
     deadline = time.time() + 60 * args.minutes
     running = None
@@ -87,9 +88,9 @@ def main() -> None:
         for group in opt.param_groups:
             group["lr"] = lr
         if args.cifar_every and step % args.cifar_every == args.cifar_every - 1:
-            x = torch.from_numpy(cifar_batches.batch(16))
+            x = torch.from_numpy(cifar_batches.sample(16, rng))
         else:
-            x = torch.from_numpy(crops.batch(args.batch))
+            x = torch.from_numpy(crops.sample(args.batch, rng))
         loss = bits_per_dim(net, x)
         opt.zero_grad(set_to_none=True)
         loss.backward()

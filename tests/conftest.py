@@ -1,6 +1,13 @@
+import hashlib
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save
+
+from pixcodec import zoo
 
 from pixcodec.nets import PixelCNN, PixelCNNConfig
 from pixcodec.nets.pixelrnn import PixelRNN, PixelRNNConfig
@@ -42,3 +49,45 @@ ARCHITECTURES = ["pixelcnn", "row_lstm", "diag_bilstm"]
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+SHIPPED = "pixelcnn-gray-v1"
+
+
+@pytest.fixture
+def weights_dir(tmp_path, monkeypatch):
+    """A weights folder of our own: the shipped gray model's files plus what a test adds."""
+    real = zoo._weights_dir()
+    manifest = json.loads((real / "manifest.json").read_text())
+    entry = manifest[SHIPPED]
+    (tmp_path / entry["weights"]).write_bytes((real / entry["weights"]).read_bytes())
+    (tmp_path / "manifest.json").write_text(json.dumps({SHIPPED: entry}))
+    monkeypatch.setattr(zoo, "_weights_dir", lambda: tmp_path)
+    zoo.manifest.cache_clear()
+    zoo.load_model.cache_clear()
+    yield tmp_path
+    zoo.manifest.cache_clear()
+    zoo.load_model.cache_clear()
+
+
+def add_model(folder: Path, name: str, weights: bytes, sha256: str | None = None,
+              **entry) -> None:
+    """Put a model into the weights folder of `weights_dir`: by default a copy of the shipped
+    gray model's entry with other weights; `entry` overrides fields (architecture, config...)."""
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / f"{name}.safetensors").write_bytes(weights)
+    manifest[name] = {**manifest[SHIPPED], "weights": f"{name}.safetensors",
+                      "sha256": sha256 or hashlib.sha256(weights).hexdigest(), "default_for": None,
+                      **entry}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    zoo.manifest.cache_clear()
+    zoo.load_model.cache_clear()
+
+
+def add_network(folder: Path, name: str, net, architecture: str, **entry) -> None:
+    """Put an (untrained) network into the weights folder as a model."""
+    weights = save({k: v.contiguous() for k, v in net.state_dict().items()})
+    add_model(folder, name, weights, architecture=architecture,
+              config=net.config.to_dict(), **entry)
+
+

@@ -1,25 +1,42 @@
-"""The command line as users meet it: outputs, refusals, one-line errors, exit codes."""
+"""The command line as users meet it: outputs, refusals, one-line errors, exit codes, many
+files, workers, Ctrl-C."""
+import os
+import signal
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from pixcodec import container
 from pixcodec.cli.main import main
+from pixcodec.imageio import read_image
+
+SUITE = Path(__file__).parent / "assets" / "pngsuite"
 
 
 @pytest.fixture
 def png(tmp_path):
-    rng = np.random.default_rng(3)
-    path = tmp_path / "img.png"
-    Image.fromarray(rng.integers(0, 256, (11, 13, 3), dtype=np.uint8)).save(path)
+    return make_png(tmp_path / "img.png")
+
+
+def make_png(path: Path, size=(11, 13), seed=3) -> Path:
+    rng = np.random.default_rng(seed)
+    Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(path)
     return path
 
 
 def run(*args, input=None):
     return CliRunner().invoke(main, [str(a) for a in args], input=input)
+
+
+def error_lines(result) -> list[str]:
+    assert "Traceback" not in result.output
+    return [line for line in result.output.splitlines() if line.startswith("pixcodec: error:")]
 
 
 def one_line_error(result, fragment):
@@ -36,7 +53,7 @@ def test_compress_decompress_default_names(png, tmp_path):
     assert pxc.exists() and png.read_bytes() == original
     png.rename(tmp_path / "orig.png")
     assert run("decompress", pxc).exit_code == 0
-    assert np.array_equal(np.asarray(Image.open(png)), np.asarray(Image.open(tmp_path / "orig.png")))
+    assert read_image(png, 10**6) == read_image(tmp_path / "orig.png", 10**6)
 
 
 def test_refuses_to_overwrite_without_force(png, tmp_path):
@@ -61,28 +78,147 @@ def test_stdin_stdout(png):
     back = subprocess.run([sys.executable, "-m", "pixcodec", "decompress", "-", "-q"],
                           input=proc.stdout, capture_output=True)
     assert back.returncode == 0 and back.stdout.startswith(b"\x89PNG")
+    assert read_image(back.stdout, 10**6) == read_image(png, 10**6)
+
+
+def _animated_gif(path):
+    frames = [Image.new("L", (4, 4), v) for v in (0, 255)]
+    frames[0].save(path, save_all=True, append_images=frames[1:], format="GIF")
 
 
 @pytest.mark.parametrize("make,fragment", [
-    (lambda p: Image.new("RGBA", (4, 4)).save(p), "transparency"),
-    (lambda p: Image.new("P", (4, 4)).save(p), "palette"),
-    (lambda p: Image.new("I;16", (4, 4)).save(p), "16-bit"),
     (lambda p: p.write_bytes(b"not an image"), "cannot read image"),
+    (lambda p: p.write_bytes((SUITE / "testpngs" / "crashers" / "badcrc.png").read_bytes()), "CRC mismatch"),
+    (lambda p: p.write_bytes((SUITE / "pngsuite" / "basn0g08.png").read_bytes()[:100]),
+     "truncated"),
+    (lambda p: Image.new("CMYK", (4, 4)).save(p, format="JPEG"), "mode CMYK"),
+    (_animated_gif, "multi-frame"),
 ])
 def test_unsupported_images_are_refused(tmp_path, make, fragment):
     src = tmp_path / "bad.png"
     make(src)
     one_line_error(run("compress", src), fragment)
-    assert not (tmp_path / "bad.pxc").exists()
     assert [p.name for p in tmp_path.iterdir()] == ["bad.png"]  # no partial output
 
 
 def test_missing_input_and_corrupted_file(tmp_path, png):
     one_line_error(run("compress", tmp_path / "nope.png"), "no such file")
     bad = tmp_path / "bad.pxc"
-    bad.write_bytes(b"\x89PXC\x01junk")
+    bad.write_bytes(b"\x89PXC\x02junk")
     one_line_error(run("decompress", bad), "truncated")
     assert not (tmp_path / "bad.png").exists()
+
+
+def test_decompress_pixel_limit(png, tmp_path):
+    assert run("compress", png, "-q").exit_code == 0
+    one_line_error(run("decompress", tmp_path / "img.pxc", "-o", tmp_path / "a.png",
+                       "--max-pixels", 142), "exceeds the limit of 142")
+    assert run("decompress", tmp_path / "img.pxc", "-o", tmp_path / "a.png",
+               "--max-pixels", 143).exit_code == 0
+
+
+def test_strip_drops_metadata_but_not_transparency(tmp_path):
+    source = SUITE / "testpngs" / "gray-2-sRGB-tRNS.png"
+    original = read_image(source, 10**6)
+    assert {c.type for c in original.before_idat} >= {b"sRGB", b"tRNS", b"tEXt", b"iTXt"}
+    for flags, expected in [((), original), (("--strip",), original.stripped())]:
+        pxc, out = tmp_path / "x.pxc", tmp_path / "x.png"
+        assert run("compress", source, "-o", pxc, "--force", *flags).exit_code == 0
+        assert run("decompress", pxc, "-o", out, "--force").exit_code == 0
+        assert read_image(out, 10**6) == expected
+    assert [c.type for c in original.stripped().before_idat] == [b"tRNS"]
+
+
+def test_many_files_report_each_failure_and_go_on(tmp_path):
+    good = [make_png(tmp_path / f"{name}.png", (3, 4), seed) for seed, name in enumerate("ab")]
+    bad = tmp_path / "c.png"
+    bad.write_bytes(b"junk")
+    (tmp_path / "b.pxc").write_bytes(b"already here")
+    result = run("compress", good[0], bad, good[1], "-q")
+    assert result.exit_code == 1
+    assert sorted(error_lines(result)) == [
+        f"pixcodec: error: {good[1]}: {tmp_path / 'b.pxc'} already exists (use --force to "
+        "overwrite)",
+        f"pixcodec: error: {bad}: cannot read image: unknown file format"]
+    assert result.output.strip().splitlines()[-1] == "pixcodec: 1 of 3 files compressed, 2 failed"
+    assert (tmp_path / "a.pxc").read_bytes().startswith(b"\x89PXC")
+    assert (tmp_path / "b.pxc").read_bytes() == b"already here"
+
+
+def test_recursive_into_an_output_folder_with_workers(tmp_path):
+    src = tmp_path / "src"
+    (src / "sub").mkdir(parents=True)
+    sources = [make_png(src / "a.png", (4, 3), 1), make_png(src / "sub" / "b.PNG", (2, 5), 2),
+               make_png(src / "sub" / "c.png", (3, 3), 3)]
+    (src / "notes.txt").write_text("not an image")
+    result = run("compress", "-r", src, "-o", tmp_path / "out", "--jobs", "2")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().splitlines()[-1] == "pixcodec: 3 of 3 files compressed"
+    made = sorted(p.relative_to(tmp_path / "out").as_posix()
+                  for p in (tmp_path / "out").rglob("*"))
+    assert made == ["a.pxc", "sub", "sub/b.pxc", "sub/c.pxc"]
+    result = run("decompress", "-r", tmp_path / "out", "-o", tmp_path / "back", "-j", "2", "-q")
+    assert result.exit_code == 0, result.output
+    for source in sources:
+        back = tmp_path / "back" / source.relative_to(src).with_suffix(".png")
+        assert read_image(back, 10**6) == read_image(source, 10**6)
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["compress", "{d}"], "use -r"),
+    (["compress", "{d}/a.png", "{d}/sub/a.png", "-o", "{d}/out"], "would both be written"),
+    (["compress", "{d}/a.png", "{d}/sub/a.png", "-o", "{d}/a.png"], "-o must be a folder"),
+    (["compress", "-", "{d}/a.png"], "stdin"),
+    (["compress", "-r", "{d}", "-o", "-"], "single input"),
+    (["compress", "{d}/a.png", "--jobs", "0"], "--jobs"),
+    (["decompress", "-r", "{d}"], "no .pxc files in"),
+])
+def test_usage_errors(tmp_path, args, fragment):
+    (tmp_path / "sub").mkdir()
+    make_png(tmp_path / "a.png", (2, 2))
+    make_png(tmp_path / "sub" / "a.png", (2, 2))
+    result = run(*[a.format(d=tmp_path) for a in args])
+    assert result.exit_code == 2 and fragment in result.output, result.output
+    assert not list(tmp_path.rglob("*.pxc"))
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize("jobs,everyone", [(1, False), (2, False), (2, True)])
+def test_ctrl_c_leaves_no_partial_output_and_no_workers(tmp_path, jobs, everyone):
+    """Ctrl-C at a terminal signals every process of the group (`everyone`); `kill -INT`
+    signals the main one only."""
+    sources = [make_png(tmp_path / f"{i}.png", (48, 48), i) for i in range(4)]
+    proc = subprocess.Popen([sys.executable, "-m", "pixcodec", "compress", "--jobs", str(jobs),
+                             *map(str, sources)], stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("*.pxc")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    # One file is done, so the others are being coded or wait for a worker.
+    if everyone:
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        os.kill(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and "Traceback" not in stderr
+    deadline = time.monotonic() + 30
+    while _group_alive(proc.pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not _group_alive(proc.pid), "worker processes outlived the interrupted command"
+    outputs = [p for p in tmp_path.iterdir() if p.suffix != ".png"]
+    assert not [p.name for p in outputs if p.name.endswith(".part")]
+    assert 1 <= len(outputs) < len(sources)
+    for path in outputs:  # what was finished before Ctrl-C is complete
+        container.unpack(path.read_bytes())
 
 
 def test_models_lists_shipped_models():

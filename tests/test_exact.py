@@ -36,7 +36,7 @@ def tables_in_coding_order(net, pixels, tile):
 def check_stepper_against_parallel(net, pixels, tile):
     """The coding loop's tables equal the exact parallel pass of each tile bit for bit, stay
     close to the float (training) pass, and every subpixel is coded exactly once."""
-    shape, colours = pixels.shape[:2], pixels.shape[2]
+    shape = pixels.shape[:2]
     seen = tables_in_coding_order(net, pixels, tile)
     coded = np.zeros(pixels.shape, dtype=int)
     for y, x, h, w in codec.tile_grid(*shape, tile):

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import fixedpoint as fx
-from .layers import MaskedConv2d
+from .layers import MaskedConv2d, normalise_pixels, split_logits
 
 
 class FloatArithmetic:
@@ -73,3 +73,23 @@ class ExactArithmetic:
     @staticmethod
     def param(p: torch.Tensor) -> torch.Tensor:
         return fx.quantize_activation(p.detach().to(torch.float64))
+
+
+class PixelNetwork(nn.Module):
+    """What every network shares: ``run(x, arith)`` maps normalised pixels to output channels
+    (the network's own code); these wrap it for training and for the exact NLL."""
+
+    def run(self, x: torch.Tensor, arith=FLOAT) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Symbols (B, C, H, W) -> float logits (B, C, levels, H, W)."""
+        cfg = self.config
+        return split_logits(self.run(normalise_pixels(x, cfg.levels)), cfg.colours, cfg.levels)
+
+    @torch.no_grad()
+    def forward_exact(self, x: torch.Tensor) -> torch.Tensor:
+        """Symbols (B, C, H, W) -> int64 logits (B, C, levels, H, W) in fixed point."""
+        cfg = self.config
+        out = self.run(normalise_pixels(x.to(torch.float64), cfg.levels), ExactArithmetic(self))
+        return split_logits(fx.integer_logits(out), cfg.colours, cfg.levels)

@@ -28,9 +28,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import fixedpoint as fx
-from .arithmetic import FLOAT, ExactArithmetic, exact_parameters
+from .arithmetic import FLOAT, PixelNetwork, exact_parameters
 from .incremental import FeatureCache, PixelCache, Taps, reach_of, slope_for
-from .layers import MaskedConv2d, check_levels, normalise_pixels, output_channels, split_logits
+from .layers import MaskedConv2d, check_levels, output_channels
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class ResidualBlock(nn.Module):
         self.expand = MaskedConv2d(hidden, 2 * hidden, 1, "B", colours)
 
 
-class PixelCNN(nn.Module):
+class PixelCNN(PixelNetwork):
     def __init__(self, config: PixelCNNConfig):
         super().__init__()
         self.config = config
@@ -85,18 +85,6 @@ class PixelCNN(nn.Module):
             a = act(a + u)
         o = act(conv(self.head, F.relu(a)))
         return conv(self.logits, F.relu(o))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Symbols (B, C, H, W) -> float logits (B, C, levels, H, W)."""
-        cfg = self.config
-        return split_logits(self.run(normalise_pixels(x, cfg.levels)), cfg.colours, cfg.levels)
-
-    @torch.no_grad()
-    def forward_exact(self, x: torch.Tensor) -> torch.Tensor:
-        """Symbols (B, C, H, W) -> int64 logits (B, C, levels, H, W) in fixed point."""
-        cfg = self.config
-        out = self.run(normalise_pixels(x.to(torch.float64), cfg.levels), ExactArithmetic(self))
-        return split_logits(fx.integer_logits(out), cfg.colours, cfg.levels)
 
     def dependency_offsets(self) -> set[tuple[int, int]]:
         """(dy, dx) of every earlier position the output at (0, 0) can depend on."""

@@ -25,11 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import fixedpoint as fx
-from .arithmetic import FLOAT, ExactArithmetic
+from .arithmetic import FLOAT, ExactArithmetic, PixelNetwork
 from .incremental import FeatureCache, PixelCache, Taps, live_offsets, slope_for
-from .layers import (MaskedConv2d, check_levels, gate_groups, normalise_pixels,
-                     output_channels, split_logits)
+from .layers import MaskedConv2d, check_levels, gate_groups, output_channels
 from .pixelcnn import output_table
 
 CELLS = ("row_lstm", "diag_bilstm")
@@ -178,7 +176,7 @@ class ResidualLSTMLayer(nn.Module):
         return arith.act(x + y) if self.residual else y
 
 
-class PixelRNN(nn.Module):
+class PixelRNN(PixelNetwork):
     def __init__(self, config: PixelRNNConfig):
         super().__init__()
         self.config = config
@@ -204,18 +202,6 @@ class PixelRNN(nn.Module):
             skip = s if skip is None else act(skip + s)
         o = act(arith.conv(self.head, F.relu(skip)))
         return arith.conv(self.logits, F.relu(o))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Symbols (B, C, H, W) -> float logits (B, C, levels, H, W)."""
-        cfg = self.config
-        return split_logits(self.run(normalise_pixels(x, cfg.levels)), cfg.colours, cfg.levels)
-
-    @torch.no_grad()
-    def forward_exact(self, x: torch.Tensor) -> torch.Tensor:
-        """Symbols (B, C, H, W) -> int64 logits (B, C, levels, H, W) in fixed point."""
-        cfg = self.config
-        out = self.run(normalise_pixels(x.to(torch.float64), cfg.levels), ExactArithmetic(self))
-        return split_logits(fx.integer_logits(out), cfg.colours, cfg.levels)
 
     def wavefront_slope(self, width: int) -> int:
         if self.config.cell == "diag_bilstm":

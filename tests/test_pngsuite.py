@@ -1,0 +1,78 @@
+"""Every file of the PNG test suites (tests/assets/pngsuite): an exact round trip of
+everything a PNG means, or, for the malformed files in `crashers/`, a one-line refusal."""
+from pathlib import Path
+
+import pytest
+
+import pixcodec
+from pixcodec import api
+from pixcodec.errors import UnsupportedImageError
+from pixcodec.imageio import read_image, write_png
+
+SUITE = Path(__file__).parent / "assets" / "pngsuite"
+FILES = sorted(SUITE.rglob("*.png"))
+CRASHERS = [f for f in FILES if f.parent.name == "crashers"]
+VALID = [f for f in FILES if f.parent.name != "crashers"]
+LIMIT = 2**28
+# Files whose model coding takes more than a few seconds on a slow machine.
+SLOW_PIXELS = 128 * 128
+
+
+def name(path: Path) -> str:
+    return path.relative_to(SUITE).as_posix()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def coded_once():
+    """Many suite files share their pixels (the same picture with other chunks): the model codes
+    each distinct plane once. encode_pixels and decode_pixels are deterministic functions of
+    their arguments, so remembering their results changes no outcome, only the time."""
+    encoded, decoded = {}, {}
+    encode, decode = api.encode_pixels, api.decode_pixels
+
+    def encode_once(net, values, tile, progress):
+        key = (id(net), values.shape, values.tobytes(), tile)
+        if key not in encoded:
+            encoded[key] = encode(net, values, tile, progress)
+        return encoded[key]
+
+    def decode_once(net, payload, height, width, tile, progress):
+        key = (id(net), payload, height, width, tile)
+        if key not in decoded:
+            decoded[key] = decode(net, payload, height, width, tile, progress)
+        return decoded[key].copy()
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(api, "encode_pixels", encode_once)
+        patch.setattr(api, "decode_pixels", decode_once)
+        yield
+
+
+def _params(paths: list[Path]) -> list:
+    params = []
+    for path in paths:
+        image = read_image(path, LIMIT)
+        slow = image.width * image.height >= SLOW_PIXELS and image.colour_type != 3
+        params.append(pytest.param(path, id=name(path), marks=[pytest.mark.slow] if slow else []))
+    return params
+
+
+@pytest.mark.parametrize("path", _params(VALID))
+def test_valid_files_round_trip_exactly(path):
+    original = read_image(path, LIMIT)
+    restored = pixcodec.decode(pixcodec.compress(path)).image
+    assert restored == original   # samples, colour type, bit depth, interlacing, every chunk
+    assert read_image(write_png(restored), LIMIT) == original  # and so is the file written
+
+
+@pytest.mark.parametrize("path", CRASHERS, ids=name)
+def test_malformed_files_are_refused_in_one_line(path):
+    with pytest.raises(UnsupportedImageError) as refused:
+        pixcodec.compress(path)
+    message = str(refused.value)
+    assert message and "\n" not in message
+
+
+def test_the_suite_is_all_there():
+    """Guards the walk above against a lost folder: its counts as copied from libpng."""
+    assert (len(VALID), len(CRASHERS)) == (176, 23)

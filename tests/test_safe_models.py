@@ -1,0 +1,72 @@
+"""Model files are data, never code; their hashes are checked; a .pxc names its model and is
+refused by that name when this pixcodec does not have it, or has other weights under it."""
+import dataclasses
+import hashlib
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pixcodec
+from pixcodec import container, zoo
+from pixcodec.container import COLOUR
+from pixcodec.errors import FormatError, ModelError
+
+from conftest import SHIPPED, add_model
+
+
+class _Trap:
+    """Unpickling this creates a file: what a malicious .pt/.pkl checkpoint would do."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return open, (str(self.marker), "w")
+
+
+def test_weights_that_would_run_code_are_never_executed(weights_dir, tmp_path):
+    marker = tmp_path / "code-ran"
+    trap = pickle.dumps({"weight": _Trap(marker)})
+    add_model(weights_dir, "trap-v1", trap)  # even with a matching hash in the manifest
+    with pytest.raises(Exception):  # not a safetensors file
+        zoo.load_model("trap-v1")
+    assert not marker.exists(), "loading model weights ran code"
+    pickle.loads(trap)  # the trap is real: unpickling it does create the file
+    assert marker.exists()
+
+
+def test_weights_with_a_wrong_hash_are_refused_by_name(weights_dir):
+    real = (weights_dir / zoo.model_info(SHIPPED).weights).read_bytes()
+    add_model(weights_dir, "tampered-v1", real[:-1] + bytes([real[-1] ^ 1]),
+              sha256=hashlib.sha256(real).hexdigest())
+    with pytest.raises(ModelError, match="weights of model 'tampered-v1' do not match"):
+        pixcodec.compress(np.zeros((2, 2), np.uint8), model="tampered-v1")
+
+
+def test_damaged_installed_weights_are_refused_when_decoding(weights_dir):
+    data = pixcodec.compress(np.zeros((2, 3), np.uint8))
+    path = weights_dir / zoo.model_info(SHIPPED).weights
+    path.write_bytes(path.read_bytes()[:-1] + b"\0")
+    zoo.load_model.cache_clear()
+    with pytest.raises(ModelError, match=f"weights of model '{SHIPPED}' do not match"):
+        pixcodec.decompress(data)
+
+
+def _with_plane(data: bytes, **changes) -> bytes:
+    header, sections = container.unpack(data)
+    plane = container.unpack_model_plane(sections[COLOUR])
+    body = container.pack_model_plane(dataclasses.replace(plane, **changes))
+    return container.pack(header, {**sections, COLOUR: body})
+
+
+@pytest.mark.parametrize("changes,message", [
+    ({"model": "pixelcnn-gray-v7"}, "needs model 'pixelcnn-gray-v7', which this pixcodec does "
+                                    "not have"),
+    ({"weights_sha256": bytes(32)}, f"different weights for model '{SHIPPED}'"),
+])
+def test_files_naming_an_unknown_or_different_model_are_refused_by_name(changes, message):
+    data = pixcodec.compress(np.zeros((2, 3), np.uint8))
+    with pytest.raises(FormatError, match=message):
+        pixcodec.decompress(_with_plane(data, **changes))
