@@ -76,19 +76,20 @@ def _from_eight_bits(values: np.ndarray, depth: int) -> np.ndarray:
 
 
 def encode(source: str | Path | bytes | np.ndarray, model: str | None = None, *,
-           tile: int = DEFAULT_TILE, progress: Progress | None = None,
+           tile: int | None = None, progress: Progress | None = None,
            strip: bool = False) -> Compressed:
     """Compress an image file (path or bytes) or a uint8/uint16 array (H, W[, C]).
 
-    `model` names the model for the gray or RGB samples (default: the shipped one for the
-    colour type); `strip` drops the PNG's ancillary chunks except tRNS."""
+    `model` names the model for the gray or RGB samples, or its kind (default: the shipped one
+    for the colour type); `tile` is the side of the independently coded tiles (default: the
+    model's own, else 256); `strip` drops the PNG's ancillary chunks except tRNS."""
     if isinstance(source, np.ndarray):
         image = image_from_array(source, container.DEFAULT_MAX_PIXELS)
     else:
         image = read_image(source, container.DEFAULT_MAX_PIXELS)
     if strip:
         image = image.stripped()
-    if not 1 <= tile <= container.MAX_TILE:
+    if tile is not None and not 1 <= tile <= container.MAX_TILE:
         raise ValueError(f"tile must be between 1 and {container.MAX_TILE}")
     height, width, _ = image.samples.shape
     sections = {}
@@ -102,6 +103,7 @@ def encode(source: str | Path | bytes | np.ndarray, model: str | None = None, *,
         name = zoo.resolve_model(model, _model_mode(image.colour_type, image.bit_depth))
         values = _model_values(image.samples[:, :, :colours], image.bit_depth,
                                zoo.model_info(name).levels)
+        tile = tile or zoo.model_info(name).tile or DEFAULT_TILE
         payload, nll_bits = encode_pixels(zoo.load_model(name), values, tile, progress)
         sections[COLOUR] = container.pack_model_plane(
             ModelPlane(name, zoo.weights_sha256(name), CODER_ID, tile, payload))

@@ -32,6 +32,7 @@ class ModelInfo:
     default_for: str | None   # "RGB", "L" or "1": the model used when none is named
     measured: dict  # data set -> bits/dim, as measured for the card
     aliases: tuple[str, ...] = ()  # short names, e.g. "row_lstm": picked by colour mode
+    tile: int | None = None   # the tile side files are coded with (default: codec.DEFAULT_TILE)
 
     @property
     def colours(self) -> int:
