@@ -44,25 +44,6 @@ def _rounds(tiles: list, net: nn.Module, tile_h: int, tile_w: int) -> list[list]
     return [tiles[i:i + size] for i in range(0, len(tiles), size)]
 
 
-def _schedule(tiles: list, slope: int):
-    """Positions of a round grouped by wavefront step: yields (tile, row, col) index tensors."""
-    parts = []
-    for k, (_, _, h, w) in enumerate(tiles):
-        rows, cols = np.mgrid[0:h, 0:w]
-        parts.append(np.stack([np.full(h * w, k), rows.ravel(), cols.ravel(),
-                               (cols + slope * rows).ravel()]))
-    pos = np.concatenate(parts, axis=1)
-    pos = pos[:, np.argsort(pos[3], kind="stable")]
-    bounds = np.flatnonzero(np.diff(pos[3])) + 1
-    for chunk in np.split(pos[:3], bounds, axis=1):
-        yield torch.from_numpy(np.ascontiguousarray(chunk))
-
-
-def count_steps(height: int, width: int, tile: int, slope: int) -> int:
-    th, tw = min(tile, height), min(tile, width)
-    return tw + slope * (th - 1)
-
-
 @contextmanager
 def _torch_threads(n: int):
     """Coding runs small matrix products one after another: extra threads barely help them and,
@@ -75,30 +56,43 @@ def _torch_threads(n: int):
         torch.set_num_threads(before)
 
 
-def _coding_loop(net: nn.Module, height: int, width: int, tile: int,
+def _coding_loop(net: nn.Module, pixels: np.ndarray, tile: int,
                  code: Callable[[np.ndarray, np.ndarray, int, np.ndarray], np.ndarray],
-                 progress: Progress | None = None) -> None:
+                 progress: Progress | None = None, observe: Callable | None = None) -> None:
     """Run the network over every position in decoding order.
 
-    ``code(ys, xs, colour, weights)`` gets the table of each position (integer-valued float64
-    weights, one row per position) and returns the symbols there (read from the image when
-    encoding, from the bitstream when decoding)."""
+    ``code(ys, xs, colour, weights)`` gets the tables of positions to code (integer-valued
+    float64 weights, one row per position) and returns the symbols there (read from `pixels`
+    when encoding, from the bitstream when decoding, then written to `pixels`). Positions the
+    stepper marks as known are not coded: their values are already in `pixels`.
+    ``observe(ys, xs, colour, logits)``, if given, sees the table of every coded position (the
+    tests' window on the loop)."""
+    height, width, colours = pixels.shape
     tile_h, tile_w = min(tile, height), min(tile, width)
-    slope = net.wavefront_slope(tile_w)
     rounds = _rounds(tile_grid(height, width, tile), net, tile_h, tile_w)
-    total = len(rounds) * count_steps(height, width, tile, slope)
-    done = 0
+    done, total = 0, None
     with _torch_threads(CODING_THREADS):
         for round_tiles in rounds:
             stepper = net.stepper([(h, w) for _, _, h, w in round_tiles])
+            total = total or len(rounds) * stepper.step_count()
             origin = torch.tensor([(y, x) for y, x, _, _ in round_tiles])
-            for t, r, c in _schedule(round_tiles, slope):
+            for t, r, c in stepper.steps():
                 stepper.at(t, r, c)
                 ys = (origin[t, 0] + r).numpy()
                 xs = (origin[t, 1] + c).numpy()
-                for colour in range(net.config.colours):
-                    weights = fx.probability_weights(stepper.table(colour).numpy())
-                    symbols = code(ys, xs, colour, weights)
+                known = stepper.known
+                coded = slice(None) if known is None else ~known.numpy()
+                for colour in range(colours):
+                    logits = stepper.table(colour).numpy()
+                    if observe is not None:
+                        observe(ys[coded], xs[coded], colour, logits[coded])
+                    weights = fx.probability_weights(logits)
+                    if known is None:
+                        symbols = code(ys, xs, colour, weights)
+                    else:
+                        symbols = pixels[ys, xs, colour].astype(np.int64)
+                        if coded.any():
+                            symbols[coded] = code(ys[coded], xs[coded], colour, weights[coded])
                     stepper.reveal(colour, torch.from_numpy(symbols))
                 done += 1
                 if progress is not None:
@@ -109,7 +103,6 @@ def _coding_loop(net: nn.Module, height: int, width: int, tile: int,
 def encode_pixels(net: nn.Module, pixels: np.ndarray, tile: int = DEFAULT_TILE,
                   progress: Progress | None = None) -> tuple[bytes, float]:
     """(H, W, C) uint8 -> (payload, model NLL in bits: the ideal code length)."""
-    height, width, _ = pixels.shape
     encoder = Encoder()
     nll_bits = 0.0
 
@@ -119,7 +112,7 @@ def encode_pixels(net: nn.Module, pixels: np.ndarray, tile: int = DEFAULT_TILE,
         nll_bits += float(fx.bits_of(weights, symbols).sum())
         return encoder.code(symbols, weights)
 
-    _coding_loop(net, height, width, tile, code, progress)
+    _coding_loop(net, pixels, tile, code, progress)
     return encoder.finish(), nll_bits
 
 
@@ -135,7 +128,7 @@ def decode_pixels(net: nn.Module, payload: bytes, height: int, width: int,
         pixels[ys, xs, colour] = symbols
         return symbols
 
-    _coding_loop(net, height, width, tile, code, progress)
+    _coding_loop(net, pixels, tile, code, progress)
     return pixels
 
 

@@ -199,11 +199,10 @@ def train(opts: TrainOptions, progress: Progress | None = None,
     device = _device(opts, dist)
     if opts.threads:
         torch.set_num_threads(opts.threads)
-    config = PRESETS[opts.model][1]
-    data = data or open_training_set(opts.data, opts.data_root, config["colours"],
-                                     config.get("levels", 256), opts.crop, opts.heldout)
     torch.manual_seed(opts.seed)
     net = build(opts.model).to(device)
+    data = data or open_training_set(opts.data, opts.data_root, net.config.colours,
+                                     net.config.levels, opts.crop, opts.heldout)
     optimizer = _optimizer(opts, net.parameters())
     step = 0
     rng = np.random.default_rng([opts.seed, dist.rank])

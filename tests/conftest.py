@@ -33,7 +33,17 @@ def random_pixelrnn(cell: str, colours: int, seed: int = 0, hidden: int = 6, lay
 
 
 def random_net(architecture: str, colours: int, seed: int = 0, levels: int = 256):
-    """A small untrained net of any architecture: "pixelcnn", "row_lstm" or "diag_bilstm"."""
+    """A small untrained net of any architecture: "pixelcnn", "row_lstm", "diag_bilstm" or
+    "multiscale" (Row LSTMs)."""
+    if architecture == "multiscale":
+        from pixcodec.nets.multiscale import MultiScaleConfig, MultiScalePixelRNN
+        torch.manual_seed(seed)
+        layer = dict(cell="row_lstm", colours=colours, hidden=6, layers=2, out_features=9,
+                     levels=levels)
+        net = MultiScalePixelRNN(MultiScaleConfig(layer, layer, 8))
+        for p in net.parameters():
+            p.data.normal_(0, 0.5)
+        return net.eval()
     if architecture == "pixelcnn":
         torch.manual_seed(seed)
         net = PixelCNN(PixelCNNConfig(colours, 6, 2, 9, levels=levels))
@@ -43,7 +53,7 @@ def random_net(architecture: str, colours: int, seed: int = 0, levels: int = 256
     return random_pixelrnn(architecture, colours, seed, levels=levels)
 
 
-ARCHITECTURES = ["pixelcnn", "row_lstm", "diag_bilstm"]
+ARCHITECTURES = ["pixelcnn", "row_lstm", "diag_bilstm", "multiscale"]
 
 
 @pytest.fixture

@@ -11,26 +11,13 @@ from conftest import ARCHITECTURES, random_net, random_pixelcnn
 
 
 def tables_in_coding_order(net, pixels, tile):
-    """Every (ys, xs, colour, int-logits) the coding loop produces, via its own code path."""
+    """Every (ys, xs, colour, int-logits) the coding loop computes, via its own code path."""
     seen = []
-    original = fx.probability_weights
-
-    def spy(int_logits):
-        seen.append(int_logits.copy())
-        return original(int_logits)
-
-    order = []
-
-    def code(ys, xs, colour, weights):
-        order.append((ys.copy(), xs.copy(), colour))
-        return pixels[ys, xs, colour].astype(np.int64)
-
-    codec.fx.probability_weights = spy
-    try:
-        codec._coding_loop(net, pixels.shape[0], pixels.shape[1], tile, code)
-    finally:
-        codec.fx.probability_weights = original
-    return [(ys, xs, c, t) for (ys, xs, c), t in zip(order, seen)]
+    codec._coding_loop(net, pixels.copy(), tile,
+                       lambda ys, xs, colour, weights: pixels[ys, xs, colour].astype(np.int64),
+                       observe=lambda ys, xs, colour, logits: seen.append(
+                           (ys.copy(), xs.copy(), colour, logits.copy())))
+    return seen
 
 
 def check_stepper_against_parallel(net, pixels, tile):
@@ -70,6 +57,22 @@ def test_stepper_equals_parallel_exact_pass(colours, shape, tile, rng):
 def test_recurrent_steppers_equal_parallel_exact_pass(architecture, colours, levels, shape, tile,
                                                       rng):
     net = random_net(architecture, colours, seed=shape[1] + tile, levels=levels)
+    check_stepper_against_parallel(
+        net, rng.integers(0, levels, (*shape, colours), dtype=np.uint8), tile)
+
+
+@pytest.mark.parametrize("cell", ["row_lstm", "diag_bilstm"])
+@pytest.mark.parametrize("colours,levels", [(1, 2), (3, 256)])
+@pytest.mark.parametrize("shape,tile", [((1, 1), 8), ((1, 6), 4), ((7, 9), 16), ((9, 10), 4)])
+def test_multiscale_stepper_equals_parallel_exact_pass(cell, colours, levels, shape, tile, rng):
+    """The small image first, then the rest with the even positions known; each subpixel is
+    coded once, with the table of the parallel pass (small net's at even positions)."""
+    from pixcodec.nets.multiscale import MultiScaleConfig, MultiScalePixelRNN
+    layer = dict(cell=cell, colours=colours, hidden=6, layers=2, out_features=9, levels=levels)
+    torch.manual_seed(tile)
+    net = MultiScalePixelRNN(MultiScaleConfig(layer, layer, 8)).eval()
+    for p in net.parameters():
+        p.data.normal_(0, 0.5)
     check_stepper_against_parallel(
         net, rng.integers(0, levels, (*shape, colours), dtype=np.uint8), tile)
 

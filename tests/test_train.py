@@ -47,7 +47,8 @@ def test_resume_equals_uninterrupted(tmp_path):
         assert torch.equal(v, resumed["weights"][k]), k
 
 
-@pytest.mark.parametrize("model", ["mnist_pixelcnn", "mnist_row_lstm", "mnist_diag_bilstm"])
+@pytest.mark.parametrize("model", ["mnist_pixelcnn", "mnist_row_lstm", "mnist_diag_bilstm",
+                                   "mnist_multiscale_row_lstm"])
 def test_short_training_lowers_the_heldout_loss(tmp_path, model):
     opts = options(tmp_path, f"{model}.pt", model=model, steps=40, eval_every=40, lr=3e-3,
                    optimizer="adam")

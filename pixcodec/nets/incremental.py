@@ -4,19 +4,46 @@ arithmetic, from cached features of positions already decoded.
 A stepper of a network has this interface (``pixcodec.codec`` drives it)::
 
     stepper = net.stepper(tile_sizes)                # a round of independent tiles, (h, w) each
-    stepper.at(tile, row, col)                       # the positions of one wavefront step
-    for colour in range(colours):
-        logits = stepper.table(colour)               # int64 (N, levels)
-        stepper.reveal(colour, symbols)              # the coded values there
+    for tile, row, col in stepper.steps():           # the positions of each step, in order
+        stepper.at(tile, row, col)
+        for colour in range(colours):
+            logits = stepper.table(colour)           # int64 (N, levels)
+            stepper.reveal(colour, symbols)          # the values there
 
-and the network tells the codec how far a step may reach with ``net.wavefront_slope(width)``:
-position (r, c) of a tile is coded at step c + slope * r.
+``stepper.known`` (after ``at``) is None, or a bool tensor marking positions whose values the
+decoder already has (the multi-scale network's subsampled pixels): their tables are computed,
+for the features, but they are not coded. ``stepper.step_count()`` is the number of steps.
+
+The PixelCNN and PixelRNN steppers go along a wavefront: position (r, c) of every tile at step
+c + slope * r, with ``net.wavefront_slope(width)`` the smallest slope for which nothing a
+position depends on comes at the same step or later.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from .layers import MaskedConv2d, normalise_pixels
+
+
+def wavefront(tile_sizes: list[tuple[int, int]], slope: int):
+    """Positions of a round of tiles grouped by wavefront step: yields (tile, row, col) index
+    tensors; in a step, tiles in order, rows increasing."""
+    parts = []
+    for k, (h, w) in enumerate(tile_sizes):
+        rows, cols = np.mgrid[0:h, 0:w]
+        parts.append(np.stack([np.full(h * w, k), rows.ravel(), cols.ravel(),
+                               (cols + slope * rows).ravel()]))
+    pos = np.concatenate(parts, axis=1)
+    pos = pos[:, np.argsort(pos[3], kind="stable")]
+    bounds = np.flatnonzero(np.diff(pos[3])) + 1
+    for chunk in np.split(pos[:3], bounds, axis=1):
+        yield torch.from_numpy(np.ascontiguousarray(chunk))
+
+
+def wavefront_steps(tile_sizes: list[tuple[int, int]], slope: int) -> int:
+    height, width = (max(size) for size in zip(*tile_sizes))
+    return width + slope * (height - 1)
 
 
 class Taps:

@@ -29,7 +29,8 @@ from torch import nn
 
 from .. import fixedpoint as fx
 from .arithmetic import FLOAT, PixelNetwork, exact_parameters
-from .incremental import FeatureCache, PixelCache, Taps, reach_of, slope_for
+from .incremental import (FeatureCache, PixelCache, Taps, reach_of, slope_for, wavefront,
+                          wavefront_steps)
 from .layers import MaskedConv2d, check_levels, output_channels
 
 
@@ -115,6 +116,9 @@ class PixelCNNStepper:
         cfg = net.config
         tiles = len(tile_sizes)
         height, width = (max(size) for size in zip(*tile_sizes))
+        self.tile_sizes = tile_sizes
+        self.slope = net.wavefront_slope(width)
+        self.known = None
         params = exact_parameters(net)
         self.levels = cfg.levels
         self.per_colour = output_channels(cfg.levels)
@@ -129,6 +133,12 @@ class PixelCNNStepper:
                                 Taps(block.expand, *params[block.expand])))
         self.head = Taps(net.head, *params[net.head])
         self.logits = Taps(net.logits, *params[net.logits])
+
+    def steps(self):
+        return wavefront(self.tile_sizes, self.slope)
+
+    def step_count(self) -> int:
+        return wavefront_steps(self.tile_sizes, self.slope)
 
     def at(self, tile: torch.Tensor, row: torch.Tensor, col: torch.Tensor) -> None:
         self.pixel_index = self.pixels.index(tile, row, col)

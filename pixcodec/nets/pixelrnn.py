@@ -26,7 +26,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .arithmetic import FLOAT, ExactArithmetic, PixelNetwork
-from .incremental import FeatureCache, PixelCache, Taps, live_offsets, slope_for
+from .incremental import (FeatureCache, PixelCache, Taps, live_offsets, slope_for, wavefront,
+                          wavefront_steps)
 from .layers import MaskedConv2d, check_levels, gate_groups, output_channels
 from .pixelcnn import output_table
 
@@ -345,7 +346,7 @@ class _DiagonalStep:
             state = self.right_h.neighbours(index)
             context = torch.addmm(state_bias, state.reshape(len(state), -1), weight)
             if biases is not None:
-                context = context + biases[tiles, :, row, col]
+                context = context + biases[tiles, row, col].to(torch.float64)
             gates = arith.act(taps.centre(self.inputs.read(index), context))
             h, c = lstm_update(gates, self.right_c.neighbours(index)[:, 0], self.hidden, arith)
             self.right_h.write(index, h)
@@ -356,7 +357,8 @@ class PixelRNNStepper:
     """Incremental PixelRNN (interface: ``pixcodec.nets.incremental``). Every layer keeps its
     recurrent states per position in caches; a step computes every layer at its positions.
 
-    `biases`: per layer, a (tiles, 4h, H, W) float64 map added to the gates (multi-scale)."""
+    `biases`: per layer, a (tiles, H, W, 4h) float32 map added to the gates (multi-scale),
+    on the activation grid like every stored value."""
 
     def __init__(self, net: PixelRNN, tile_sizes: list[tuple[int, int]],
                  biases: list[torch.Tensor] | None = None):
@@ -378,11 +380,20 @@ class PixelRNNStepper:
         self.head = Taps(net.head, *params[net.head])
         self.logits = Taps(net.logits, *params[net.logits])
         self.finished_rows = 0
+        self.tile_sizes = tile_sizes
+        self.slope = net.wavefront_slope(grid.width)
+        self.known = None
+
+    def steps(self):
+        return wavefront(self.tile_sizes, self.slope)
+
+    def step_count(self) -> int:
+        return wavefront_steps(self.tile_sizes, self.slope)
 
     def _bias(self, k: int, tile, row, col):
         if self.biases is None:
             return None
-        return self.biases[k][tile, :, row, col]
+        return self.biases[k][tile, row, col].to(torch.float64)
 
     def at(self, tile: torch.Tensor, row: torch.Tensor, col: torch.Tensor) -> None:
         if self.diagonal:  # positions go row by row; a new row first finishes the one above

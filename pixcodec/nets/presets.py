@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from torch import nn
 
+from .multiscale import MultiScaleConfig, MultiScalePixelRNN
 from .pixelcnn import PixelCNN, PixelCNNConfig
 from .pixelrnn import PixelRNN, PixelRNNConfig
 
 # architecture name (as in models/manifest.json) -> (config class, network class)
-ARCHITECTURES = {"pixelcnn": (PixelCNNConfig, PixelCNN), "pixelrnn": (PixelRNNConfig, PixelRNN)}
+ARCHITECTURES = {"pixelcnn": (PixelCNNConfig, PixelCNN), "pixelrnn": (PixelRNNConfig, PixelRNN),
+                 "multiscale": (MultiScaleConfig, MultiScalePixelRNN)}
 
 
 def _cnn(**config) -> tuple[str, dict]:
@@ -24,6 +26,11 @@ def _cnn(**config) -> tuple[str, dict]:
 
 def _rnn(cell: str, **config) -> tuple[str, dict]:
     return "pixelrnn", {"cell": cell, **config}
+
+
+def _multiscale(small: dict, large: dict, upsample_features: int = 32) -> tuple[str, dict]:
+    return "multiscale", {"small": small, "large": large,
+                          "upsample_features": upsample_features}
 
 
 MNIST = dict(colours=1, hidden=16, out_features=32, levels=2)
@@ -43,11 +50,20 @@ PRESETS: dict[str, tuple[str, dict]] = {
                                 out_features=1024),
     "imagenet64_row_lstm": _rnn("row_lstm", colours=3, hidden=512, layers=4, out_features=1024,
                                 residual=False),
+    # Multi-scale (§3.6): a 32x32 Row LSTM for the subsampled image, and a conditional one.
+    "imagenet64_multiscale_row_lstm": _multiscale(
+        dict(cell="row_lstm", colours=3, hidden=128, layers=6, out_features=1024),
+        dict(cell="row_lstm", colours=3, hidden=128, layers=6, out_features=1024), 64),
+    "mnist_multiscale_row_lstm": _multiscale(
+        dict(cell="row_lstm", layers=3, **MNIST), dict(cell="row_lstm", layers=4, **MNIST), 16),
     # Small enough to decode photos on a CPU (the shipped defaults are photo_pixelcnn[_gray]).
     "photo_pixelcnn": _cnn(colours=3, hidden=32, blocks=6, out_features=96),
     "photo_pixelcnn_gray": _cnn(colours=1, hidden=32, blocks=6, out_features=64),
     "photo_row_lstm": _rnn("row_lstm", colours=3, hidden=32, layers=3, out_features=96),
     "photo_diag_bilstm": _rnn("diag_bilstm", colours=3, hidden=16, layers=2, out_features=64),
+    "photo_multiscale_row_lstm": _multiscale(
+        dict(cell="row_lstm", colours=3, hidden=16, layers=2, out_features=64),
+        dict(cell="row_lstm", colours=3, hidden=32, layers=2, out_features=96)),
     "mnist_gray_pixelcnn": _cnn(colours=1, hidden=16, blocks=7, out_features=32),
 }
 
