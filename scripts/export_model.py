@@ -1,8 +1,9 @@
 """Turn a training checkpoint into a shipped model: safetensors weights + manifest entry.
 
-    python scripts/export_model.py runs/rgb.pt pixelcnn-rgb-v1 --default-for RGB
+    python scripts/export_model.py runs/rgb.pt pixelcnn-rgb-v1 --default-for RGB --alias pixelcnn
 
-The card's measured figures are added by scripts/measure_model.py.
+Checkpoints of `pixcodec train` and of scripts/train_default.py both work. The card and the
+measured figures are written by scripts/measure_model.py.
 """
 from __future__ import annotations
 
@@ -21,24 +22,34 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("checkpoint", type=Path)
     ap.add_argument("name")
-    ap.add_argument("--default-for", choices=["RGB", "L"], default=None)
+    ap.add_argument("--default-for", choices=["RGB", "L", "1"], default=None)
+    ap.add_argument("--alias", action="append", default=[],
+                    help="a short name -m accepts (pixelcnn, row_lstm, diag_bilstm, multiscale)")
+    ap.add_argument("--tile", type=int, help="the tile side files are coded with")
     args = ap.parse_args()
     state = torch.load(args.checkpoint, weights_only=True)
-    weights = {k: v.contiguous() for k, v in state["model"].items()}
+    if "weights" in state:  # pixcodec train
+        weights, architecture = state["weights"], state["architecture"]
+    else:  # scripts/train_default.py: a PixelCNN
+        weights, architecture = state["model"], "pixelcnn"
+    weights = {k: v.contiguous() for k, v in weights.items()}
     blob = save(weights, metadata={"name": args.name, "step": str(state["step"])})
     (MODELS / f"{args.name}.safetensors").write_bytes(blob)
     manifest_path = MODELS / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     old = manifest.get(args.name, {})
     manifest[args.name] = {
-        "architecture": "pixelcnn",
+        "architecture": architecture,
         "config": state["config"],
         "weights": f"{args.name}.safetensors",
         "sha256": hashlib.sha256(blob).hexdigest(),
         "card": f"{args.name}.md",
         "default_for": args.default_for,
         "measured": old.get("measured", {}),
+        "aliases": args.alias,
     }
+    if args.tile:
+        manifest[args.name]["tile"] = args.tile
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     print(f"{args.name}: step {state['step']}, sha256 {manifest[args.name]['sha256']}")
 
