@@ -88,24 +88,28 @@ class RowLSTM(nn.Module):
         h = arith.param(self.initial_h)[None, :, None].expand(b, -1, width)
         c = arith.param(self.initial_c)[None, :, None].expand(b, -1, width)
         rows = []
-        for r in range(height):
-            gates = arith.act(from_input[:, :, r] + arith.conv(self.state_to_state, h))
+        # unbind, not indexing: the backward of one index per row would be quadratic
+        for from_row in from_input.unbind(2):
+            gates = arith.act(from_row + arith.conv(self.state_to_state, h))
             h, c = lstm_update(gates, c, self.hidden, arith)
             rows.append(h)
         return torch.stack(rows, dim=2)
 
 
 def skew(x: torch.Tensor) -> torch.Tensor:
-    """(B, C, H, W) -> (B, C, H, W + H - 1), row r shifted right by r (Fig. 3)."""
+    """(B, C, H, W) -> (B, C, H, W + H - 1), row r shifted right by r (Fig. 3).
+
+    Rows padded to W + H and read back with rows one shorter: each starts one further right."""
     b, c, height, width = x.shape
-    out = x.new_zeros(b, c, height, width + height - 1)
-    for r in range(height):
-        out[:, :, r, r:r + width] = x[:, :, r]
-    return out
+    flat = F.pad(x, (0, height)).reshape(b, c, height * (width + height))
+    return flat[:, :, :height * (width + height - 1)].reshape(b, c, height, width + height - 1)
 
 
 def unskew(x: torch.Tensor, width: int) -> torch.Tensor:
-    return torch.stack([x[:, :, r, r:r + width] for r in range(x.shape[2])], dim=2)
+    """The inverse of skew: (B, C, H, W + H - 1) -> (B, C, H, W)."""
+    b, c, height, columns = x.shape
+    flat = F.pad(x.reshape(b, c, height * columns), (0, height))
+    return flat.reshape(b, c, height, columns + 1)[:, :, :, :width]
 
 
 class DiagonalLSTM(nn.Module):
@@ -134,9 +138,9 @@ class DiagonalLSTM(nn.Module):
         h, c = h0, c0
         rows = torch.arange(height)
         cols = []
-        for j in range(columns):
+        for j, from_column in enumerate(from_input.unbind(3)):
             above = F.pad(h, (1, 0))  # row r sees rows r-1 (zero above the image) and r
-            gates = arith.act(from_input[:, :, :, j] + arith.conv(self.state_to_state, above))
+            gates = arith.act(from_column + arith.conv(self.state_to_state, above))
             h_new, c_new = lstm_update(gates, c, self.hidden, arith)
             # Row r reaches the image at column j = r; left of it, the learned initial state.
             started = (rows <= j)[None, None, :]
