@@ -56,6 +56,17 @@ def random_net(architecture: str, colours: int, seed: int = 0, levels: int = 256
 ARCHITECTURES = ["pixelcnn", "row_lstm", "diag_bilstm", "multiscale"]
 
 
+def raster_past(colours: int, height: int, width: int, r: int, c: int,
+                colour: int) -> torch.Tensor:
+    """(C, H, W) mask of the subpixels colour `colour` at (r, c) may depend on: earlier rows,
+    earlier pixels of its row, earlier colours of its own pixel."""
+    allowed = torch.zeros(colours, height, width, dtype=torch.bool)
+    allowed[:, :r] = True
+    allowed[:, r, :c] = True
+    allowed[:colour, r, c] = True
+    return allowed
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)

@@ -3,9 +3,9 @@ import pytest
 import torch
 
 from pixcodec.nets.layers import causal_mask, channel_groups
-from pixcodec.nets.pixelcnn import normalise_pixels
+from pixcodec.nets.layers import normalise_pixels
 
-from conftest import random_pixelcnn
+from conftest import random_pixelcnn, raster_past
 
 
 def test_mask_a_centre_follows_colour_order():
@@ -28,10 +28,7 @@ def test_gradient_reaches_only_the_past(colours, where):
     for colour in range(colours):
         x.grad = None
         logits[0, colour, :, r, c].sum().backward(retain_graph=True)
-        allowed = torch.zeros(colours, height, width, dtype=torch.bool)
-        allowed[:, :r] = True
-        allowed[:, r, :c] = True
-        allowed[:colour, r, c] = True
+        allowed = raster_past(colours, height, width, r, c, colour)
         grad = x.grad[0]
         assert not grad[~allowed].any(), f"colour {colour} at {where} sees the future"
         if r > 0:  # and it does see the past: the row above is within reach

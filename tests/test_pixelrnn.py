@@ -4,6 +4,8 @@ import torch
 
 from pixcodec.nets.pixelrnn import PixelRNN, PixelRNNConfig, skew, unskew
 
+from conftest import raster_past
+
 
 def test_skew_unskew_inverts():
     x = torch.randn(2, 3, 5, 7)
@@ -27,10 +29,7 @@ def test_gradient_reaches_only_the_past(cell, colours):
         for colour in range(colours):
             x.grad = None
             logits[0, colour, :, r, c].sum().backward(retain_graph=True)
-            allowed = torch.zeros(colours, height, width, dtype=torch.bool)
-            allowed[:, :r] = True
-            allowed[:, r, :c] = True
-            allowed[:colour, r, c] = True
+            allowed = raster_past(colours, height, width, r, c, colour)
             assert not x.grad[0][~allowed].any(), f"{cell} colour {colour} at {(r, c)}"
             if r > 0:
                 assert x.grad[0][:, r - 1].abs().sum() > 0
@@ -67,10 +66,7 @@ def test_multiscale_sees_the_small_image_and_the_past_only(colours):
         for colour in range(colours):
             x.grad = None
             logits[0, colour, :, r, c].sum().backward(retain_graph=True)
-            allowed = torch.zeros(colours, height, width, dtype=torch.bool)
-            allowed[:, :r] = True
-            allowed[:, r, :c] = True
-            allowed[:colour, r, c] = True
+            allowed = raster_past(colours, height, width, r, c, colour)
             if even[r, c]:
                 allowed &= even  # the small network sees the small image only
             else:
