@@ -66,7 +66,8 @@ def model_info(name: str) -> ModelInfo:
         return manifest()[name]
     except KeyError:
         known = ", ".join(sorted(manifest()))
-        raise ModelError(f"unknown model {name!r} (known: {known})") from None
+        kinds = ", ".join(sorted({a for info in manifest().values() for a in info.aliases}))
+        raise ModelError(f"unknown model {name!r} (known: {known}; kinds: {kinds})") from None
 
 
 def default_model(mode: str) -> str:

@@ -229,3 +229,25 @@ def test_models_lists_shipped_models():
 
 def test_usage_error_exit_code():
     assert run("compress").exit_code == 2
+
+
+def test_configs_lists_the_paper_models_with_parameter_counts():
+    from pixcodec.nets.presets import PRESETS, build, parameter_count
+    result = run("configs")
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert len(lines) == len(PRESETS)
+    for name in ("mnist_diag_bilstm", "cifar_pixelcnn", "imagenet64_row_lstm"):
+        line = next(line for line in lines if line.startswith(name + " "))
+        assert f"{parameter_count(build(name)):,} parameters" in line
+
+
+def test_compress_with_a_model_kind(png, tmp_path):
+    out = tmp_path / "k.pxc"
+    result = run("compress", png, "-o", out, "-m", "pixelcnn", "-q")
+    assert result.exit_code == 0, result.output
+    assert container.unpack_model_plane(
+        container.unpack(out.read_bytes())[1][container.COLOUR]).model == "pixelcnn-rgb-v1"
+    bad = run("compress", png, "-o", tmp_path / "b.pxc", "-m", "row_lstm")
+    assert bad.exit_code == 1 and "unknown model 'row_lstm'" in bad.output
+    assert "kinds: pixelcnn" in bad.output
