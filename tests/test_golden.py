@@ -19,6 +19,8 @@ def pattern(colours: int) -> np.ndarray:
 # model -> sha256 of (the whole .pxc file, the model's range-coder payload in it). The payload
 # is the same as in format version 1: version 2 changed only the container around it.
 GOLDEN = {
+    "pixelcnn-rgb-v1": ("f433f7a21d86b6b10b9dbc5c697d9066bcc162a3f91c6e054d3f079208d4d332",
+                        "81feaddd8f3dff1de9f5fdd3021899489b4cbf7f2dd3de7b958a4a08607d00eb"),
     "pixelcnn-gray-v1": ("dc3c07f59010eb7f547cb86b1a42ae0fe554271b605dba0f175d07f46d66ae89",
                          "5dbbd41b1c4fbf3f76efd831bd85db84b44700d90c54c595314174f9e6563cf3"),
 }
