@@ -19,7 +19,7 @@ import numpy as np
 
 from . import container, zoo
 from .codec import DEFAULT_TILE, Progress, decode_pixels, encode_pixels
-from .coder import CODER_ID
+from .coder import CODER_ID, CODERS
 from .container import ALPHA, CHUNKS, COLOUR, INDICES, LOW_BYTES, ModelPlane
 from .errors import FormatError, ModelError, UnsupportedImageError
 from .imageio import (GRAY_ALPHA, PALETTE, RGBA, PngImage, check_chunks, image_from_array,
@@ -151,7 +151,7 @@ def decode(data: bytes, *, max_pixels: int = container.DEFAULT_MAX_PIXELS,
     if plane is not None:
         colours = _colour_channels(header.colour_type)
         values[:, :, :colours] = decode_pixels(zoo.load_model(plane.model), plane.payload,
-                                               height, width, plane.tile, progress)
+                                               height, width, plane.tile, progress, plane.coder)
         if zoo.model_info(plane.model).levels == 2:  # 0/1 values: the 8-bit form of 1-bit
             values[:, :, :colours] *= np.uint8(255)
     if depth == 16:
@@ -169,7 +169,7 @@ def decode(data: bytes, *, max_pixels: int = container.DEFAULT_MAX_PIXELS,
 def _checked_model_plane(data: bytes, header: container.Header) -> ModelPlane:
     """The COLR section, after checking that this pixcodec has its model and coder."""
     plane = container.unpack_model_plane(data)
-    if plane.coder != CODER_ID:
+    if plane.coder not in CODERS:
         raise FormatError(f"unknown entropy coder id {plane.coder}")
     try:
         info = zoo.model_info(plane.model)

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from . import fixedpoint as fx
-from .coder import Decoder, Encoder
+from .coder import CODER_ID, Decoder, Encoder
 
 DEFAULT_TILE = 256
 CACHE_BUDGET_BYTES = 1 << 30  # per round of tiles decoded together
@@ -118,10 +118,11 @@ def encode_pixels(net: nn.Module, pixels: np.ndarray, tile: int = DEFAULT_TILE,
 
 @torch.no_grad()
 def decode_pixels(net: nn.Module, payload: bytes, height: int, width: int,
-                  tile: int = DEFAULT_TILE, progress: Progress | None = None) -> np.ndarray:
+                  tile: int = DEFAULT_TILE, progress: Progress | None = None,
+                  coder: int = CODER_ID) -> np.ndarray:
     colours = net.config.colours
     pixels = np.zeros((height, width, colours), dtype=np.uint8)
-    decoder = Decoder(payload)
+    decoder = Decoder(payload, coder)
 
     def code(ys, xs, colour, weights):
         symbols = decoder.code(None, weights)

@@ -13,30 +13,71 @@ import numpy as np
 
 from .errors import FormatError
 
-# Coder id 1: constriction 0.4/0.5 RangeEncoder, 32-bit words, Categorical(perfect=False).
-CODER_ID = 1
+# Coder ids (docs/FORMAT.md, "Payload"). Both: constriction 0.4/0.5 RangeEncoder, 32-bit words,
+# Categorical(perfect=False).
+WORDS = 1    # the encoder's words as they are, little-endian
+TRIMMED = 2  # the same stream big-endian, cut to the fewest bytes that still decode
+CODER_ID = TRIMMED  # what this pixcodec writes; it reads both
+CODERS = (WORDS, TRIMMED)
+# The sealed stream ends with up to two words that only pin the final state; cutting them saves
+# about two bytes a file, which matters only on tiny images (a 28x28 binary digit codes in about
+# 15 bytes). Checking a cut needs every table again, so the encoder keeps tables up to this many
+# entries (32 MiB) and writes larger streams uncut.
+TRIM_BUDGET = 2**22
 _TABLE_MODEL = constriction.stream.model.Categorical(perfect=False)
 
 
 class Encoder:
     def __init__(self):
         self._coder = constriction.stream.queue.RangeEncoder()
+        self._tables: list[tuple[np.ndarray, np.ndarray]] | None = []
+        self._entries = 0
 
     def code(self, symbols: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Encode `symbols` (N,) under `weights` (N, K); returns the symbols."""
         self._coder.encode(symbols.astype(np.int32), _TABLE_MODEL, weights)
+        self._entries += weights.size
+        if self._entries > TRIM_BUDGET:
+            self._tables = None
+        elif self._tables is not None:
+            self._tables.append((symbols, weights))
         return symbols
 
     def finish(self) -> bytes:
-        return self._coder.get_compressed().astype("<u4").tobytes()
+        """The payload of coder TRIMMED: the shortest cut that decodes to the same symbols."""
+        whole = self._coder.get_compressed().astype(">u4").tobytes()
+        if self._tables is None:
+            return whole
+        best = whole
+        for length in range(len(whole) - 1, -1, -1):
+            # Cutting to `length` bytes reads as the stream's value rounded down to a multiple
+            # of 256**-length; one unit up may land inside the final interval instead.
+            head = int.from_bytes(whole[:length], "big")
+            cuts = [c.to_bytes(length, "big") for c in (head, head + 1) if c < 256**length]
+            fit = next((c for c in cuts if self._decodes(c)), None)
+            if fit is None:
+                break
+            best = fit
+        return best
+
+    def _decodes(self, payload: bytes) -> bool:
+        decoder = Decoder(payload, TRIMMED)
+        try:
+            return all(np.array_equal(decoder.code(None, weights), symbols)
+                       for symbols, weights in self._tables)
+        except FormatError:
+            return False
 
 
 class Decoder:
-    def __init__(self, payload: bytes):
-        if len(payload) % 4:
-            raise FormatError("payload length is not a multiple of 4 bytes")
-        self._coder = constriction.stream.queue.RangeDecoder(
-            np.frombuffer(payload, dtype="<u4").astype(np.uint32))
+    def __init__(self, payload: bytes, coder: int = CODER_ID):
+        if coder == WORDS:
+            if len(payload) % 4:
+                raise FormatError("payload length is not a multiple of 4 bytes")
+            words = np.frombuffer(payload, dtype="<u4")
+        else:  # a cut stream goes on with zeros, as the encoder checked
+            words = np.frombuffer(payload + bytes(-len(payload) % 4), dtype=">u4")
+        self._coder = constriction.stream.queue.RangeDecoder(words.astype(np.uint32))
 
     def code(self, symbols: np.ndarray | None, weights: np.ndarray) -> np.ndarray:
         """Decode one symbol per row of `weights`; `symbols` is ignored (encoder's signature)."""

@@ -3,6 +3,7 @@ shipped models produce for fixed images; a change to the arithmetic, the coding 
 coder or the container shows up here first (and then needs a new format version or model
 name, see docs/FORMAT.md)."""
 import hashlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,13 +17,21 @@ def pattern(colours: int) -> np.ndarray:
     return gray if colours == 1 else np.stack([gray, gray[::-1], 255 - gray], axis=2)
 
 
-# model -> sha256 of (the whole .pxc file, the model's range-coder payload in it). The payload
-# is the same as in format version 1: version 2 changed only the container around it.
+# model -> sha256 of (the whole .pxc file, the model's range-coder payload in it), as written
+# today: format version 2, coder 2 (the cut payload).
 GOLDEN = {
-    "pixelcnn-rgb-v1": ("f433f7a21d86b6b10b9dbc5c697d9066bcc162a3f91c6e054d3f079208d4d332",
-                        "81feaddd8f3dff1de9f5fdd3021899489b4cbf7f2dd3de7b958a4a08607d00eb"),
-    "pixelcnn-gray-v1": ("dc3c07f59010eb7f547cb86b1a42ae0fe554271b605dba0f175d07f46d66ae89",
-                         "5dbbd41b1c4fbf3f76efd831bd85db84b44700d90c54c595314174f9e6563cf3"),
+    "pixelcnn-rgb-v1": ("82b5c2d06362482073fb348141dbdb796648bd51fc407bb073932fe422b62b4c",
+                        "6fcd79adf82b735f5ea627941768e03ac54658774c24f4e53173422c9f4abe60"),
+    "pixelcnn-gray-v1": ("8f2366f1d890f5c2903c4bbd1d1e01d0052170e13d8c156661d9e3847e4202ca",
+                         "b12614f5415f897436bf0a514592d0f143de692ac67a11b90086ef4a9d74ed4c"),
+}
+# Files of the same patterns written with coder 1 (the payload as whole words) before coder 2
+# existed: they must decode for ever.
+WRITTEN_WITH_CODER_1 = {
+    "pixelcnn-rgb-v1": ("coder1-rgb.pxc",
+                        "f433f7a21d86b6b10b9dbc5c697d9066bcc162a3f91c6e054d3f079208d4d332"),
+    "pixelcnn-gray-v1": ("coder1-gray.pxc",
+                         "dc3c07f59010eb7f547cb86b1a42ae0fe554271b605dba0f175d07f46d66ae89"),
 }
 
 
@@ -33,3 +42,12 @@ def test_shipped_models_produce_the_pinned_bytes(model):
     payload = container.unpack_model_plane(container.unpack(data)[1][container.COLOUR]).payload
     assert (hashlib.sha256(data).hexdigest(), hashlib.sha256(payload).hexdigest()) == GOLDEN[model]
     assert np.array_equal(pixcodec.decompress(data), pattern(colours))
+
+
+@pytest.mark.parametrize("model", sorted(WRITTEN_WITH_CODER_1))
+def test_files_written_with_coder_1_still_decode(model):
+    name, sha256 = WRITTEN_WITH_CODER_1[model]
+    data = (Path(__file__).parent / "assets" / name).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == sha256
+    assert container.unpack_model_plane(container.unpack(data)[1][container.COLOUR]).coder == 1
+    assert np.array_equal(pixcodec.decompress(data), pattern(zoo.model_info(model).colours))
