@@ -82,7 +82,7 @@ def main() -> None:
     manifest = json.loads(path.read_text())
     manifest[args.name]["measured"] = {k: round(v, 4) for k, v in measured.items()}
     path.write_text(json.dumps(manifest, indent=2) + "\n")
-    write_card(args.name, args.log, args.training)
+    write_card(args.name, args.log, args.training, measured)
 
 
 DATA = {
@@ -100,17 +100,39 @@ FIGURES = {
 }
 
 
-def write_card(name: str, log: Path, training: str) -> None:
+def training_curve(log: Path, rows_shown: int = 12) -> str:
+    """A dozen rows of the CSV log as a table. scripts/train_default.py's log has no header
+    (step, train, held-out bits/dim, lr); pixcodec train's names its columns."""
+    lines = list(csv.reader(log.open()))
+    if lines[0][0].isdigit():
+        header, lines = ["step", "train_bpd", "heldout_bpd", "lr"], lines
+    else:
+        header, lines = lines[0], lines[1:]
+    rows = [dict(zip(header, line)) for line in lines]
+    shown = rows[::max(1, len(rows) // rows_shown)]
+    if shown[-1] is not rows[-1]:
+        shown.append(rows[-1])
+    columns = [("step", "step"), ("train_bpd", "train bits/dim"),
+               ("heldout_bpd", "held-out bits/dim")]
+    if any(r.get("heldout_nats_per_image") for r in rows):
+        columns.append(("heldout_nats_per_image", "held-out nats/image"))
+    table = ["| " + " | ".join(title for _, title in columns) + " |",
+             "|" + "---|" * len(columns)]
+    for r in shown:
+        cells = [r[k] if k == "step" else f"{float(r[k]):.4f}" if r.get(k) else ""
+                 for k, _ in columns]
+        table.append("| " + " | ".join(cells) + " |")
+    return "\n".join(table)
+
+
+def write_card(name: str, log: Path, training: str, measured: dict) -> None:
     info = zoo.model_info(name)
     net = zoo.load_model(name)
-    rows = list(csv.reader(log.open()))
-    if rows and not rows[0][0].isdigit():
-        rows = rows[1:]  # pixcodec train's log has a header line
-    curve = "\n".join(f"| {r[0]} | {float(r[1]):.4f} | {float(r[2]):.4f} |"
-                      for r in rows[::max(1, len(rows) // 12)] + rows[-1:])
+    curve = training_curve(log)
     config = ", ".join(f"{k} = {v}" for k, v in info.config.items())
-    figures = "\n".join(f"| {FIGURES[k]} | {v:.4f} |" for k, v in info.measured.items())
-    default = f" Default model for {info.default_for} images." if info.default_for else ""
+    figures = "\n".join(f"| {FIGURES[k]} | {v:.4f} |" for k, v in measured.items())
+    mode = {"1": "1-bit", "L": "grayscale (L)"}.get(info.default_for, info.default_for)
+    default = f" Default model for {mode} images." if info.default_for else ""
     aliases = f" Also `-m {' / '.join(info.aliases)}`." if info.aliases else ""
     (MODELS / info.card).write_text(f"""# {name}
 
@@ -118,18 +140,16 @@ def write_card(name: str, log: Path, training: str) -> None:
 {parameter_count(net):,} parameters.{default}{aliases}
 
 * **Weights**: `{info.weights}`, sha256 `{info.sha256}` (checked on load).
-* **Data**: {DATA[info.levels]}
-* **Training**: {training}; {rows[-1][0]} steps.
+* **Data**: {DATA[info.levels or 256]}
+* **Training**: {training}.
 * **NLL** with the exact coding arithmetic (bits/dim unless marked):
 
 | data | NLL |
 |---|---|
 {figures}
 
-Training curve (running train loss; held-out loss), bits/dim:
+Training curve (running train loss; held-out loss):
 
-| step | train | held-out |
-|---|---|---|
 {curve}
 """)
 

@@ -7,14 +7,28 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 import pixcodec
 from pixcodec import container, zoo
 
 
-def pattern(colours: int) -> np.ndarray:
+def pattern(colours: int, levels: int = 256) -> np.ndarray:
     gray = (np.add.outer(np.arange(12) * 7, np.arange(10) * 5) % 256).astype(np.uint8)
+    if levels == 2:
+        return np.where(gray % 3 == 0, 255, 0).astype(np.uint8)
     return gray if colours == 1 else np.stack([gray, gray[::-1], 255 - gray], axis=2)
+
+
+def source(model: str, folder):
+    """The pattern as the model takes it: an array, or a 1-bit PNG for a binary model."""
+    info = zoo.model_info(model)
+    pixels = pattern(info.colours, info.levels)
+    if info.levels != 2:
+        return pixels
+    path = folder / "pattern.png"
+    Image.fromarray(pixels).convert("1").save(path)
+    return path
 
 
 # model -> sha256 of (the whole .pxc file, the model's range-coder payload in it), as written
@@ -24,6 +38,8 @@ GOLDEN = {
                         "6fcd79adf82b735f5ea627941768e03ac54658774c24f4e53173422c9f4abe60"),
     "pixelcnn-gray-v1": ("8f2366f1d890f5c2903c4bbd1d1e01d0052170e13d8c156661d9e3847e4202ca",
                          "b12614f5415f897436bf0a514592d0f143de692ac67a11b90086ef4a9d74ed4c"),
+    "pixelcnn-binary-v1": ("57a773b1b7028a4556018a0a23b5d6445e701412416f53d2062085153860da9d",
+                           "fd077395d76f9ae56b8604a3ffee4e768a93af62bede82b4a3c6ff30b868ce3f"),
 }
 # Files of the same patterns written with coder 1 (the payload as whole words) before coder 2
 # existed: they must decode for ever.
@@ -36,12 +52,13 @@ WRITTEN_WITH_CODER_1 = {
 
 
 @pytest.mark.parametrize("model", sorted(GOLDEN))
-def test_shipped_models_produce_the_pinned_bytes(model):
-    colours = zoo.model_info(model).colours
-    data = pixcodec.compress(pattern(colours), model=model)
+def test_shipped_models_produce_the_pinned_bytes(model, tmp_path):
+    data = pixcodec.compress(source(model, tmp_path), model=model)
     payload = container.unpack_model_plane(container.unpack(data)[1][container.COLOUR]).payload
     assert (hashlib.sha256(data).hexdigest(), hashlib.sha256(payload).hexdigest()) == GOLDEN[model]
-    assert np.array_equal(pixcodec.decompress(data), pattern(colours))
+    info = zoo.model_info(model)
+    expected = pattern(info.colours, info.levels)  # 1-bit samples come back as 0/1
+    assert np.array_equal(pixcodec.decompress(data), expected // 255 if info.levels == 2 else expected)
 
 
 @pytest.mark.parametrize("model", sorted(WRITTEN_WITH_CODER_1))
