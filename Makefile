@@ -41,7 +41,7 @@ bench-kodak: install ## pixcodec vs the classic codecs on Kodak (DATA=folder hol
 		--out docs/kodak.json --plot docs/kodak.png --force
 
 # Its per-image JSON (several MB) goes to runs/, which git ignores; the plot goes to docs/.
-bench-small: install ## the same on cifar10-heldout and 1,000 binarized MNIST test images (~1.5 h)
+bench-small: install ## the same on cifar10-heldout and 1,000 binarized MNIST test images (~1 h)
 	$(BIN)/pip install -q -e ".[bench]"
 	mkdir -p runs
 	$(BIN)/pixcodec bench cifar10-heldout binarized-mnist-test --limit 1000 --data-root $(DATA) \

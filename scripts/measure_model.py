@@ -51,7 +51,7 @@ def measure(name: str, data: Path, bench: Path | None, cifar_limit: int) -> dict
     if info.levels == 2:
         with np.load(data / "binarized-mnist.npz") as d:
             test = d["test"][..., None]
-        measured["binarized-mnist-test nats/image"] = (
+        measured["binarized-mnist-test"] = (
             parallel_bits(net, test) * math.log(2) / len(test))
         return measured
     colours = info.colours
@@ -96,7 +96,7 @@ FIGURES = {
     "bsd68-heldout": "bsd68 held-out (7 images: every 10th), as coded",
     "cifar10-heldout": "cifar10-heldout (last 1,000 of the 4,000), whole images",
     "kodak": "Kodak 24 (benchmark only, never trained on), as coded",
-    "binarized-mnist-test nats/image": "binarized MNIST test (10,000 images), nats per image",
+    "binarized-mnist-test": "binarized MNIST test (10,000 images), nats per image",
 }
 
 

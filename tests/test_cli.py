@@ -248,6 +248,10 @@ def test_compress_with_a_model_kind(png, tmp_path):
     assert result.exit_code == 0, result.output
     assert container.unpack_model_plane(
         container.unpack(out.read_bytes())[1][container.COLOUR]).model == "pixelcnn-rgb-v1"
+    # A Row LSTM is shipped for 1-bit images only.
     bad = run("compress", png, "-o", tmp_path / "b.pxc", "-m", "row_lstm")
-    assert bad.exit_code == 1 and "unknown model 'row_lstm'" in bad.output
-    assert "kinds: pixelcnn" in bad.output
+    assert bad.exit_code == 1 and "no 'row_lstm' model for RGB images" in bad.output
+    unknown = run("compress", png, "-o", tmp_path / "b.pxc", "-m", "lstm")
+    assert unknown.exit_code == 1 and "unknown model 'lstm'" in unknown.output
+    assert "kinds: pixelcnn" in unknown.output
+    assert not (tmp_path / "b.pxc").exists()

@@ -40,6 +40,8 @@ GOLDEN = {
                          "b12614f5415f897436bf0a514592d0f143de692ac67a11b90086ef4a9d74ed4c"),
     "pixelcnn-binary-v1": ("57a773b1b7028a4556018a0a23b5d6445e701412416f53d2062085153860da9d",
                            "fd077395d76f9ae56b8604a3ffee4e768a93af62bede82b4a3c6ff30b868ce3f"),
+    "row-lstm-binary-v1": ("2e2a5bf7637acb561858454cbb69abcc259d97c57f29a701e36d8a23eeddc11c",
+                           "27b580b7be2cca3d0c33f8923e03dfddf724c0efb12749eb5c07977634748d5c"),
 }
 # Files of the same patterns written with coder 1 (the payload as whole words) before coder 2
 # existed: they must decode for ever.

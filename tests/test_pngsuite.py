@@ -36,10 +36,10 @@ def coded_once():
             encoded[key] = encode(net, values, tile, progress)
         return encoded[key]
 
-    def decode_once(net, payload, height, width, tile, progress):
-        key = (id(net), payload, height, width, tile)
+    def decode_once(net, payload, height, width, tile, progress, coder):
+        key = (id(net), payload, height, width, tile, coder)
         if key not in decoded:
-            decoded[key] = decode(net, payload, height, width, tile, progress)
+            decoded[key] = decode(net, payload, height, width, tile, progress, coder)
         return decoded[key].copy()
 
     with pytest.MonkeyPatch.context() as patch:
