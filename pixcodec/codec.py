@@ -83,16 +83,16 @@ def _coding_loop(net: nn.Module, pixels: np.ndarray, tile: int,
                 known = stepper.known
                 coded = slice(None) if known is None else ~known.numpy()
                 for colour in range(colours):
-                    logits = stepper.table(colour).numpy()
+                    logits = stepper.table(colour).numpy()[coded]  # known ones: features only
                     if observe is not None:
-                        observe(ys[coded], xs[coded], colour, logits[coded])
+                        observe(ys[coded], xs[coded], colour, logits)
                     weights = fx.probability_weights(logits)
                     if known is None:
                         symbols = code(ys, xs, colour, weights)
                     else:
                         symbols = pixels[ys, xs, colour].astype(np.int64)
                         if coded.any():
-                            symbols[coded] = code(ys[coded], xs[coded], colour, weights[coded])
+                            symbols[coded] = code(ys[coded], xs[coded], colour, weights)
                     stepper.reveal(colour, torch.from_numpy(symbols))
                 done += 1
                 if progress is not None:

@@ -30,7 +30,7 @@ class ModelInfo:
     sha256: str
     card: str
     default_for: str | None   # "RGB", "L" or "1": the model used when none is named
-    measured: dict  # data set -> bits/dim, as measured for the card
+    measured: dict  # data set -> bits/dim (nats per image for binary models), as on the card
     aliases: tuple[str, ...] = ()  # short names, e.g. "row_lstm": picked by colour mode
     tile: int | None = None   # the tile side files are coded with (default: codec.DEFAULT_TILE)
 

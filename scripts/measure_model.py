@@ -140,7 +140,7 @@ def write_card(name: str, log: Path, training: str, measured: dict) -> None:
 {parameter_count(net):,} parameters.{default}{aliases}
 
 * **Weights**: `{info.weights}`, sha256 `{info.sha256}` (checked on load).
-* **Data**: {DATA[info.levels or 256]}
+* **Data**: {DATA[info.levels]}
 * **Training**: {training}.
 * **NLL** with the exact coding arithmetic (bits/dim unless marked):
 
