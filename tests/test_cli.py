@@ -190,6 +190,13 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
+def _default_sigint():
+    """A shell that starts a job in the background (`make test &`) makes it ignore SIGINT, and
+    children inherit that: Python then installs no KeyboardInterrupt handler. The test is about
+    what happens when Ctrl-C arrives, so the child gets the default disposition back."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
 @pytest.mark.parametrize("jobs,everyone", [(1, False), (2, False), (2, True)])
 def test_ctrl_c_leaves_no_partial_output_and_no_workers(tmp_path, jobs, everyone):
@@ -198,7 +205,7 @@ def test_ctrl_c_leaves_no_partial_output_and_no_workers(tmp_path, jobs, everyone
     sources = [make_png(tmp_path / f"{i}.png", (48, 48), i) for i in range(4)]
     proc = subprocess.Popen([sys.executable, "-m", "pixcodec", "compress", "--jobs", str(jobs),
                              *map(str, sources)], stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
+                            start_new_session=True, preexec_fn=_default_sigint)
     deadline = time.monotonic() + 120
     while not list(tmp_path.glob("*.pxc")) and time.monotonic() < deadline:
         time.sleep(0.05)
