@@ -8,6 +8,12 @@ from pathlib import Path
 from .errors import PixcodecError
 
 
+def _umask() -> int:
+    mask = os.umask(0)  # the only way to read it is to set it
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(path: str | Path, data: bytes, force: bool = False) -> None:
     """Write `data` to `path` all at once, or not at all (a failure or Ctrl-C leaves nothing)."""
     path = Path(path)
@@ -17,6 +23,8 @@ def atomic_write(path: str | Path, data: bytes, force: bool = False) -> None:
         raise PixcodecError(f"{path} is a directory")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
     try:
+        # mkstemp makes the file private (0600); an output gets what open() would give it.
+        os.chmod(tmp, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

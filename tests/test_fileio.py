@@ -1,3 +1,5 @@
+import os
+
 import pytest
 
 from pixcodec.errors import PixcodecError
@@ -25,3 +27,14 @@ def test_atomic_write_refuses_existing_and_forces(tmp_path):
         atomic_write(target, b"new")
     atomic_write(target, b"new", force=True)
     assert target.read_bytes() == b"new"
+
+
+def test_atomic_write_gives_the_permissions_of_a_plain_new_file(tmp_path):
+    old = os.umask(0o027)
+    try:
+        atomic_write(tmp_path / "out", b"data")
+        (tmp_path / "plain").write_bytes(b"data")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "out").stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "out").stat().st_mode == (tmp_path / "plain").stat().st_mode
