@@ -260,5 +260,5 @@ def test_compress_with_a_model_kind(png, tmp_path):
     assert bad.exit_code == 1 and "no 'row_lstm' model for RGB images" in bad.output
     unknown = run("compress", png, "-o", tmp_path / "b.pxc", "-m", "lstm")
     assert unknown.exit_code == 1 and "unknown model 'lstm'" in unknown.output
-    assert "kinds: pixelcnn" in unknown.output
+    assert "kinds: diag_bilstm, pixelcnn, row_lstm)" in unknown.output
     assert not (tmp_path / "b.pxc").exists()

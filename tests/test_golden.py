@@ -42,6 +42,8 @@ GOLDEN = {
                            "fd077395d76f9ae56b8604a3ffee4e768a93af62bede82b4a3c6ff30b868ce3f"),
     "row-lstm-binary-v1": ("2e2a5bf7637acb561858454cbb69abcc259d97c57f29a701e36d8a23eeddc11c",
                            "27b580b7be2cca3d0c33f8923e03dfddf724c0efb12749eb5c07977634748d5c"),
+    "diag-bilstm-binary-v1": ("a7fa9519ba73efdc1b803089d9065f0d9a3488ead81b595a533c880a82a8af2c",
+                              "54a6faeb7ff49497dc22509b1d025717bc43078227dd9130a990182282103b5c"),
 }
 # Files of the same patterns written with coder 1 (the payload as whole words) before coder 2
 # existed: they must decode for ever.
