@@ -438,9 +438,10 @@ def train(preset, data, data_root, checkpoint, steps, batch, lr, optimizer, sche
 def configs():
     """List the network configurations `pixcodec train --model` knows, with parameter counts."""
     from pixcodec.nets.presets import PRESETS, build, parameter_count
+    width = max(map(len, PRESETS))
     for name, (architecture, config) in PRESETS.items():
         details = ", ".join(f"{k}={v}" for k, v in config.items())
-        click.echo(f"{name:22s} {parameter_count(build(name)):>12,} parameters  "
+        click.echo(f"{name:{width}s} {parameter_count(build(name)):>12,} parameters  "
                    f"{architecture}: {details}")
 
 

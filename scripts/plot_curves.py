@@ -1,0 +1,50 @@
+"""Held-out curves of `pixcodec train` runs, from their CSV logs, in one figure.
+
+    python scripts/plot_curves.py docs/curves/cifar_small_*.csv --out docs/cifar-ordering.png \
+        --title "cifar10-heldout, 4 layers, h = 16"
+
+Each log is labelled by its file name (the model configuration). The y axis is bits/dim, or
+with --nats nats per image, as Table 4 of the paper reports binarized MNIST. Needs matplotlib
+(pip install 'pixcodec[bench]').
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+from pathlib import Path
+
+
+def read_log(path: Path) -> list[dict]:
+    with path.open(newline="") as f:
+        return [row for row in csv.DictReader(f) if row.get("heldout_bpd")]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("logs", nargs="+", type=Path, help="CSV logs written by pixcodec train")
+    ap.add_argument("--out", type=Path, required=True, help="the PNG to write")
+    ap.add_argument("--title", default="held-out loss during training")
+    ap.add_argument("--nats", action="store_true", help="nats per image instead of bits/dim")
+    args = ap.parse_args()
+    import matplotlib
+    matplotlib.use("Agg")  # files only, no display needed
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    column = "heldout_nats_per_image" if args.nats else "heldout_bpd"
+    for path in args.logs:
+        rows = read_log(path)
+        ax.plot([int(r["step"]) for r in rows], [float(r[column]) for r in rows], marker="o",
+                markersize=3, label=f"{path.stem} (last {float(rows[-1][column]):.3f})")
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("held-out nats per image" if args.nats else "held-out bits/dim")
+    ax.set_title(args.title)
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(args.out, dpi=110)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
