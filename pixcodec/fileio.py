@@ -21,10 +21,12 @@ def atomic_write(path: str | Path, data: bytes, force: bool = False) -> None:
         raise PixcodecError(f"{path} already exists (use --force to overwrite)")
     if path.is_dir():
         raise PixcodecError(f"{path} is a directory")
+    # mkstemp makes the file private (0600); an output gets what open() would give it: the
+    # mode of the file it replaces, else the umask's.
+    mode = path.stat().st_mode & 0o7777 if path.exists() else 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
     try:
-        # mkstemp makes the file private (0600); an output gets what open() would give it.
-        os.chmod(tmp, 0o666 & ~_umask())
+        os.chmod(tmp, mode)
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -1,7 +1,7 @@
 """Held-out curves of `pixcodec train` runs, from their CSV logs, in one figure.
 
-    python scripts/plot_curves.py docs/curves/cifar_small_*.csv --out docs/cifar-ordering.png \
-        --title "cifar10-heldout, 4 layers, h = 16"
+    python scripts/plot_curves.py docs/curves/cifar_small_*.csv \
+        --out docs/curves/cifar-ordering.png --title "cifar10-heldout, 4 layers, h = 16"
 
 Each log is labelled by its file name (the model configuration). The y axis is bits/dim, or
 with --nats nats per image, as Table 4 of the paper reports binarized MNIST. Needs matplotlib

@@ -23,10 +23,12 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path, monkeypatch):
 def test_atomic_write_refuses_existing_and_forces(tmp_path):
     target = tmp_path / "out"
     target.write_bytes(b"old")
+    target.chmod(0o604)
     with pytest.raises(PixcodecError, match="already exists"):
         atomic_write(target, b"new")
     atomic_write(target, b"new", force=True)
     assert target.read_bytes() == b"new"
+    assert target.stat().st_mode & 0o777 == 0o604  # as open() would have left it
 
 
 def test_atomic_write_gives_the_permissions_of_a_plain_new_file(tmp_path):
