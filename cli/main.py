@@ -370,9 +370,10 @@ def models():
 @main.command()
 @click.option("--model", "preset", required=True, metavar="NAME",
               help="Network configuration to train (see `pixcodec configs`).")
-@click.option("--data", required=True, metavar="DATA",
+@click.option("--data", required=True, multiple=True, metavar="DATA",
               help="binarized-mnist, mnist, cifar10, imagenet32, imagenet64 (under --data-root), "
-                   "or a path: an image folder, cifar-10-python.tar.gz, or an npz.")
+                   "or a path: an image folder, cifar-10-python.tar.gz, or an npz. Repeat to "
+                   "mix sets of one image size (in proportion to their pixels).")
 @click.option("--data-root", metavar="DIR", envvar="PIXCODEC_DATA",
               help="Folder holding the named data sets (default: $PIXCODEC_DATA).")
 @click.option("--checkpoint", required=True, type=click.Path(dir_okay=False), metavar="FILE",
@@ -407,7 +408,7 @@ def train(preset, data, data_root, checkpoint, steps, batch, lr, optimizer, sche
     `torchrun --nproc_per_node N -m pixcodec train ...`."""
     from pixcodec.train import TrainOptions
     from pixcodec.train import train as run_training
-    opts = TrainOptions(model=preset, data=data, data_root=data_root,
+    opts = TrainOptions(model=preset, data=list(data), data_root=data_root,
                         checkpoint=Path(checkpoint), steps=steps, batch=batch, lr=lr,
                         optimizer=optimizer, schedule=schedule, crop=crop, heldout=heldout,
                         eval_every=eval_every, eval_images=eval_images, save_every=save_every,

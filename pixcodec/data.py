@@ -155,6 +155,7 @@ class ArraySampler:
 
     def __init__(self, images: np.ndarray):
         self.images = images
+        self.area = images.shape[0] * images.shape[2] * images.shape[3]
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
         return self.images[rng.integers(0, len(self.images), size=n)]
@@ -169,6 +170,7 @@ class CropSampler:
             raise ValueError(f"no image is at least {size}x{size}")
         area = np.array([im.shape[0] * im.shape[1] for im in self.images], dtype=np.float64)
         self.weights = area / area.sum()
+        self.area = area.sum()
         self.size = size
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -185,6 +187,23 @@ class CropSampler:
         return np.ascontiguousarray(np.stack(out))
 
 
+class MixedSampler:
+    """Several training sets as one: each image of a batch comes from a set chosen in proportion
+    to the set's pixel count, so a mix draws like one set holding all their images."""
+
+    def __init__(self, samplers: list):
+        self.samplers = samplers
+        area = np.array([s.area for s in samplers], dtype=np.float64)
+        self.weights = area / area.sum()
+        self.area = area.sum()
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        counts = np.bincount(rng.choice(len(self.samplers), size=n, p=self.weights),
+                             minlength=len(self.samplers))
+        return np.concatenate([s.sample(int(k), rng)
+                               for s, k in zip(self.samplers, counts) if k])
+
+
 @dataclass(frozen=True)
 class TrainingSet:
     name: str
@@ -198,6 +217,23 @@ TRAINING_SETS = ("binarized-mnist", "mnist", "cifar10", "imagenet32", "imagenet6
 _FILES = {"binarized-mnist": "binarized-mnist.npz", "mnist": "mnist.npz",
           "cifar10": CIFAR10_NPZ, "imagenet32": "imagenet32",
           "imagenet64": "imagenet64"}
+
+
+def open_training_sets(specs: list[str], root: str | Path | None, colours: int, levels: int,
+                       crop: int = 32, heldout: str = "default") -> TrainingSet:
+    """One training set (open_training_set) or several mixed: batches drawn across all of them
+    (MixedSampler), the held-out images of all of them, in the order given. Their images must be
+    of one size (CIFAR-10's 32x32 mixes with image folders at --crop 32)."""
+    sets = [open_training_set(spec, root, colours, levels, crop, heldout) for spec in specs]
+    if len(sets) == 1:
+        return sets[0]
+    shapes = {s.heldout.shape[1:] for s in sets}
+    if len(shapes) > 1:
+        sizes = ", ".join(f"{s.name} {s.heldout.shape[2]}x{s.heldout.shape[3]}" for s in sets)
+        raise PixcodecError(f"cannot mix training images of different sizes ({sizes}); "
+                            "image folders give --crop sized crops")
+    return TrainingSet("+".join(s.name for s in sets), MixedSampler([s.train for s in sets]),
+                       np.concatenate([s.heldout for s in sets]), colours, levels)
 
 
 def open_training_set(spec: str, root: str | Path | None, colours: int, levels: int,

@@ -1,5 +1,5 @@
 """Training: any preset network (``pixcodec.nets.presets``) on any training set
-(``pixcodec.data.open_training_set``), on the GPU when there is one.
+(``pixcodec.data.open_training_sets``: one or several mixed), on the GPU when there is one.
 
 The loop knows nothing about the network beyond ``net(x) -> logits (B, C, levels, H, W)``; the
 loss is the NLL in nats per subpixel, reported in bits/dim (and in nats per image for binary
@@ -25,14 +25,14 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .data import TrainingSet, open_training_set
+from .data import TrainingSet, open_training_sets
 from .nets.presets import PRESETS, build, parameter_count
 
 
 @dataclass
 class TrainOptions:
     model: str                       # a preset name
-    data: str                        # a training set name or path
+    data: str | list[str]            # a training set name or path, or several to mix
     checkpoint: Path                 # written every `save_every` steps; resumed from if present
     data_root: str | None = None
     steps: int = 20000               # total steps of the run (and of the lr schedule)
@@ -201,8 +201,9 @@ def train(opts: TrainOptions, progress: Progress | None = None,
         torch.set_num_threads(opts.threads)
     torch.manual_seed(opts.seed)
     net = build(opts.model).to(device)
-    data = data or open_training_set(opts.data, opts.data_root, net.config.colours,
-                                     net.config.levels, opts.crop, opts.heldout)
+    specs = [opts.data] if isinstance(opts.data, str) else list(opts.data)
+    data = data or open_training_sets(specs, opts.data_root, net.config.colours,
+                                      net.config.levels, opts.crop, opts.heldout)
     optimizer = _optimizer(opts, net.parameters())
     step = 0
     rng = np.random.default_rng([opts.seed, dist.rank])

@@ -5,8 +5,9 @@ models/manifest.json for `pixcodec models`, and the model's card written from th
         --training "CPU, 2 threads, 75 minutes" --bench docs/kodak.json
 
 Photo models (256 levels) are measured on the held-out bsd68 images (every 10th) and
-cifar10-heldout, and on Kodak: by coding it here, or, with --bench, from the model's NLL in a
-`pixcodec bench kodak --out` JSON (the same tables, so the same figure). Binary models are
+cifar10-heldout, and on Kodak: tile by tile as the codec codes them (codec.coded_nll_bits, the
+same tables as coding), or, with --bench, from the model's NLL in a `pixcodec bench kodak --out`
+JSON (again the same figure). Binary models are
 measured on binarized MNIST's test set, in nats per image as Table 4 of the paper reports.
 """
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from pixcodec import zoo
-from pixcodec.codec import encode_pixels, model_nll_bits
+from pixcodec.codec import coded_nll_bits, model_nll_bits
 from pixcodec.data import load_cifar10_npz, load_folder
 from pixcodec.nets.presets import parameter_count
 
@@ -29,7 +30,7 @@ MODELS = Path(__file__).resolve().parent.parent / "models"
 
 def coded_bits_per_dim(net, images: list[np.ndarray], tile: int) -> float:
     """The NLL of the tables the coder uses (tiles included), bits per subpixel."""
-    return sum(encode_pixels(net, im, tile)[1] for im in images) / sum(im.size for im in images)
+    return sum(coded_nll_bits(net, im, tile) for im in images) / sum(im.size for im in images)
 
 
 def parallel_bits(net, images: np.ndarray, batch: int = 50) -> float:
@@ -74,6 +75,7 @@ def main() -> None:
     ap.add_argument("--cifar-limit", type=int, default=1000)
     ap.add_argument("--log", type=Path, required=True, help="the training CSV log")
     ap.add_argument("--training", required=True, help="how it was trained: command, device, time")
+    ap.add_argument("--data-text", help="what it was trained on, when not the usual (DATA)")
     args = ap.parse_args()
     measured = measure(args.name, args.data, args.bench, args.cifar_limit)
     for k, v in measured.items():
@@ -82,7 +84,7 @@ def main() -> None:
     manifest = json.loads(path.read_text())
     manifest[args.name]["measured"] = {k: round(v, 4) for k, v in measured.items()}
     path.write_text(json.dumps(manifest, indent=2) + "\n")
-    write_card(args.name, args.log, args.training, measured)
+    write_card(args.name, args.log, args.training, measured, args.data_text)
 
 
 DATA = {
@@ -125,7 +127,8 @@ def training_curve(log: Path, rows_shown: int = 12) -> str:
     return "\n".join(table)
 
 
-def write_card(name: str, log: Path, training: str, measured: dict) -> None:
+def write_card(name: str, log: Path, training: str, measured: dict,
+               data_text: str | None = None) -> None:
     info = zoo.model_info(name)
     net = zoo.load_model(name)
     curve = training_curve(log)
@@ -140,7 +143,7 @@ def write_card(name: str, log: Path, training: str, measured: dict) -> None:
 {parameter_count(net):,} parameters.{default}{aliases}
 
 * **Weights**: `{info.weights}`, sha256 `{info.sha256}` (checked on load).
-* **Data**: {DATA[info.levels]}
+* **Data**: {data_text or DATA[info.levels]}
 * **Training**: {training}.
 * **NLL** with the exact coding arithmetic (bits/dim unless marked):
 

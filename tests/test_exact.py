@@ -126,6 +126,16 @@ def test_banded_parallel_nll_equals_coded_nll(rng):
                                                                                      rel=1e-12)
 
 
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_tiled_parallel_nll_equals_coded_nll(architecture, rng):
+    net = random_net(architecture, 3)
+    pixels = rng.integers(0, 256, (11, 14, 3), dtype=np.uint8)
+    _, coded_bits = codec.encode_pixels(net, pixels, tile=6)
+    assert codec.coded_nll_bits(net, pixels, tile=6) == pytest.approx(coded_bits, rel=1e-12)
+    assert codec.coded_nll_bits(net, pixels, tile=6) != pytest.approx(
+        codec.model_nll_bits(net, pixels[None]), rel=1e-6)  # the tile edges are priced
+
+
 @settings(max_examples=30, deadline=None)
 @given(height=st.integers(1, 20), width=st.integers(1, 20), tile=st.integers(1, 24),
        colours=st.sampled_from([1, 3]), levels=st.sampled_from([2, 256]),

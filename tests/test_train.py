@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from pixcodec.cli.main import main
-from pixcodec.data import ArraySampler, TrainingSet, open_training_set
+from pixcodec.data import (ArraySampler, MixedSampler, TrainingSet, open_training_set,
+                           open_training_sets)
 from pixcodec.nets.presets import PRESETS, build
 from pixcodec.train import TrainOptions, evaluate, load_checkpoint, train
 
@@ -117,12 +118,18 @@ def test_imagenet_npz_layout(tmp_path):
     assert len(data.train.images) == 12
 
 
-def test_train_command_on_an_image_folder(tmp_path):
+def photo_folder(tmp_path):
+    """Eleven random 12x12 RGB PNGs: ten to train on, one held out."""
     rng = np.random.default_rng(0)
     folder = tmp_path / "photos"
     folder.mkdir()
     for i in range(11):
         Image.fromarray(rng.integers(0, 256, (12, 12, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return folder
+
+
+def test_train_command_on_an_image_folder(tmp_path):
+    folder = photo_folder(tmp_path)
     result = CliRunner().invoke(main, ["train", "--model", "photo_diag_bilstm", "--data",
                                        str(folder), "--crop", "8", "--checkpoint",
                                        str(tmp_path / "p.pt"), "--steps", "2", "--batch", "2",
@@ -132,3 +139,35 @@ def test_train_command_on_an_image_folder(tmp_path):
     bad = CliRunner().invoke(main, ["train", "--model", "mnist_pixelcnn", "--data", str(folder),
                                     "--checkpoint", str(tmp_path / "q.pt")])
     assert bad.exit_code == 1 and "256 levels" in bad.output
+
+
+def test_mixed_sets_draw_in_proportion_to_pixels():
+    small = ArraySampler(np.ones((10, 1, 4, 4), dtype=np.uint8))       # 160 pixels
+    large = ArraySampler(np.full((30, 1, 4, 4), 2, dtype=np.uint8))    # 480 pixels
+    batch = MixedSampler([small, large]).sample(4000, np.random.default_rng(0))
+    assert batch.shape == (4000, 1, 4, 4)
+    assert abs((batch[:, 0, 0, 0] == 2).mean() - 0.75) < 0.03
+
+
+def test_train_command_mixes_sets_of_one_size(tmp_path):
+    rng = np.random.default_rng(0)
+    folder = photo_folder(tmp_path)
+    arrays = tmp_path / "arrays"
+    arrays.mkdir()
+    for name in ("train_data_batch_1.npz", "val_data.npz"):
+        np.savez(arrays / name, data=rng.integers(0, 256, (6, 3 * 8 * 8), dtype=np.uint8))
+    data = open_training_sets([str(folder), str(arrays)], None, 3, 256, crop=8)
+    alone = [open_training_set(str(p), None, 3, 256, crop=8) for p in (folder, arrays)]
+    assert data.name == "photos+arrays"
+    assert np.array_equal(data.heldout, np.concatenate([s.heldout for s in alone]))
+    assert data.train.sample(5, rng).shape == (5, 3, 8, 8)
+
+    args = ["train", "--model", "photo_diag_bilstm", "--data", str(folder), "--data",
+            str(arrays), "--steps", "2", "--batch", "2", "--eval-every", "2", "--threads", "1",
+            "-q"]
+    result = CliRunner().invoke(main, args + ["--crop", "8", "--checkpoint", str(tmp_path / "m.pt")])
+    assert result.exit_code == 0, result.output
+    assert load_checkpoint(tmp_path / "m.pt")["options"]["data"] == [str(folder), str(arrays)]
+    bad = CliRunner().invoke(main, args + ["--crop", "4", "--checkpoint", str(tmp_path / "n.pt")])
+    assert bad.exit_code == 1 and "different sizes (photos 4x4, arrays 8x8)" in bad.output
+    assert not (tmp_path / "n.pt").exists()
