@@ -255,9 +255,19 @@ def test_compress_with_a_model_kind(png, tmp_path):
     assert result.exit_code == 0, result.output
     assert container.unpack_model_plane(
         container.unpack(out.read_bytes())[1][container.COLOUR]).model == "pixelcnn-rgb-v1"
-    # A Row LSTM is shipped for 1-bit images only.
-    bad = run("compress", png, "-o", tmp_path / "b.pxc", "-m", "row_lstm")
-    assert bad.exit_code == 1 and "no 'row_lstm' model for RGB images" in bad.output
+    for kind, model in (("row_lstm", "row-lstm-rgb-v1"), ("diag_bilstm", "diag-bilstm-rgb-v1")):
+        out = tmp_path / f"{kind}.pxc"
+        assert run("compress", png, "-o", out, "-m", kind, "-q").exit_code == 0
+        assert container.unpack_model_plane(
+            container.unpack(out.read_bytes())[1][container.COLOUR]).model == model
+        assert run("decompress", out, "-o", tmp_path / f"{kind}.png", "-q").exit_code == 0
+        assert np.array_equal(np.asarray(Image.open(tmp_path / f"{kind}.png")),
+                              np.asarray(Image.open(png)))
+    # The PixelRNNs are shipped for RGB and 1-bit images, not for grayscale.
+    gray = tmp_path / "gray.png"
+    Image.open(png).convert("L").save(gray)
+    bad = run("compress", gray, "-o", tmp_path / "b.pxc", "-m", "row_lstm")
+    assert bad.exit_code == 1 and "no 'row_lstm' model for L images" in bad.output
     unknown = run("compress", png, "-o", tmp_path / "b.pxc", "-m", "lstm")
     assert unknown.exit_code == 1 and "unknown model 'lstm'" in unknown.output
     assert "kinds: diag_bilstm, pixelcnn, row_lstm)" in unknown.output

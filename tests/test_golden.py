@@ -44,6 +44,10 @@ GOLDEN = {
                            "27b580b7be2cca3d0c33f8923e03dfddf724c0efb12749eb5c07977634748d5c"),
     "diag-bilstm-binary-v1": ("a7fa9519ba73efdc1b803089d9065f0d9a3488ead81b595a533c880a82a8af2c",
                               "54a6faeb7ff49497dc22509b1d025717bc43078227dd9130a990182282103b5c"),
+    "row-lstm-rgb-v1": ("11a2d74db0878bf5acade099160cef4ebc06dcd2e0829dba72501a6db592327b",
+                        "0e4eb0699c613b10bedee2fac3919413363085cd9c91933501bd1ade31e3365a"),
+    "diag-bilstm-rgb-v1": ("2311f37bac87f50af60a9259c0da7ef33ceec90cee62bdc9ae52883d0b13b217",
+                           "055d7458909d06cedc4a0927ae064ec8bf0b0a6ccd847033bf7090df62cb9fed"),
 }
 # Files of the same patterns written with coder 1 (the payload as whole words) before coder 2
 # existed: they must decode for ever.
