@@ -7,8 +7,8 @@ models/manifest.json for `pixcodec models`, and the model's card written from th
 Photo models (256 levels) are measured on the held-out bsd68 images (every 10th) and
 cifar10-heldout, and on Kodak: tile by tile as the codec codes them (codec.coded_nll_bits, the
 same tables as coding), or, with --bench, from the model's NLL in a `pixcodec bench kodak --out`
-JSON (again the same figure). Binary models are
-measured on binarized MNIST's test set, in nats per image as Table 4 of the paper reports.
+JSON (again the same figure). Binary models are measured on binarized MNIST's test set, in nats
+per image as Table 4 of the paper reports.
 """
 from __future__ import annotations
 
