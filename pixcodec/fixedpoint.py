@@ -56,7 +56,8 @@ _GRID_EXP_STEP = 1099243225085  # round(exp(-2**-ACT_BITS) * 2**40), computed wi
 
 @functools.cache
 def _nonlinear_tables() -> tuple[torch.Tensor, torch.Tensor]:
-    """(sigmoid, tanh) tables, built on first use (a fifth of a second)."""
+    """(sigmoid, tanh) tables on the activation grid (float64), built on first use (a fifth
+    of a second)."""
     unit, one = 1 << ACT_BITS, 1 << 40
     n = NONLINEAR_LIMIT * unit
     exp = [one]  # exp(-k / 2**ACT_BITS) in units of 2**-40, k = 0 .. 2n
@@ -72,13 +73,14 @@ def _nonlinear_tables() -> tuple[torch.Tensor, torch.Tensor]:
     tanh_pos = ratio(one - exp[2 * k], one + exp[2 * k])    # tanh(k / unit), k >= 0
     sigmoid = np.concatenate([unit - sig_pos[:0:-1], sig_pos])   # index k + n, k = -n .. n
     tanh = np.concatenate([-tanh_pos[:0:-1], tanh_pos])
-    return torch.from_numpy(sigmoid), torch.from_numpy(tanh)
+    # As float64 activations: integers below 2**13 over 2**ACT_BITS are exact.
+    return (torch.from_numpy(sigmoid / float(unit)), torch.from_numpy(tanh / float(unit)))
 
 
 def round_to_grid(x: torch.Tensor, bits: int, limit: float) -> torch.Tensor:
     """Round to the nearest multiple of 2**-bits and clamp to [-limit, limit]; exact in float64."""
     scale = float(2**bits)
-    return torch.clamp(torch.round(x * scale), -limit * scale, limit * scale) / scale
+    return torch.round(x * scale).clamp_(-limit * scale, limit * scale).div_(scale)
 
 
 def quantize_weight(w: torch.Tensor) -> torch.Tensor:
@@ -95,8 +97,8 @@ def quantize_activation(a: torch.Tensor) -> torch.Tensor:
 
 def _lookup(table: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     n = NONLINEAR_LIMIT * 2**ACT_BITS
-    index = torch.clamp(torch.round(x * float(2**ACT_BITS)), -n, n).to(torch.int64) + n
-    return table[index].to(x.dtype) / float(2**ACT_BITS)
+    index = torch.round(x * float(2**ACT_BITS)).clamp_(-n, n).add_(n).to(torch.int64)
+    return table[index]
 
 
 def sigmoid(x: torch.Tensor) -> torch.Tensor:

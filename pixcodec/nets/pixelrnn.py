@@ -59,9 +59,11 @@ class PixelRNNConfig:
 
 def lstm_update(gates: torch.Tensor, cell: torch.Tensor, hidden: int, arith=FLOAT):
     """Eq. 3: gates (N, 4h, ...) as [o, f, i, g] and the previous cell -> new (h, c)."""
-    o, f, i, g = gates.split(hidden, dim=1)
-    cell = arith.act(arith.sigmoid(f) * cell + arith.sigmoid(i) * arith.tanh(g))
-    return arith.act(arith.sigmoid(o) * arith.tanh(cell)), cell
+    # One sigmoid over the three sigmoid gates: in the coding loop each call has a fixed cost.
+    o, f, i = arith.sigmoid(gates[:, :3 * hidden]).split(hidden, dim=1)
+    g = gates[:, 3 * hidden:]
+    cell = arith.act(f * cell + i * arith.tanh(g))
+    return arith.act(o * arith.tanh(cell)), cell
 
 
 class RowLSTM(nn.Module):
