@@ -8,7 +8,8 @@ Photo models (256 levels) are measured on the held-out bsd68 images (every 10th)
 cifar10-heldout, and on Kodak: tile by tile as the codec codes them (codec.coded_nll_bits, the
 same tables as coding), or, with --bench, from the model's NLL in a `pixcodec bench kodak --out`
 JSON (again the same figure). Binary models are measured on binarized MNIST's test set, in nats
-per image as Table 4 of the paper reports.
+per image as Table 4 of the paper reports. A card's "## Notes" section, written by hand, is
+kept when the rest of the card is rewritten.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import argparse
 import csv
 import json
 import math
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,9 +30,14 @@ from pixcodec.nets.presets import parameter_count
 MODELS = Path(__file__).resolve().parent.parent / "models"
 
 
-def coded_bits_per_dim(net, images: list[np.ndarray], tile: int) -> float:
+def coded_bits_per_dim(net, images: list[np.ndarray], tile: int, label: str) -> float:
     """The NLL of the tables the coder uses (tiles included), bits per subpixel."""
-    return sum(coded_nll_bits(net, im, tile) for im in images) / sum(im.size for im in images)
+    bits = 0.0
+    for i, im in enumerate(images, 1):
+        bits += coded_nll_bits(net, im, tile)
+        # A PixelRNN's Kodak pass takes most of an hour: say how far it is.
+        print(f"{label}: {i}/{len(images)} images", file=sys.stderr, flush=True)
+    return bits / sum(im.size for im in images)
 
 
 def parallel_bits(net, images: np.ndarray, batch: int = 50) -> float:
@@ -57,13 +64,13 @@ def measure(name: str, data: Path, bench: Path | None, cifar_limit: int) -> dict
         return measured
     colours = info.colours
     bsd = [im for i, im in enumerate(load_folder(data / "bsd68", colours)) if i % 10 == 0]
-    measured["bsd68-heldout"] = coded_bits_per_dim(net, bsd, tile)
+    measured["bsd68-heldout"] = coded_bits_per_dim(net, bsd, tile, "bsd68-heldout")
     cifar = load_cifar10_npz(data / "cifar10-train-first4000.npz", colours)[3000:][:cifar_limit]
     measured["cifar10-heldout"] = parallel_bits(net, cifar) / cifar.size
     if bench is not None:
         measured["kodak"] = bench_bits_per_dim(bench, name)
     else:
-        measured["kodak"] = coded_bits_per_dim(net, load_folder(data / "kodak", colours), tile)
+        measured["kodak"] = coded_bits_per_dim(net, load_folder(data / "kodak", colours), tile, "kodak")
     return measured
 
 
@@ -102,6 +109,11 @@ FIGURES = {
 }
 
 
+# Everything from this heading on is written by hand (comparisons, caveats) and survives a
+# re-measurement; the rest of the card is rewritten from the figures.
+NOTES = "\n## Notes\n"
+
+
 def training_curve(log: Path, rows_shown: int = 12) -> str:
     """A dozen rows of the CSV log as a table. scripts/train_default.py's log has no header
     (step, train, held-out bits/dim, lr); pixcodec train's names its columns."""
@@ -137,7 +149,9 @@ def write_card(name: str, log: Path, training: str, measured: dict,
     mode = {"1": "1-bit", "L": "grayscale (L)"}.get(info.default_for, info.default_for)
     default = f" Default model for {mode} images." if info.default_for else ""
     aliases = f" Also `-m {' / '.join(info.aliases)}`." if info.aliases else ""
-    (MODELS / info.card).write_text(f"""# {name}
+    card = MODELS / info.card
+    notes = card.read_text().partition(NOTES)[2] if card.exists() else ""
+    card.write_text(f"""# {name}
 
 `{info.architecture}` network (`pixcodec/nets/`; van den Oord et al. 2016) with {config};
 {parameter_count(net):,} parameters.{default}{aliases}
@@ -154,7 +168,7 @@ def write_card(name: str, log: Path, training: str, measured: dict,
 Training curve (running train loss; held-out loss):
 
 {curve}
-""")
+""" + (NOTES + notes if notes else ""))
 
 
 if __name__ == "__main__":
