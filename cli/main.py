@@ -139,10 +139,11 @@ def _read_input(path: str) -> bytes:
     return Path(path).read_bytes()
 
 
-def _compress_file(path: str, model: str | None, strip: bool,
+def _compress_file(path: str, model: str | None, strip: bool, tile: int | None = None,
                    progress=None) -> tuple[bytes, str]:
     import pixcodec
-    result = pixcodec.encode(_read_input(path), model, strip=strip, progress=progress)
+    result = pixcodec.encode(_read_input(path), model, strip=strip, tile=tile,
+                             progress=progress)
     h = result.header
     coded_by = (f"model {result.nll_bits / result.dims:.3f}, {result.model}" if result.model
                 else "palette indices: LZMA")
@@ -294,6 +295,15 @@ _many_files_options = [
 ]
 
 
+def _check_tile(ctx, param, value):
+    if value is None:
+        return None
+    from pixcodec.container import MAX_TILE  # imported only when used: --help stays fast
+    if not 1 <= value <= MAX_TILE:
+        raise click.BadParameter(f"{value} is not between 1 and {MAX_TILE}")
+    return value
+
+
 def _many_files(func):
     for option in reversed(_many_files_options):
         func = option(func)
@@ -325,15 +335,19 @@ def main():
 @click.option("--strip", is_flag=True,
               help="Drop the PNG's metadata (ICC profile, gamma, text, EXIF and every other "
                    "ancillary chunk except tRNS transparency).")
+@click.option("--tile", type=int, metavar="N", callback=_check_tile,
+              help="Side of the square tiles, coded independently side by side, 1-1024; "
+                   "default: the model's (see `pixcodec models`). Smaller tiles code faster "
+                   "and give slightly larger files.")
 @_guarded
-def compress(inputs, output, recursive, jobs, force, quiet, model, strip):
+def compress(inputs, output, recursive, jobs, force, quiet, model, strip, tile):
     """Compress images IN ('-' for stdin; folders with -r: their .png files) losslessly.
 
     Every PNG is kept exactly: colour type, bit depth 1-16, palette, transparency, interlacing
     and metadata. Other formats Pillow reads are kept as the PNG of their pixels."""
     plan = _plan(inputs, output, recursive, ".png", ".pxc")
     _check_stdout(plan)
-    work = functools.partial(_compress_file, model=model, strip=strip)
+    work = functools.partial(_compress_file, model=model, strip=strip, tile=tile)
     _run(plan, work, jobs, force, quiet, "compress")
 
 
@@ -357,12 +371,14 @@ def decompress(inputs, output, recursive, jobs, force, quiet, max_pixels):
 def models():
     """List the shipped models with their measured bits/dim."""
     from pixcodec import zoo
+    from pixcodec.codec import DEFAULT_TILE
     for info in zoo.manifest().values():
         default = f" (default for {info.default_for})" if info.default_for else ""
         aliases = f", also -m {' / '.join(info.aliases)}" if info.aliases else ""
+        tile = f", tiles of {info.tile or DEFAULT_TILE}"
         measured = ", ".join(f"{k} {v:.3f}" for k, v in info.measured.items()) or "not measured"
         details = ", ".join(f"{k}={v}" for k, v in info.config.items())
-        click.echo(f"{info.name}{default}{aliases}: {info.architecture} ({details})")
+        click.echo(f"{info.name}{default}{aliases}: {info.architecture} ({details}){tile}")
         unit = "nats/image" if info.levels == 2 else "bits/dim"
         click.echo(f"    {unit}: {measured}")
 

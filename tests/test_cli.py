@@ -171,6 +171,8 @@ def test_recursive_into_an_output_folder_with_workers(tmp_path):
     (["compress", "-", "{d}/a.png"], "stdin"),
     (["compress", "-r", "{d}", "-o", "-"], "single input"),
     (["compress", "{d}/a.png", "--jobs", "0"], "--jobs"),
+    (["compress", "{d}/a.png", "--tile", "0"], "0 is not between 1 and 1024"),
+    (["compress", "{d}/a.png", "--tile", "1025"], "1025 is not between 1 and 1024"),
     (["decompress", "-r", "{d}"], "no .pxc files in"),
 ])
 def test_usage_errors(tmp_path, args, fragment):
@@ -232,6 +234,23 @@ def test_models_lists_shipped_models():
     result = run("models")
     assert result.exit_code == 0
     assert "pixelcnn-rgb-v1" in result.output and "pixelcnn-gray-v1" in result.output
+    assert "out_features=64), tiles of 64\n" in result.output  # the Diagonal BiLSTMs'
+
+
+def tile_of(pxc: Path) -> int:
+    return container.unpack_model_plane(container.unpack(pxc.read_bytes())[1][container.COLOUR]).tile
+
+
+def test_tile_option_sets_the_files_tile(png, tmp_path):
+    small, default = tmp_path / "small.pxc", tmp_path / "default.pxc"
+    assert run("compress", png, "-o", small, "--tile", 4, "-q").exit_code == 0
+    assert run("compress", png, "-o", default, "-q").exit_code == 0
+    assert (tile_of(small), tile_of(default)) == (4, 256)
+    assert run("decompress", small, "-o", tmp_path / "back.png", "-q").exit_code == 0
+    assert read_image(tmp_path / "back.png", 10**6) == read_image(png, 10**6)
+    # A model's own tile is the default: 64 for the Diagonal BiLSTMs.
+    assert run("compress", png, "-o", tmp_path / "d.pxc", "-m", "diag_bilstm", "-q").exit_code == 0
+    assert tile_of(tmp_path / "d.pxc") == 64
 
 
 def test_usage_error_exit_code():
