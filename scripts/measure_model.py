@@ -70,7 +70,8 @@ def measure(name: str, data: Path, bench: Path | None, cifar_limit: int) -> dict
     if bench is not None:
         measured["kodak"] = bench_bits_per_dim(bench, name)
     else:
-        measured["kodak"] = coded_bits_per_dim(net, load_folder(data / "kodak", colours), tile, "kodak")
+        kodak = load_folder(data / "kodak", colours)
+        measured["kodak"] = coded_bits_per_dim(net, kodak, tile, "kodak")
     return measured
 
 
