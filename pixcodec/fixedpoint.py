@@ -74,7 +74,7 @@ def _nonlinear_tables() -> tuple[torch.Tensor, torch.Tensor]:
     sigmoid = np.concatenate([unit - sig_pos[:0:-1], sig_pos])   # index k + n, k = -n .. n
     tanh = np.concatenate([-tanh_pos[:0:-1], tanh_pos])
     # As float64 activations: integers below 2**13 over 2**ACT_BITS are exact.
-    return (torch.from_numpy(sigmoid / float(unit)), torch.from_numpy(tanh / float(unit)))
+    return torch.from_numpy(sigmoid / float(unit)), torch.from_numpy(tanh / float(unit))
 
 
 def round_to_grid(x: torch.Tensor, bits: int, limit: float) -> torch.Tensor:
