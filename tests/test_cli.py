@@ -237,20 +237,20 @@ def test_models_lists_shipped_models():
     assert "out_features=64), tiles of 64\n" in result.output  # the Diagonal BiLSTMs'
 
 
-def tile_of(pxc: Path) -> int:
-    return container.unpack_model_plane(container.unpack(pxc.read_bytes())[1][container.COLOUR]).tile
+def plane_of(pxc: Path) -> container.ModelPlane:
+    return container.unpack_model_plane(container.unpack(pxc.read_bytes())[1][container.COLOUR])
 
 
 def test_tile_option_sets_the_files_tile(png, tmp_path):
     small, default = tmp_path / "small.pxc", tmp_path / "default.pxc"
     assert run("compress", png, "-o", small, "--tile", 4, "-q").exit_code == 0
     assert run("compress", png, "-o", default, "-q").exit_code == 0
-    assert (tile_of(small), tile_of(default)) == (4, 256)
+    assert (plane_of(small).tile, plane_of(default).tile) == (4, 256)
     assert run("decompress", small, "-o", tmp_path / "back.png", "-q").exit_code == 0
     assert read_image(tmp_path / "back.png", 10**6) == read_image(png, 10**6)
     # A model's own tile is the default: 64 for the Diagonal BiLSTMs.
     assert run("compress", png, "-o", tmp_path / "d.pxc", "-m", "diag_bilstm", "-q").exit_code == 0
-    assert tile_of(tmp_path / "d.pxc") == 64
+    assert plane_of(tmp_path / "d.pxc").tile == 64
 
 
 def test_usage_error_exit_code():
@@ -272,13 +272,11 @@ def test_compress_with_a_model_kind(png, tmp_path):
     out = tmp_path / "k.pxc"
     result = run("compress", png, "-o", out, "-m", "pixelcnn", "-q")
     assert result.exit_code == 0, result.output
-    assert container.unpack_model_plane(
-        container.unpack(out.read_bytes())[1][container.COLOUR]).model == "pixelcnn-rgb-v1"
+    assert plane_of(out).model == "pixelcnn-rgb-v1"
     for kind, model in (("row_lstm", "row-lstm-rgb-v1"), ("diag_bilstm", "diag-bilstm-rgb-v1")):
         out = tmp_path / f"{kind}.pxc"
         assert run("compress", png, "-o", out, "-m", kind, "-q").exit_code == 0
-        assert container.unpack_model_plane(
-            container.unpack(out.read_bytes())[1][container.COLOUR]).model == model
+        assert plane_of(out).model == model
         assert run("decompress", out, "-o", tmp_path / f"{kind}.png", "-q").exit_code == 0
         assert np.array_equal(np.asarray(Image.open(tmp_path / f"{kind}.png")),
                               np.asarray(Image.open(png)))
