@@ -19,6 +19,8 @@ from pathlib import Path
 
 import click
 
+from pixcodec.container import MAX_TILE
+
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
 
@@ -295,15 +297,6 @@ _many_files_options = [
 ]
 
 
-def _check_tile(ctx, param, value):
-    if value is None:
-        return None
-    from pixcodec.container import MAX_TILE  # imported only when used: --help stays fast
-    if not 1 <= value <= MAX_TILE:
-        raise click.BadParameter(f"{value} is not between 1 and {MAX_TILE}")
-    return value
-
-
 def _many_files(func):
     for option in reversed(_many_files_options):
         func = option(func)
@@ -335,8 +328,8 @@ def main():
 @click.option("--strip", is_flag=True,
               help="Drop the PNG's metadata (ICC profile, gamma, text, EXIF and every other "
                    "ancillary chunk except tRNS transparency).")
-@click.option("--tile", type=int, metavar="N", callback=_check_tile,
-              help="Side of the square tiles, coded independently side by side, 1-1024; "
+@click.option("--tile", type=click.IntRange(1, MAX_TILE), metavar="N",
+              help="Side of the square tiles, coded independently side by side; "
                    "default: the model's (see `pixcodec models`). Smaller tiles code faster "
                    "and give slightly larger files.")
 @_guarded
@@ -371,11 +364,10 @@ def decompress(inputs, output, recursive, jobs, force, quiet, max_pixels):
 def models():
     """List the shipped models with their measured bits/dim."""
     from pixcodec import zoo
-    from pixcodec.codec import DEFAULT_TILE
     for info in zoo.manifest().values():
         default = f" (default for {info.default_for})" if info.default_for else ""
         aliases = f", also -m {' / '.join(info.aliases)}" if info.aliases else ""
-        tile = f", tiles of {info.tile or DEFAULT_TILE}"
+        tile = f", tiles of {info.coding_tile}"
         measured = ", ".join(f"{k} {v:.3f}" for k, v in info.measured.items()) or "not measured"
         details = ", ".join(f"{k}={v}" for k, v in info.config.items())
         click.echo(f"{info.name}{default}{aliases}: {info.architecture} ({details}){tile}")

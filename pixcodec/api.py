@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from . import container, zoo
-from .codec import DEFAULT_TILE, Progress, decode_pixels, encode_pixels
+from .codec import Progress, decode_pixels, encode_pixels
 from .coder import CODER_ID, CODERS
 from .container import ALPHA, CHUNKS, COLOUR, INDICES, LOW_BYTES, ModelPlane
 from .errors import FormatError, ModelError, UnsupportedImageError
@@ -103,7 +103,7 @@ def encode(source: str | Path | bytes | np.ndarray, model: str | None = None, *,
         name = zoo.resolve_model(model, _model_mode(image.colour_type, image.bit_depth))
         values = _model_values(image.samples[:, :, :colours], image.bit_depth,
                                zoo.model_info(name).levels)
-        tile = tile or zoo.model_info(name).tile or DEFAULT_TILE
+        tile = tile or zoo.model_info(name).coding_tile
         payload, nll_bits = encode_pixels(zoo.load_model(name), values, tile, progress)
         sections[COLOUR] = container.pack_model_plane(
             ModelPlane(name, zoo.weights_sha256(name), CODER_ID, tile, payload))

@@ -15,6 +15,7 @@ from importlib import resources
 import torch
 from safetensors.torch import load as load_safetensors
 
+from .codec import DEFAULT_TILE
 from .errors import ModelError
 
 MODE_COLOURS = {"RGB": 3, "L": 1, "1": 1}
@@ -32,7 +33,12 @@ class ModelInfo:
     default_for: str | None   # "RGB", "L" or "1": the model used when none is named
     measured: dict  # data set -> bits/dim (nats per image for binary models), as on the card
     aliases: tuple[str, ...] = ()  # short names, e.g. "row_lstm": picked by colour mode
-    tile: int | None = None   # the tile side files are coded with (default: codec.DEFAULT_TILE)
+    tile: int | None = None   # the manifest's tile side, if the model needs its own
+
+    @property
+    def coding_tile(self) -> int:
+        """The tile side new files are coded with when none is asked for."""
+        return self.tile or DEFAULT_TILE
 
     @property
     def colours(self) -> int:

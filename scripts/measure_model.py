@@ -54,7 +54,7 @@ def bench_bits_per_dim(path: Path, model: str) -> float:
 def measure(name: str, data: Path, bench: Path | None, cifar_limit: int) -> dict:
     info = zoo.model_info(name)
     net = zoo.load_model(name)
-    tile = info.tile or 256
+    tile = info.coding_tile
     measured = {}
     if info.levels == 2:
         with np.load(data / "binarized-mnist.npz") as d:

@@ -7,7 +7,7 @@ import pytest
 import torch
 from safetensors.torch import save
 
-from pixcodec import zoo
+from pixcodec import container, zoo
 
 from pixcodec.nets import PixelCNN, PixelCNNConfig
 from pixcodec.nets.pixelrnn import PixelRNN, PixelRNNConfig
@@ -112,3 +112,8 @@ def add_network(folder: Path, name: str, net, architecture: str, **entry) -> Non
               config=net.config.to_dict(), **entry)
 
 
+
+
+def model_plane(data: bytes) -> container.ModelPlane:
+    """The COLR section of a .pxc file: model, weights hash, coder, tile, payload."""
+    return container.unpack_model_plane(container.unpack(data)[1][container.COLOUR])

@@ -10,7 +10,9 @@ import pytest
 from PIL import Image
 
 import pixcodec
-from pixcodec import container, zoo
+from pixcodec import zoo
+
+from conftest import model_plane
 
 
 def pattern(colours: int, levels: int = 256) -> np.ndarray:
@@ -63,7 +65,7 @@ WRITTEN_WITH_CODER_1 = {
 @pytest.mark.parametrize("model", sorted(GOLDEN))
 def test_shipped_models_produce_the_pinned_bytes(model, tmp_path):
     data = pixcodec.compress(source(model, tmp_path), model=model)
-    payload = container.unpack_model_plane(container.unpack(data)[1][container.COLOUR]).payload
+    payload = model_plane(data).payload
     assert (hashlib.sha256(data).hexdigest(), hashlib.sha256(payload).hexdigest()) == GOLDEN[model]
     info = zoo.model_info(model)
     expected = pattern(info.colours, info.levels)  # 1-bit samples come back as 0/1
@@ -75,5 +77,5 @@ def test_files_written_with_coder_1_still_decode(model):
     name, sha256 = WRITTEN_WITH_CODER_1[model]
     data = (Path(__file__).parent / "assets" / name).read_bytes()
     assert hashlib.sha256(data).hexdigest() == sha256
-    assert container.unpack_model_plane(container.unpack(data)[1][container.COLOUR]).coder == 1
+    assert model_plane(data).coder == 1
     assert np.array_equal(pixcodec.decompress(data), pattern(zoo.model_info(model).colours))

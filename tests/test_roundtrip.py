@@ -6,9 +6,9 @@ import pytest
 from PIL import Image
 
 import pixcodec
-from pixcodec import container
-from pixcodec.container import COLOUR
 from pixcodec.imageio import write_png
+
+from conftest import model_plane
 
 
 def image(kind: str, shape: tuple, rng) -> np.ndarray:
@@ -43,7 +43,7 @@ def test_round_trip_256(colours, rng):
     pixels = image("noisy", shape, rng)
     result = pixcodec.encode(pixels)
     assert np.array_equal(pixcodec.decompress(result.data), pixels)
-    payload = container.unpack_model_plane(container.unpack(result.data)[1][COLOUR]).payload
+    payload = model_plane(result.data).payload
     assert 8 * len(payload) <= 1.01 * result.nll_bits + 64
 
 
