@@ -83,10 +83,10 @@ def _coding_loop(net: nn.Module, pixels: np.ndarray, tile: int,
                 known = stepper.known
                 coded = slice(None) if known is None else ~known.numpy()
                 for colour in range(colours):
-                    logits = stepper.table(colour).numpy()[coded]  # known ones: features only
+                    table = stepper.table(colour).numpy()[coded]  # known ones: features only
                     if observe is not None:
-                        observe(ys[coded], xs[coded], colour, logits)
-                    weights = fx.probability_weights(logits)
+                        observe(ys[coded], xs[coded], colour, table)
+                    weights = net.table_weights(table)
                     if known is None:
                         symbols = code(ys, xs, colour, weights)
                     else:
@@ -156,8 +156,8 @@ def model_nll_bits(net: nn.Module, images: np.ndarray, rows_per_pass: int = 64) 
     for y in range(0, x.shape[2], rows_per_pass):
         top = max(0, y - (halo or 0))
         band = x[:, :, top:y + rows_per_pass]
-        logits = net.forward_exact(band)[:, :, :, y - top:]  # (B, C, 256, rows, W)
-        table = logits.permute(0, 1, 3, 4, 2).reshape(-1, logits.shape[2]).numpy()
+        tables = net.exact_tables(band)[:, :, :, y - top:]  # (B, C, levels, rows, W)
+        table = tables.permute(0, 1, 3, 4, 2).reshape(-1, tables.shape[2]).numpy()
         symbols = band[:, :, y - top:].reshape(-1).numpy().astype(np.int64)
-        total += float(fx.bits_of(fx.probability_weights(table), symbols).sum())
+        total += float(fx.bits_of(net.table_weights(table), symbols).sum())
     return total

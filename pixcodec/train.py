@@ -23,7 +23,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .data import TrainingSet, open_training_sets
 from .nets.presets import PRESETS, build, parameter_count
@@ -56,8 +55,8 @@ class TrainOptions:
 
 def nll_nats(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Mean NLL in nats per subpixel of uint8 symbols x (B, C, H, W)."""
-    logits = net(x)  # (B, C, levels, H, W)
-    return F.cross_entropy(logits.float().transpose(1, 2), x.long())
+    network = getattr(net, "module", net)  # DistributedDataParallel wraps the network
+    return network.loss(net(x), x)
 
 
 def _lr_at(opts: TrainOptions, step: int) -> float:

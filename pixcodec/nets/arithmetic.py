@@ -11,6 +11,7 @@ and ``param(p)`` for parameters used directly (learned initial states).
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -102,9 +103,24 @@ class PixelNetwork(nn.Module):
         cfg = self.config
         return split_logits(self.run(normalise_pixels(x, cfg.levels)), cfg.colours, cfg.levels)
 
+    def loss(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """Mean NLL in nats per subpixel of symbols x (B, C, H, W) given ``forward(x)``."""
+        return F.cross_entropy(out.float().transpose(1, 2), x.long())
+
     @torch.no_grad()
     def forward_exact(self, x: torch.Tensor) -> torch.Tensor:
         """Symbols (B, C, H, W) -> int64 logits (B, C, levels, H, W) in fixed point."""
         cfg = self.config
         out = self.run(normalise_pixels(x.to(torch.float64), cfg.levels), ExactArithmetic(self))
         return split_logits(fx.integer_logits(out), cfg.colours, cfg.levels)
+
+    def exact_tables(self, x: torch.Tensor) -> torch.Tensor:
+        """Symbols (B, C, H, W) -> the coder's int64 tables (B, C, levels, H, W): here integer
+        logits, read by ``table_weights``."""
+        return self.forward_exact(x)
+
+    @staticmethod
+    def table_weights(tables: np.ndarray) -> np.ndarray:
+        """int64 tables (N, levels), as ``exact_tables`` and the steppers give them -> the
+        coder's float64 integer-valued weights."""
+        return fx.probability_weights(tables)

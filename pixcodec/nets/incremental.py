@@ -93,15 +93,19 @@ class FeatureCache:
         self.row_len = width + 2 * pad
         self.tile_len = (height + pad) * self.row_len
         self.data = torch.zeros(tiles * self.tile_len, channels, dtype=torch.float32)
-        self.offsets = torch.tensor([dr * self.row_len + dc for dr, dc in offsets],
-                                    dtype=torch.long)
+        self.offsets = self.flat_offsets(offsets)
 
     def index(self, tile: torch.Tensor, row: torch.Tensor, col: torch.Tensor) -> torch.Tensor:
         return tile * self.tile_len + (row + self.pad) * self.row_len + (col + self.pad)
 
-    def neighbours(self, centre: torch.Tensor) -> torch.Tensor:
-        """(N, T, channels) float64 at the cache's offsets around each centre."""
-        return self.data[centre[:, None] + self.offsets[None, :]].to(torch.float64)
+    def neighbours(self, centre: torch.Tensor, offsets: torch.Tensor | None = None) -> torch.Tensor:
+        """(N, T, channels) float64 at the cache's offsets (or `offsets`, from
+        ``flat_offsets``) around each centre."""
+        offsets = self.offsets if offsets is None else offsets
+        return self.data[centre[:, None] + offsets[None, :]].to(torch.float64)
+
+    def flat_offsets(self, offsets: list[tuple[int, int]]) -> torch.Tensor:
+        return torch.tensor([dr * self.row_len + dc for dr, dc in offsets], dtype=torch.long)
 
     def read(self, index: torch.Tensor) -> torch.Tensor:
         return self.data[index].to(torch.float64)

@@ -11,17 +11,23 @@ from __future__ import annotations
 
 from torch import nn
 
+from .logistic_pixelcnn import LogisticPixelCNN, LogisticPixelCNNConfig
 from .multiscale import MultiScaleConfig, MultiScalePixelRNN
 from .pixelcnn import PixelCNN, PixelCNNConfig
 from .pixelrnn import PixelRNN, PixelRNNConfig
 
 # architecture name (as in models/manifest.json) -> (config class, network class)
 ARCHITECTURES = {"pixelcnn": (PixelCNNConfig, PixelCNN), "pixelrnn": (PixelRNNConfig, PixelRNN),
-                 "multiscale": (MultiScaleConfig, MultiScalePixelRNN)}
+                 "multiscale": (MultiScaleConfig, MultiScalePixelRNN),
+                 "logistic_pixelcnn": (LogisticPixelCNNConfig, LogisticPixelCNN)}
 
 
 def _cnn(**config) -> tuple[str, dict]:
     return "pixelcnn", config
+
+
+def _logistic(**config) -> tuple[str, dict]:
+    return "logistic_pixelcnn", config
 
 
 def _rnn(cell: str, **config) -> tuple[str, dict]:
@@ -70,6 +76,8 @@ PRESETS: dict[str, tuple[str, dict]] = {
     "photo_multiscale_row_lstm": _multiscale(
         dict(cell="row_lstm", colours=3, hidden=16, layers=2, out_features=64),
         dict(cell="row_lstm", colours=3, hidden=32, layers=2, out_features=96)),
+    # Photo models with a logistic-mixture head (PixelCNN++'s): one network pass per pixel.
+    "photo_logistic": _logistic(colours=3, hidden=32, blocks=6, out_features=96),
     "mnist_gray_pixelcnn": _cnn(colours=1, hidden=16, blocks=7, out_features=32),
 }
 
