@@ -142,9 +142,11 @@ def _read_input(path: str) -> bytes:
 
 
 def _compress_file(path: str, model: str | None, strip: bool, tile: int | None = None,
-                   progress=None) -> tuple[bytes, str]:
+                   effort: int | None = None, progress=None) -> tuple[bytes, str]:
     import pixcodec
+    from pixcodec.adapt import DEFAULT_EFFORT
     result = pixcodec.encode(_read_input(path), model, strip=strip, tile=tile,
+                             effort=DEFAULT_EFFORT if effort is None else effort,
                              progress=progress)
     h = result.header
     coded_by = (f"model {result.nll_bits / result.dims:.3f}, {result.model}" if result.model
@@ -332,15 +334,20 @@ def main():
               help="Side of the square tiles, coded independently side by side; "
                    "default: the model's (see `pixcodec models`). Smaller tiles code faster "
                    "and give slightly larger files.")
+@click.option("--effort", type=click.IntRange(0, 2), metavar="0-2",
+              help="How much of a logistic-mixture model (the RGB default) is fitted to each "
+                   "image and stored in its file: 0 nothing (fastest), 1 the output biases "
+                   "and the linear predictor (default), 2 the whole output layer too. Kept "
+                   "only where it saves more than it stores.")
 @_guarded
-def compress(inputs, output, recursive, jobs, force, quiet, model, strip, tile):
+def compress(inputs, output, recursive, jobs, force, quiet, model, strip, tile, effort):
     """Compress images IN ('-' for stdin; folders with -r: their .png files) losslessly.
 
     Every PNG is kept exactly: colour type, bit depth 1-16, palette, transparency, interlacing
     and metadata. Other formats Pillow reads are kept as the PNG of their pixels."""
     plan = _plan(inputs, output, recursive, ".png", ".pxc")
     _check_stdout(plan)
-    work = functools.partial(_compress_file, model=model, strip=strip, tile=tile)
+    work = functools.partial(_compress_file, model=model, strip=strip, tile=tile, effort=effort)
     _run(plan, work, jobs, force, quiet, "compress")
 
 

@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from . import container, zoo
+from . import adapt, container, zoo
 from .codec import Progress, decode_pixels, encode_pixels
 from .coder import CODER_ID, CODERS
-from .container import ALPHA, CHUNKS, COLOUR, INDICES, LOW_BYTES, ModelPlane
+from .container import ADAPT, ALPHA, CHUNKS, COLOUR, INDICES, LOW_BYTES, ModelPlane
 from .errors import FormatError, ModelError, UnsupportedImageError
 from .imageio import (GRAY_ALPHA, PALETTE, RGBA, PngImage, check_chunks, image_from_array,
                       read_image)
@@ -77,12 +77,14 @@ def _from_eight_bits(values: np.ndarray, depth: int) -> np.ndarray:
 
 def encode(source: str | Path | bytes | np.ndarray, model: str | None = None, *,
            tile: int | None = None, progress: Progress | None = None,
-           strip: bool = False) -> Compressed:
+           strip: bool = False, effort: int = adapt.DEFAULT_EFFORT) -> Compressed:
     """Compress an image file (path or bytes) or a uint8/uint16 array (H, W[, C]).
 
     `model` names the model for the gray or RGB samples, or its kind (default: the shipped one
     for the colour type); `tile` is the side of the independently coded tiles (default: the
-    model's own, else 256); `strip` drops the PNG's ancillary chunks except tRNS."""
+    model's own, else 256); `strip` drops the PNG's ancillary chunks except tRNS; `effort`
+    (0-2) how much of a logistic-mixture model is fitted to the image (``pixcodec.adapt``;
+    other models ignore it)."""
     if isinstance(source, np.ndarray):
         image = image_from_array(source, container.DEFAULT_MAX_PIXELS)
     else:
@@ -91,6 +93,8 @@ def encode(source: str | Path | bytes | np.ndarray, model: str | None = None, *,
         image = image.stripped()
     if tile is not None and not 1 <= tile <= container.MAX_TILE:
         raise ValueError(f"tile must be between 1 and {container.MAX_TILE}")
+    if effort not in adapt.EFFORTS:
+        raise ValueError(f"effort must be one of {adapt.EFFORTS}")
     height, width, _ = image.samples.shape
     sections = {}
     if image.before_idat or image.after_idat:
@@ -104,7 +108,11 @@ def encode(source: str | Path | bytes | np.ndarray, model: str | None = None, *,
         values = _model_values(image.samples[:, :, :colours], image.bit_depth,
                                zoo.model_info(name).levels)
         tile = tile or zoo.model_info(name).coding_tile
-        payload, nll_bits = encode_pixels(zoo.load_model(name), values, tile, progress)
+        net = zoo.load_model(name)
+        adaptation = adapt.fit(net, values, effort)
+        if adaptation is not None:
+            sections[ADAPT] = adaptation.pack()
+        payload, nll_bits = encode_pixels(adapt.apply(net, adaptation), values, tile, progress)
         sections[COLOUR] = container.pack_model_plane(
             ModelPlane(name, zoo.weights_sha256(name), CODER_ID, tile, payload))
     if image.colour_type in (GRAY_ALPHA, RGBA):
@@ -150,7 +158,9 @@ def decode(data: bytes, *, max_pixels: int = container.DEFAULT_MAX_PIXELS,
         values[:, :, -1] = np.frombuffer(alpha, dtype=np.uint8).reshape(height, width)
     if plane is not None:
         colours = _colour_channels(header.colour_type)
-        values[:, :, :colours] = decode_pixels(zoo.load_model(plane.model), plane.payload,
+        net = zoo.load_model(plane.model)
+        adaptation = adapt.unpack(sections[ADAPT], net) if ADAPT in sections else None
+        values[:, :, :colours] = decode_pixels(adapt.apply(net, adaptation), plane.payload,
                                                height, width, plane.tile, progress, plane.coder)
         if zoo.model_info(plane.model).levels == 2:  # 0/1 values: the 8-bit form of 1-bit
             values[:, :, :colours] *= np.uint8(255)

@@ -26,7 +26,7 @@ from .coder import CODER_ID, Decoder, Encoder
 
 DEFAULT_TILE = 256
 CACHE_BUDGET_BYTES = 1 << 30  # per round of tiles decoded together
-CODING_THREADS = 1  # see _torch_threads; results are identical for any value
+CODING_THREADS = 1  # see torch_threads; results are identical for any value
 
 # Called as progress(steps_done, steps_total) after every wavefront step.
 Progress = Callable[[int, int], None]
@@ -45,7 +45,7 @@ def _rounds(tiles: list, net: nn.Module, tile_h: int, tile_w: int) -> list[list]
 
 
 @contextmanager
-def _torch_threads(n: int):
+def torch_threads(n: int):
     """Coding runs small matrix products one after another: extra threads barely help them and,
     on a busy machine, spin-waiting threads slow them down many times over."""
     before = torch.get_num_threads()
@@ -71,7 +71,7 @@ def _coding_loop(net: nn.Module, pixels: np.ndarray, tile: int,
     tile_h, tile_w = min(tile, height), min(tile, width)
     rounds = _rounds(tile_grid(height, width, tile), net, tile_h, tile_w)
     done, total = 0, None
-    with _torch_threads(CODING_THREADS):
+    with torch_threads(CODING_THREADS):
         for round_tiles in rounds:
             stepper = net.stepper([(h, w) for _, _, h, w in round_tiles])
             total = total or len(rounds) * stepper.step_count()

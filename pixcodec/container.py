@@ -39,8 +39,9 @@ CHUNKS = b"CHNK"   # PNG chunks other than IHDR/IDAT/IEND, zlib-compressed
 INDICES = b"INDX"  # palette indices, LZMA
 ALPHA = b"ALPH"    # alpha samples (high bytes at 16 bits), LZMA
 LOW_BYTES = b"LOWB"  # 16-bit images: low byte minus high byte (mod 256) of every sample, LZMA
+ADAPT = b"ADPT"    # per-image change to the model's last layers (pixcodec.adapt)
 COLOUR = b"COLR"   # gray or RGB samples as 8-bit values, coded with a model
-SECTION_ORDER = (CHUNKS, INDICES, ALPHA, LOW_BYTES, COLOUR)
+SECTION_ORDER = (CHUNKS, INDICES, ALPHA, LOW_BYTES, ADAPT, COLOUR)
 
 # Places of stored PNG chunks.
 BEFORE_IDAT, AFTER_IDAT = 0, 1
@@ -144,7 +145,7 @@ def unpack(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Header, d
     if missing:
         raise FormatError(f"file lacks the {missing[0].decode()} section that a "
                           f"{header.describe()} image needs")
-    allowed = needed | {CHUNKS}
+    allowed = needed | {CHUNKS} | ({ADAPT} if COLOUR in needed else set())
     extra = sorted(k for k in sections if k not in allowed)
     if extra:
         raise FormatError(f"unexpected {extra[0].decode()} section for a {header.describe()} "

@@ -200,6 +200,8 @@ def train(opts: TrainOptions, progress: Progress | None = None,
         torch.set_num_threads(opts.threads)
     torch.manual_seed(opts.seed)
     net = build(opts.model).to(device)
+    if net.prefers_channels_last and device.type == "cpu":
+        net = net.to(memory_format=torch.channels_last)
     specs = [opts.data] if isinstance(opts.data, str) else list(opts.data)
     data = data or open_training_sets(specs, opts.data_root, net.config.colours,
                                       net.config.levels, opts.crop, opts.heldout)

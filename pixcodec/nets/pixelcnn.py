@@ -65,6 +65,8 @@ class ResidualBlock(nn.Module):
 
 
 class PixelCNN(PixelNetwork):
+    prefers_channels_last = True
+
     def __init__(self, config: PixelCNNConfig):
         super().__init__()
         self.config = config

@@ -1,0 +1,181 @@
+"""Per-image adaptation: the encoder fits the last layers of a logistic-mixture model to the image
+it codes and stores the change in the file (section ADPT); the decoder adds it to the shipped
+weights before decoding. The decoder trains nothing, so the tables stay exact: it only adds
+integers times 2**-STEP_BITS, a multiple of the weight grid, to the weights.
+
+What is fitted, by effort level (the CLI's ``--effort``):
+
+* 0: nothing;
+* 1: the output layer's biases and the linear predictor (about 600 numbers);
+* 2: the whole output layer too (about 5,400 numbers).
+
+The fit runs on the trunk's features, computed once in float32: the adapted layers are linear in
+them, so each step of Adam costs a matrix product over a random sample of pixels. The change is
+kept only when the float NLL it saves exceeds what it costs to store.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import container
+from .codec import CODING_THREADS, torch_threads
+from .errors import FormatError
+from .nets import logistic
+from .nets.layers import normalise_pixels
+from .nets.logistic_pixelcnn import LogisticPixelCNN
+
+EFFORTS = (0, 1, 2)
+DEFAULT_EFFORT = 1
+STEP_BITS = 10
+_PARAMETERS = {1: ("params.bias", "predictor.weight", "predictor.bias"),
+               2: ("params.weight", "params.bias", "predictor.weight", "predictor.bias")}
+_ITERATIONS = 100
+_SAMPLE = 16384          # pixels per Adam step (consecutive rows of a shuffled image)
+_LEARNING_RATE = 3e-3    # 1e-2 overshoots: the fit then loses to no adaptation
+_SECTION_OVERHEAD = 12   # bytes of an ADPT section besides its body
+
+
+@dataclass(frozen=True)
+class Adaptation:
+    level: int
+    deltas: tuple[np.ndarray, ...]   # int16, one per parameter of the level, in 2**-STEP_BITS
+
+    def pack(self) -> bytes:
+        values = np.concatenate([d.ravel() for d in self.deltas]).astype("<i2")
+        return bytes([self.level, STEP_BITS]) + container.pack_lzma(values.tobytes())
+
+
+def adaptable(net: torch.nn.Module) -> bool:
+    return isinstance(net, LogisticPixelCNN) and net.predictor is not None
+
+
+def _parameters(net: torch.nn.Module, level: int) -> list[torch.Tensor]:
+    named = dict(net.named_parameters())
+    return [named[name] for name in _PARAMETERS[level]]
+
+
+def unpack(data: bytes, net: torch.nn.Module) -> Adaptation:
+    """An ADPT section's body, checked against the model it adapts."""
+    if not adaptable(net):
+        raise FormatError("ADPT section for a model that cannot be adapted")
+    if len(data) < 2 or data[0] not in _PARAMETERS or data[1] != STEP_BITS:
+        raise FormatError("corrupted ADPT section (unknown level or step)")
+    shapes = [p.shape for p in _parameters(net, data[0])]
+    size = 2 * sum(math.prod(s) for s in shapes)
+    values = np.frombuffer(container.unpack_lzma(data[2:], size, "ADPT"), dtype="<i2")
+    deltas, pos = [], 0
+    for shape in shapes:
+        n = math.prod(shape)
+        deltas.append(values[pos:pos + n].reshape(shape))
+        pos += n
+    return Adaptation(data[0], tuple(deltas))
+
+
+def apply(net: torch.nn.Module, adaptation: Adaptation | None) -> torch.nn.Module:
+    """A float64 copy of `net` with the deltas added (exact: float64 holds each sum), or `net`
+    itself without an adaptation."""
+    if adaptation is None:
+        return net
+    adapted = copy.deepcopy(net).double()
+    with torch.no_grad():
+        for p, delta in zip(_parameters(adapted, adaptation.level), adaptation.deltas):
+            p += torch.from_numpy(delta.astype(np.float64)) * 2.0**-STEP_BITS
+    return adapted
+
+
+class _HeadProblem:
+    """The network's output as a function of the deltas, per pixel: the unadapted output
+    (N, channels), plus what each delta adds, linear in the trunk's features (N, F) and the
+    predictor's live neighbourhood (N, T); and the symbols (N, C)."""
+
+    def __init__(self, net: LogisticPixelCNN, pixels: np.ndarray):
+        cfg = net.config
+        x = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None]
+        xn = normalise_pixels(x)
+        with torch.no_grad():
+            a = net.input_conv(xn)
+            for block in net.blocks:
+                u = block.reduce(F.relu(a))
+                u = block.spatial(F.relu(u))
+                a = a + block.expand(F.relu(u))
+            features = F.relu(net.head(F.relu(a)))
+            base = net.params(features)
+            guess = net.predictor(xn)
+        k, c = cfg.components, cfg.colours
+        self.means = slice(k, k + c * k)
+        base[:, self.means] += guess
+        self.base = base[0].flatten(1).t().contiguous()                    # (N, channels)
+        self.features = features[0].flatten(1).t().contiguous()            # (N, F)
+        side = cfg.predictor
+        self.live = net.predictor.mask[0].flatten() > 0
+        patches = F.unfold(xn, side, padding=side // 2)[0].t()            # (N, C*side*side)
+        self.patches = patches[:, self.live].contiguous()                  # (N, T)
+        self.symbols = x[0].flatten(1).t().contiguous()                    # (N, C)
+        self.colours, self.components = c, k
+
+    def shuffle(self, generator: torch.Generator) -> None:
+        """Put the pixels in a random order, so that consecutive rows are a random sample."""
+        order = torch.randperm(len(self.symbols), generator=generator)
+        for name in ("base", "features", "patches", "symbols"):
+            setattr(self, name, getattr(self, name)[order])
+
+    def nll_bits(self, deltas: list[torch.Tensor], level: int, rows=None) -> torch.Tensor:
+        """Mean float NLL in bits per subpixel of the rows (all by default)."""
+        d = dict(zip(_PARAMETERS[level], deltas))
+        pick = (lambda t: t) if rows is None else (lambda t: t[rows])
+        out = pick(self.base) + d["params.bias"]
+        if "params.weight" in d:
+            out = out + pick(self.features) @ d["params.weight"][:, :, 0, 0].t()
+        guess = pick(self.patches) @ d["predictor.weight"].flatten(1)[:, self.live].t() \
+            + d["predictor.bias"]
+        out = torch.cat([out[:, :self.means.start], out[:, self.means] + guess,
+                         out[:, self.means.stop:]], dim=1)
+        n, c = len(out), self.colours
+        nats = logistic.mixture_nll(out.t().reshape(1, -1, n, 1),
+                                    pick(self.symbols).t().reshape(1, c, n, 1), c,
+                                    self.components)
+        return nats / math.log(2)
+
+
+def fit(net: torch.nn.Module, pixels: np.ndarray, level: int,
+        seed: int = 0) -> Adaptation | None:
+    """The adaptation of `level` for (H, W, C) uint8 `pixels`, or None when it does not pay
+    for its bytes (or the model cannot be adapted, or level is 0)."""
+    if level == 0 or not adaptable(net):
+        return None
+    with torch_threads(CODING_THREADS):  # one thread: the same file on any machine of a kind
+        return _fit(net, pixels, level, seed)
+
+
+def _fit(net: LogisticPixelCNN, pixels: np.ndarray, level: int, seed: int) -> Adaptation | None:
+    with torch.no_grad():
+        problem = _HeadProblem(net, pixels)
+    shapes = [p.shape for p in _parameters(net, level)]
+    deltas = [torch.zeros(s, requires_grad=True) for s in shapes]
+    optimizer = torch.optim.Adam(deltas, lr=_LEARNING_RATE)
+    problem.shuffle(torch.Generator().manual_seed(seed))
+    n = len(problem.symbols)
+    sample = min(_SAMPLE, n)
+    for step in range(_ITERATIONS):
+        start = step * sample % n
+        loss = problem.nll_bits(deltas, level, slice(start, min(start + sample, n)))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    adaptation = Adaptation(level, tuple(
+        np.clip(np.round(d.detach().numpy() * 2**STEP_BITS), -2**15, 2**15 - 1).astype(np.int16)
+        for d in deltas))
+    with torch.no_grad():
+        zero = [torch.zeros(s) for s in shapes]
+        before = float(problem.nll_bits(zero, level))
+        after = float(problem.nll_bits([torch.from_numpy(d.astype(np.float32)) * 2**-STEP_BITS
+                                        for d in adaptation.deltas], level))
+    saved_bits = (before - after) * pixels.size
+    cost_bits = 8 * (len(adaptation.pack()) + _SECTION_OVERHEAD)
+    return adaptation if saved_bits > cost_bits else None

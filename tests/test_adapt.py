@@ -1,0 +1,123 @@
+"""Per-image adaptation: files with an ADPT section decode exactly, the section pays for itself,
+and a damaged or misplaced one is refused with a FormatError before any pixel is decoded."""
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import pixcodec
+from pixcodec import adapt, container
+from pixcodec.errors import FormatError
+from pixcodec.nets.logistic_pixelcnn import LogisticPixelCNN, LogisticPixelCNNConfig
+
+from conftest import SHIPPED, add_network
+
+CROP = "tests/assets/kodim23-crop.png"
+
+
+@pytest.fixture
+def logistic_zoo(weights_dir):
+    """The shipped gray model and a small, briefly trained logistic-mixture RGB model."""
+    torch.manual_seed(0)
+    net = LogisticPixelCNN(LogisticPixelCNNConfig(3, hidden=8, blocks=1, out_features=16,
+                                                  components=2, predictor=3))
+    photo = photo_pixels()
+    x = torch.from_numpy(photo).permute(2, 0, 1)[None]
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(20):  # a few steps, so that the model is a model but far from this image
+        loss = net.loss(net(x[:, :, :16, :16]), x[:, :, :16, :16])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    add_network(weights_dir, "logistic-test", net.eval(), "logistic_pixelcnn")
+    return weights_dir
+
+
+def photo_pixels() -> np.ndarray:
+    return np.array(Image.open(CROP).convert("RGB"))[100:132, 60:100]
+
+
+def sections_of(data: bytes) -> dict:
+    return container.unpack(data)[1]
+
+
+def replace_section(data: bytes, kind: bytes, body: bytes | None) -> bytes:
+    header, sections = container.unpack(data)
+    sections = dict(sections)
+    if body is None:
+        sections.pop(kind)
+    else:
+        sections[kind] = body
+    return container.pack(header, sections)
+
+
+@pytest.mark.parametrize("effort", [1, 2])
+def test_adapted_files_round_trip_exactly_and_are_smaller(logistic_zoo, effort):
+    pixels = photo_pixels()
+    plain = pixcodec.encode(pixels, "logistic-test", effort=0)
+    adapted = pixcodec.encode(pixels, "logistic-test", effort=effort)
+    assert container.ADAPT not in sections_of(plain.data)
+    assert container.ADAPT in sections_of(adapted.data)
+    assert sections_of(adapted.data)[container.ADAPT][0] == effort
+    assert len(adapted.data) < len(plain.data)
+    assert adapted.nll_bits < plain.nll_bits
+    assert np.array_equal(pixcodec.decompress(adapted.data), pixels)
+
+
+def test_adaptation_is_left_out_when_it_does_not_pay(logistic_zoo):
+    # Four pixels: no change to the model can win back the section's bytes.
+    result = pixcodec.encode(photo_pixels()[:2, :2], "logistic-test", effort=2)
+    assert container.ADAPT not in sections_of(result.data)
+
+
+def test_models_without_adaptation_ignore_the_effort(logistic_zoo, rng):
+    pixels = rng.integers(0, 256, (5, 6), dtype=np.uint8)
+    result = pixcodec.encode(pixels, SHIPPED, effort=2)
+    assert container.ADAPT not in sections_of(result.data)
+
+
+@pytest.mark.parametrize("damage,message", [
+    (lambda body: bytes([7]) + body[1:], "unknown level"),
+    (lambda body: body[:1] + bytes([3]) + body[2:], "unknown level or step"),
+    (lambda body: body[:1], "unknown level or step"),
+    (lambda body: body[:-3], "corrupted ADPT section"),
+    (lambda body: body + b"\0\0", "corrupted ADPT section"),
+    (lambda body: bytes([2]) + body[1:], "corrupted ADPT section"),  # level 2 needs more
+])
+def test_a_damaged_adaptation_section_is_refused(logistic_zoo, damage, message):
+    data = pixcodec.encode(photo_pixels(), "logistic-test", effort=1).data
+    forged = replace_section(data, container.ADAPT, damage(sections_of(data)[container.ADAPT]))
+    with pytest.raises(FormatError, match=message):
+        pixcodec.decompress(forged)
+
+
+def test_a_flipped_bit_in_the_adaptation_is_caught_by_its_crc(logistic_zoo):
+    data = bytearray(pixcodec.encode(photo_pixels(), "logistic-test", effort=1).data)
+    start = bytes(data).index(container.ADAPT) + 8
+    data[start + 3] ^= 0x10
+    with pytest.raises(FormatError, match="corrupted section ADPT"):
+        pixcodec.decompress(bytes(data))
+
+
+def test_an_adaptation_for_a_model_that_has_none_is_refused(logistic_zoo, rng):
+    adapted = pixcodec.encode(photo_pixels(), "logistic-test", effort=1).data
+    gray = pixcodec.encode(rng.integers(0, 256, (5, 6), dtype=np.uint8), SHIPPED).data
+    forged = replace_section(gray, container.ADAPT, sections_of(adapted)[container.ADAPT])
+    with pytest.raises(FormatError, match="cannot be adapted"):
+        pixcodec.decompress(forged)
+
+
+def test_any_stored_change_decodes_exactly(logistic_zoo):
+    """Whatever deltas a file holds (within int16), coding with them is exact: the change is
+    a multiple of the weight grid."""
+    from pixcodec import zoo
+    pixels = photo_pixels()[:12, :12]
+    net = zoo.load_model("logistic-test")
+    rng = np.random.default_rng(5)
+    shapes = [p.shape for p in adapt._parameters(net, 2)]
+    wild = adapt.Adaptation(2, tuple(rng.integers(-3000, 3000, s).astype(np.int16)
+                                     for s in shapes))
+    coded = adapt.apply(net, adapt.unpack(wild.pack(), net))
+    from pixcodec import codec
+    payload, _ = codec.encode_pixels(coded, pixels, 8)
+    assert np.array_equal(codec.decode_pixels(coded, payload, 12, 12, 8), pixels)
