@@ -50,7 +50,8 @@ DATA_ROOT_ENV = "PIXCODEC_DATA"
 CIFAR10_NPZ = "cifar10-train-first4000.npz"
 MODE_COLOURS = {"RGB": 3, "L": 1, "1": 1}
 CIFAR10_HELDOUT_START = 3000  # images before this index are for training, never for evaluation
-BUILTIN_SETS = ("kodak", "cifar10-heldout", "binarized-mnist-test", "mnist-test")
+BUILTIN_SETS = ("kodak", "cifar10-heldout", "imagenet32-heldout200", "imagenet64-heldout200",
+                "binarized-mnist-test", "mnist-test")
 
 
 @dataclass(frozen=True)
@@ -96,6 +97,10 @@ def _open_builtin(name: str, root: Path | None) -> ImageSet:
     if name == "cifar10-heldout":
         images = _npz_array(root / CIFAR10_NPZ, "x", name)[CIFAR10_HELDOUT_START:]
         return _array_set(name, images, "RGB", first_index=CIFAR10_HELDOUT_START)
+    if name in ("imagenet32-heldout200", "imagenet64-heldout200"):
+        # Rough stand-ins for downsampled ImageNet's test sets (200 photographs, box-resized
+        # whole): never to be reported as the paper's sets.
+        return _array_set(name, _npz_array(root / f"{name}.npz", "x", name), "RGB")
     if name == "binarized-mnist-test":
         images = _npz_array(root / "binarized-mnist.npz", "test", name)
         if images.max() > 1:

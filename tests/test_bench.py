@@ -219,6 +219,9 @@ def data_root(tmp_path):
              x=rng.integers(0, 256, (3004, 2, 3, 3), dtype=np.uint8))
     np.savez(root / "binarized-mnist.npz", test=rng.integers(0, 2, (3, 5, 4), dtype=np.uint8))
     np.savez(root / "mnist.npz", x_test=rng.integers(0, 256, (2, 5, 4), dtype=np.uint8))
+    np.savez(root / "imagenet64-heldout200.npz",
+             x=rng.integers(0, 256, (3, 4, 4, 3), dtype=np.uint8),
+             names=np.array(["a", "b", "c"]))
     return root
 
 
@@ -233,6 +236,10 @@ def test_builtin_sets_resolve_under_the_data_root(data_root, monkeypatch):
     binary = open_image_set("binarized-mnist-test", data_root).read(2)
     test = np.load(data_root / "binarized-mnist.npz")["test"]
     assert binary.mode == "1" and np.array_equal(binary.pixels[:, :, 0], test[2] * 255)
+    imagenet = open_image_set("imagenet64-heldout200", data_root)
+    x64 = np.load(data_root / "imagenet64-heldout200.npz")["x"]
+    assert imagenet.size == 3 and imagenet.read(2).mode == "RGB"
+    assert np.array_equal(imagenet.read(2).pixels, x64[2])
     mnist = open_image_set("mnist-test", data_root).read(0)
     assert mnist.mode == "L" and mnist.pixels.shape == (5, 4, 1)
     monkeypatch.setenv("PIXCODEC_DATA", str(data_root))
