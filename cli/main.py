@@ -411,7 +411,8 @@ def models():
 @click.option("--seed", default=0, show_default=True)
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
               show_default=True)
-@click.option("--no-amp", is_flag=True, help="No bfloat16 autocast on CUDA.")
+@click.option("--no-amp", is_flag=True,
+              help="No bfloat16 autocast (used on CUDA and on CPUs with bfloat16 units).")
 @click.option("--threads", default=0, help="CPU threads (default: torch's choice).")
 @click.option("--minutes", default=0.0, help="Stop (after saving) after this long; 0: no limit.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")

