@@ -7,7 +7,7 @@ What is fitted, by effort level (the CLI's ``--effort``):
 
 * 0: nothing;
 * 1: the output layer's biases and the linear predictor (about 600 numbers);
-* 2: the whole output layer too (about 5,400 numbers).
+* 2: the whole output layer too (about 5,400 numbers), or level 1 where that saves more.
 
 The fit runs on the trunk's features, computed once in float32: the adapted layers are linear in
 them, so each step of Adam costs a matrix product over a random sample of pixels. The change is
@@ -143,23 +143,31 @@ class _HeadProblem:
         return nats / math.log(2)
 
 
-def fit(net: torch.nn.Module, pixels: np.ndarray, level: int,
+def fit(net: torch.nn.Module, pixels: np.ndarray, effort: int,
         seed: int = 0) -> Adaptation | None:
-    """The adaptation of `level` for (H, W, C) uint8 `pixels`, or None when it does not pay
-    for its bytes (or the model cannot be adapted, or level is 0)."""
-    if level == 0 or not adaptable(net):
+    """The best adaptation of a level up to `effort` for (H, W, C) uint8 `pixels`: the one
+    that saves the most bits net of its own bytes, or None when none pays (or the model cannot
+    be adapted, or effort is 0)."""
+    if effort == 0 or not adaptable(net):
         return None
     with torch_threads(CODING_THREADS):  # one thread: the same file on any machine of a kind
-        return _fit(net, pixels, level, seed)
+        with torch.no_grad():
+            problem = _HeadProblem(net, pixels)
+        problem.shuffle(torch.Generator().manual_seed(seed))
+        best, best_gain = None, 0.0
+        for level in range(1, effort + 1):
+            adaptation, gain = _fit_level(problem, net, level)
+            if gain > best_gain:
+                best, best_gain = adaptation, gain
+        return best
 
 
-def _fit(net: LogisticPixelCNN, pixels: np.ndarray, level: int, seed: int) -> Adaptation | None:
-    with torch.no_grad():
-        problem = _HeadProblem(net, pixels)
+def _fit_level(problem: _HeadProblem, net: LogisticPixelCNN,
+               level: int) -> tuple[Adaptation, float]:
+    """The adaptation of one level and the bits it saves net of its bytes (float NLL)."""
     shapes = [p.shape for p in _parameters(net, level)]
     deltas = [torch.zeros(s, requires_grad=True) for s in shapes]
     optimizer = torch.optim.Adam(deltas, lr=_LEARNING_RATE)
-    problem.shuffle(torch.Generator().manual_seed(seed))
     n = len(problem.symbols)
     sample = min(_SAMPLE, n)
     for step in range(_ITERATIONS):
@@ -176,6 +184,6 @@ def _fit(net: LogisticPixelCNN, pixels: np.ndarray, level: int, seed: int) -> Ad
         before = float(problem.nll_bits(zero, level))
         after = float(problem.nll_bits([torch.from_numpy(d.astype(np.float32)) * 2**-STEP_BITS
                                         for d in adaptation.deltas], level))
-    saved_bits = (before - after) * pixels.size
+    saved_bits = (before - after) * problem.symbols.numel()
     cost_bits = 8 * (len(adaptation.pack()) + _SECTION_OVERHEAD)
-    return adaptation if saved_bits > cost_bits else None
+    return adaptation, saved_bits - cost_bits

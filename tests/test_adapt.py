@@ -58,7 +58,7 @@ def test_adapted_files_round_trip_exactly_and_are_smaller(logistic_zoo, effort):
     adapted = pixcodec.encode(pixels, "logistic-test", effort=effort)
     assert container.ADAPT not in sections_of(plain.data)
     assert container.ADAPT in sections_of(adapted.data)
-    assert sections_of(adapted.data)[container.ADAPT][0] == effort
+    assert sections_of(adapted.data)[container.ADAPT][0] in range(1, effort + 1)
     assert len(adapted.data) < len(plain.data)
     assert adapted.nll_bits < plain.nll_bits
     assert np.array_equal(pixcodec.decompress(adapted.data), pixels)
