@@ -337,8 +337,8 @@ def main():
 @click.option("--effort", type=click.IntRange(0, 2), metavar="0-2",
               help="How much of a logistic-mixture model (the RGB default) is fitted to each "
                    "image and stored in its file: 0 nothing (fastest), 1 the output biases "
-                   "and the linear predictor (default), 2 also the whole output layer where "
-                   "that saves more. Kept only where it saves more than it stores.")
+                   "and the linear predictor, 2 also the whole output layer where that saves "
+                   "more (default). Kept only where it saves more than it stores.")
 @_guarded
 def compress(inputs, output, recursive, jobs, force, quiet, model, strip, tile, effort):
     """Compress images IN ('-' for stdin; folders with -r: their .png files) losslessly.
