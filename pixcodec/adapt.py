@@ -98,7 +98,7 @@ class _HeadProblem:
 
     def __init__(self, net: LogisticPixelCNN, pixels: np.ndarray):
         cfg = net.config
-        x = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None]
+        x = torch.from_numpy(np.array(pixels, dtype=np.uint8)).permute(2, 0, 1)[None]
         xn = normalise_pixels(x)
         with torch.no_grad():
             a = net.input_conv(xn)

@@ -16,6 +16,8 @@ from pixcodec.codec import encode_pixels
 from pixcodec.cli.main import main
 from pixcodec.data import open_image_set
 
+RGB_DEFAULT = zoo.default_model("RGB")
+
 PNG_CODECS = ["png (pillow default)", "png (pillow optimize)"]
 
 
@@ -59,10 +61,10 @@ def test_per_image_figures_equal_sizes_measured_here(folder, measured):
     for name in ("a.png", "b.png"):
         path = folder / name
         dims = 8 * 12 * 3
-        ours = rows[name, "pixcodec pixelcnn-rgb-v1"]
+        ours = rows[name, f"pixcodec {RGB_DEFAULT}"]
         encoded = pixcodec.encode(pixels_of(path))
         # Everything but the model's payload, which is coded here on its own.
-        payload, _ = encode_pixels(zoo.load_model("pixelcnn-rgb-v1"), pixels_of(path))
+        payload, _ = encode_pixels(zoo.load_model(RGB_DEFAULT), pixels_of(path))
         header_bits = 8 * (len(encoded.data) - len(payload))
         assert ours.bytes == len(encoded.data) and ours.dims == dims
         assert ours.bits_per_dim == pytest.approx(8 * len(encoded.data) / dims)
@@ -82,7 +84,7 @@ def test_per_image_figures_equal_sizes_measured_here(folder, measured):
 
 def test_totals_are_total_bits_over_total_dims(measured):
     result = measured
-    assert [t.codec for t in result.totals] == ["pixcodec pixelcnn-rgb-v1", *PNG_CODECS]
+    assert [t.codec for t in result.totals] == [f"pixcodec {RGB_DEFAULT}", *PNG_CODECS]
     for total in result.totals:
         rows = [r for r in result.rows if r.codec == total.codec]
         assert total.image == bench.TOTAL and total.images == 2 and total.status == "ok"
@@ -95,7 +97,7 @@ def test_totals_are_total_bits_over_total_dims(measured):
     headers = 8 * sum(r.header_bytes for r in rows)
     assert ours.overhead_pct == pytest.approx(
         100 * (8 * sum(r.bytes for r in rows) / (nll + headers) - 1))
-    assert "| pixcodec pixelcnn-rgb-v1 | 2 |" in bench.format_table(result)
+    assert f"| pixcodec {RGB_DEFAULT} | 2 |" in bench.format_table(result)
 
 
 def test_several_models_are_rows_of_their_own(folder):
@@ -159,13 +161,13 @@ def test_cli_table_json_and_plot(folder, tmp_path):
     out_json, plot = tmp_path / "r.json", tmp_path / "r.png"
     result = run(folder, "--per-image", "--tile-cost", "-o", out_json, "--plot", plot)
     assert result.exit_code == 0, result.output
-    assert "| a.png | 12x8 | pixcodec pixelcnn-rgb-v1 |" in result.output
+    assert f"| a.png | 12x8 | pixcodec {RGB_DEFAULT} |" in result.output
     data = json.loads(out_json.read_text())
     assert data["settings"]["seed"] == 0 and data["settings"]["machine"]["cores"] >= 1
     totals = {t["codec"]: t for t in data["totals"]}
-    assert set(totals) == {"pixcodec pixelcnn-rgb-v1", *bench.CLASSIC_CODECS}
-    ours = [r for r in data["images"] if r["codec"] == "pixcodec pixelcnn-rgb-v1"]
-    assert totals["pixcodec pixelcnn-rgb-v1"]["bytes"] == sum(r["bytes"] for r in ours)
+    assert set(totals) == {f"pixcodec {RGB_DEFAULT}", *bench.CLASSIC_CODECS}
+    ours = [r for r in data["images"] if r["codec"] == f"pixcodec {RGB_DEFAULT}"]
+    assert totals[f"pixcodec {RGB_DEFAULT}"]["bytes"] == sum(r["bytes"] for r in ours)
     assert ours[0]["bytes"] == len(pixcodec.compress(folder / "a.png"))
     assert ours[0]["tile_cost_pct"] == 0  # one tile: nothing to pay
     assert plot.read_bytes().startswith(b"\x89PNG")

@@ -272,7 +272,8 @@ def test_compress_with_a_model_kind(png, tmp_path):
     result = run("compress", png, "-o", out, "-m", "pixelcnn", "-q")
     assert result.exit_code == 0, result.output
     assert model_plane(out.read_bytes()).model == "pixelcnn-rgb-v1"
-    for kind, model in (("row_lstm", "row-lstm-rgb-v1"), ("diag_bilstm", "diag-bilstm-rgb-v1")):
+    for kind, model in (("row_lstm", "row-lstm-rgb-v1"), ("diag_bilstm", "diag-bilstm-rgb-v1"),
+                        ("logistic", "logistic-rgb-v1")):
         out = tmp_path / f"{kind}.pxc"
         assert run("compress", png, "-o", out, "-m", kind, "-q").exit_code == 0
         assert model_plane(out.read_bytes()).model == model
@@ -286,5 +287,5 @@ def test_compress_with_a_model_kind(png, tmp_path):
     assert bad.exit_code == 1 and "no 'row_lstm' model for L images" in bad.output
     unknown = run("compress", png, "-o", tmp_path / "b.pxc", "-m", "lstm")
     assert unknown.exit_code == 1 and "unknown model 'lstm'" in unknown.output
-    assert "kinds: diag_bilstm, pixelcnn, row_lstm)" in unknown.output
+    assert "kinds: diag_bilstm, logistic, pixelcnn, row_lstm)" in unknown.output
     assert not (tmp_path / "b.pxc").exists()

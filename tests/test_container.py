@@ -49,7 +49,8 @@ def test_header_fields(sample):
     assert header.checksum == container.image_checksum(image_from_array(pixels, 42))
     assert list(sections) == [COLOUR]
     plane = container.unpack_model_plane(sections[COLOUR])
-    assert plane.model == "pixelcnn-rgb-v1" and plane.weights_sha256 == zoo.weights_sha256(plane.model)
+    assert plane.model == zoo.default_model("RGB")
+    assert plane.weights_sha256 == zoo.weights_sha256(plane.model)
     assert len(data) == container.HEADER_SIZE + 12 + len(sections[COLOUR])
 
 
@@ -72,7 +73,7 @@ def test_header_fields(sample):
     (lambda d: repack(d, {ALPHA: container.pack_lzma(bytes(42))}), "unexpected ALPH"),
     (lambda d: repack(d, checksum=b"\0" * 8), "checksum"),
     (lambda d: with_plane(d, model="pixelcnn-rgb-v9"), "pixelcnn-rgb-v9"),
-    (lambda d: with_plane(d, weights_sha256=b"\1" * 32), "different weights for model 'pixelcnn-rgb"),
+    (lambda d: with_plane(d, weights_sha256=b"\1" * 32), "different weights for model 'logistic-rgb"),
     (lambda d: with_plane(d, coder=9), "coder"),
     (lambda d: with_plane(d, tile=0), "invalid tile size 0"),
     (lambda d: with_plane(d, tile=container.MAX_TILE + 1), "invalid tile size"),

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import pixcodec
-from pixcodec import zoo
+from pixcodec import container, zoo
 
 from conftest import model_plane
 
@@ -51,7 +51,14 @@ GOLDEN = {
                         "0e4eb0699c613b10bedee2fac3919413363085cd9c91933501bd1ade31e3365a"),
     "diag-bilstm-rgb-v1": ("abf4a8c060a8911faaa6a4f0708d9f421aa708116037725bac42cb4546c3288d",
                            "055d7458909d06cedc4a0927ae064ec8bf0b0a6ccd847033bf7090df62cb9fed"),
+    # The pattern is too small for an adaptation to pay: no ADPT section.
+    "logistic-rgb-v1": ("453c2360becd0885a86415cf5eb1fa1b25609ac5af79d20cbb907a2afae00676",
+                        "c3eea2463c54ebda78ca4b247494748bd46466c64d134566585c06cfbf26f63e"),
 }
+# A file whose model was adapted to its image (an ADPT section: the fit runs in float32, so the
+# encoder's bytes may differ between machines; the decoder's result may not).
+ADAPTED = ("adapted-rgb.pxc", "570c4f445990b811b81e75666ea6453ba40cc0e5f52492ef023c893fa4cf6c29",
+           "kodim23-crop.png")
 # Files of the same patterns written with coder 1 (the payload as whole words) before coder 2
 # existed: they must decode for ever.
 WRITTEN_WITH_CODER_1 = {
@@ -79,3 +86,13 @@ def test_files_written_with_coder_1_still_decode(model):
     assert hashlib.sha256(data).hexdigest() == sha256
     assert model_plane(data).coder == 1
     assert np.array_equal(pixcodec.decompress(data), pattern(zoo.model_info(model).colours))
+
+
+def test_a_file_with_an_adapted_model_still_decodes():
+    name, sha256, original = ADAPTED
+    assets = Path(__file__).parent / "assets"
+    data = (assets / name).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == sha256
+    assert container.ADAPT in container.unpack(data)[1]
+    expected = np.array(Image.open(assets / original).convert("RGB"))
+    assert np.array_equal(pixcodec.decompress(data), expected)
