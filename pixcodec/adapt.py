@@ -41,6 +41,9 @@ _ITERATIONS = 200
 _SAMPLE = 16384          # pixels per Adam step (consecutive rows of a shuffled image)
 _LEARNING_RATE = 1e-3
 _SECTION_OVERHEAD = 12   # bytes of an ADPT section besides its body
+# Below this many subpixels no fit is tried: the smallest section (~500 bytes) would need more
+# than the 0.1-0.2 bits/dim the fits saved on photos, and a fit costs ~400 Adam steps.
+MIN_SUBPIXELS = 2**15
 
 
 @dataclass(frozen=True)
@@ -150,7 +153,7 @@ def fit(net: torch.nn.Module, pixels: np.ndarray, effort: int,
     """The best adaptation of a level up to `effort` for (H, W, C) uint8 `pixels`: the one
     that saves the most bits net of its own bytes, or None when none pays (or the model cannot
     be adapted, or effort is 0)."""
-    if effort == 0 or not adaptable(net):
+    if effort == 0 or not adaptable(net) or pixels.size < MIN_SUBPIXELS:
         return None
     with torch_threads(CODING_THREADS):  # one thread: the same file on any machine of a kind
         with torch.no_grad():

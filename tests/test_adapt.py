@@ -16,8 +16,10 @@ CROP = "tests/assets/kodim23-crop.png"
 
 
 @pytest.fixture
-def logistic_zoo(weights_dir):
-    """The shipped gray model and a small, briefly trained logistic-mixture RGB model."""
+def logistic_zoo(weights_dir, monkeypatch):
+    """The shipped gray model and a small, briefly trained logistic-mixture RGB model; fits are
+    tried on images of any size (a small model far from its image gains enough to pay)."""
+    monkeypatch.setattr(adapt, "MIN_SUBPIXELS", 0)
     torch.manual_seed(0)
     net = LogisticPixelCNN(LogisticPixelCNNConfig(3, hidden=8, blocks=1, out_features=16,
                                                   components=2, predictor=3))
@@ -62,6 +64,13 @@ def test_adapted_files_round_trip_exactly_and_are_smaller(logistic_zoo, effort):
     assert len(adapted.data) < len(plain.data)
     assert adapted.nll_bits < plain.nll_bits
     assert np.array_equal(pixcodec.decompress(adapted.data), pixels)
+
+
+def test_small_images_are_not_fitted():
+    from pixcodec import zoo
+    pixels = photo_pixels()
+    assert pixels.size < adapt.MIN_SUBPIXELS
+    assert adapt.fit(zoo.load_model("logistic-rgb-v1"), pixels, 2) is None
 
 
 def test_adaptation_is_left_out_when_it_does_not_pay(logistic_zoo):
