@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 DATA ?= ../shared/data
 SAMPLE := tests/assets/kodim23-crop.png
 
-.PHONY: help install demo test test-fast fuzz bench-kodak bench-small clean
+.PHONY: help install demo test test-fast fuzz bench-kodak bench-photo-sets bench-small clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -41,6 +41,11 @@ bench-kodak: install ## pixcodec vs the classic codecs on Kodak (DATA=folder hol
 		--out docs/kodak.json --plot docs/kodak.png --force
 
 # Its per-image JSON (several MB) goes to runs/, which git ignores; the plot goes to docs/.
+bench-photo-sets: install ## the same on the RGB held-out sets: cifar10, bsd68, imagenet64 (~40 min)
+	$(BIN)/pip install -q -e ".[bench]"
+	$(BIN)/pixcodec bench cifar10-heldout bsd68-heldout imagenet64-heldout200 --data-root $(DATA) \
+		--out docs/photo-sets.json --plot docs/photo-sets.png --force
+
 bench-small: install ## the same on cifar10-heldout and 1,000 binarized MNIST test images (~1 h)
 	$(BIN)/pip install -q -e ".[bench]"
 	mkdir -p runs

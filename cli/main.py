@@ -490,9 +490,9 @@ def bench(datasets, models, data_root, limit, seed, jobs, per_image, tile_cost, 
 
     \b
     Built-in data sets (under --data-root): kodak, cifar10-heldout (the last 1,000 images of
-    cifar10-train-first4000.npz), imagenet32-heldout200 and imagenet64-heldout200 (200
-    photographs box-resized whole: stand-ins, not the paper's test sets), binarized-mnist-test,
-    mnist-test.
+    cifar10-train-first4000.npz), bsd68-heldout (every 10th photo of bsd68/, the ones
+    training holds out), imagenet32-heldout200 and imagenet64-heldout200 (200 photographs
+    box-resized whole: stand-ins, not the paper's test sets), binarized-mnist-test, mnist-test.
 
     For each image and codec: file size in bits/dim, encode and decode seconds and an exact
     round trip check; for pixcodec also the model's NLL (the ideal) and the overhead over it.

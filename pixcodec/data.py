@@ -43,6 +43,7 @@ def load_cifar10_npz(path: str | Path, colours: int) -> np.ndarray:
 # --- Evaluation sets for `pixcodec bench` ------------------------------------------------------
 # Built-in names resolve under a data root laid out like this (only what a set needs must exist):
 #   kodak/*.png                      Kodak's 24 photos
+#   bsd68/*.png                      BSD68; every 10th (by name) is held out from training
 #   cifar10-train-first4000.npz      key x (4000, 32, 32, 3); the last 1,000 are held out
 #   binarized-mnist.npz              key test (10000, 28, 28), values 0/1
 #   mnist.npz                        key x_test (10000, 28, 28)
@@ -50,8 +51,9 @@ DATA_ROOT_ENV = "PIXCODEC_DATA"
 CIFAR10_NPZ = "cifar10-train-first4000.npz"
 MODE_COLOURS = {"RGB": 3, "L": 1, "1": 1}
 CIFAR10_HELDOUT_START = 3000  # images before this index are for training, never for evaluation
-BUILTIN_SETS = ("kodak", "cifar10-heldout", "imagenet32-heldout200", "imagenet64-heldout200",
-                "binarized-mnist-test", "mnist-test")
+FOLDER_HELDOUT_EVERY = 10  # of a training folder's images (sorted by name), every 10th is held out
+BUILTIN_SETS = ("kodak", "cifar10-heldout", "bsd68-heldout", "imagenet32-heldout200",
+                "imagenet64-heldout200", "binarized-mnist-test", "mnist-test")
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,8 @@ def _open_builtin(name: str, root: Path | None) -> ImageSet:
     if name == "cifar10-heldout":
         images = _npz_array(root / CIFAR10_NPZ, "x", name)[CIFAR10_HELDOUT_START:]
         return _array_set(name, images, "RGB", first_index=CIFAR10_HELDOUT_START)
+    if name == "bsd68-heldout":
+        return _png_folder(name, _required(root / "bsd68", name), every=FOLDER_HELDOUT_EVERY)
     if name in ("imagenet32-heldout200", "imagenet64-heldout200"):
         # Rough stand-ins for downsampled ImageNet's test sets (200 photographs, box-resized
         # whole): never to be reported as the paper's sets.
@@ -132,8 +136,8 @@ def _array_set(name: str, images: np.ndarray, mode: str, first_index: int = 0) -
     return ImageSet(name, len(images), read)
 
 
-def _png_folder(name: str, folder: Path) -> ImageSet:
-    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png")
+def _png_folder(name: str, folder: Path, every: int = 1) -> ImageSet:
+    paths = sorted(p for p in folder.iterdir() if p.suffix.lower() == ".png")[::every]
     if not paths:
         raise PixcodecError(f"no PNG images in {folder}")
 
@@ -295,8 +299,8 @@ def open_training_set(spec: str, root: str | Path | None, colours: int, levels: 
         return TrainingSet(path.name, ArraySampler(_nchw(train, colours)),
                            _nchw(held, colours), colours, 256)
     images = load_folder(path, colours)
-    train = [im for i, im in enumerate(images) if i % 10]
-    held = CropSampler(images[::10], crop).sample(64, np.random.default_rng(1234))
+    train = [im for i, im in enumerate(images) if i % FOLDER_HELDOUT_EVERY]
+    held = CropSampler(images[::FOLDER_HELDOUT_EVERY], crop).sample(64, np.random.default_rng(1234))
     return TrainingSet(path.name, CropSampler(train, crop), held, colours, 256)
 
 

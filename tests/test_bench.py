@@ -216,6 +216,9 @@ def data_root(tmp_path):
     root = tmp_path / "data"
     (root / "kodak").mkdir(parents=True)
     Image.fromarray(np.full((3, 4, 3), 9, dtype=np.uint8)).save(root / "kodak" / "kodim01.png")
+    (root / "bsd68").mkdir()
+    for i in range(12):
+        Image.fromarray(np.full((2, 3, 3), i, dtype=np.uint8)).save(root / "bsd68" / f"{i:02}.png")
     rng = np.random.default_rng(0)
     np.savez(root / "cifar10-train-first4000.npz",
              x=rng.integers(0, 256, (3004, 2, 3, 3), dtype=np.uint8))
@@ -235,6 +238,9 @@ def test_builtin_sets_resolve_under_the_data_root(data_root, monkeypatch):
     x = np.load(data_root / "cifar10-train-first4000.npz")["x"]
     assert cifar.size == 4 and cifar.read(1).name == "#3001"
     assert np.array_equal(cifar.read(1).pixels, x[3001])
+    bsd = open_image_set("bsd68-heldout", data_root)  # the images training holds out
+    assert [bsd.read(i).name for i in range(bsd.size)] == ["00.png", "10.png"]
+    assert bsd.read(1).pixels.max() == 10
     binary = open_image_set("binarized-mnist-test", data_root).read(2)
     test = np.load(data_root / "binarized-mnist.npz")["test"]
     assert binary.mode == "1" and np.array_equal(binary.pixels[:, :, 0], test[2] * 255)

@@ -9,16 +9,19 @@ import torch
 
 from pixcodec import codec
 from pixcodec.nets import logistic
-from pixcodec.nets.logistic_pixelcnn import LogisticPixelCNN, LogisticPixelCNNConfig
+from pixcodec.nets.logistic_pixelcnn import LogisticPixelCNN, LogisticPixelCNNConfig, median_edge
 
 from test_exact import tables_in_coding_order
 
 
 def random_logistic_net(colours: int, seed: int = 0, components: int = 3,
-                        predictor: int = 5) -> LogisticPixelCNN:
+                        predictor: int = 5, spatial_width: int = 3,
+                        edge_predictor: bool = False) -> LogisticPixelCNN:
     torch.manual_seed(seed)
     net = LogisticPixelCNN(LogisticPixelCNNConfig(colours, hidden=6, blocks=2, out_features=9,
-                                                  components=components, predictor=predictor))
+                                                  components=components, predictor=predictor,
+                                                  spatial_width=spatial_width,
+                                                  edge_predictor=edge_predictor))
     for p in net.parameters():
         p.data.normal_(0, 0.3)
     return net.eval()
@@ -160,11 +163,13 @@ def test_float_loss_matches_the_exact_tables(rng):
     assert exact_nats.mean() == pytest.approx(float(float_nats), rel=2e-3)
 
 
-@pytest.mark.parametrize("colours", [1, 3])
+@pytest.mark.parametrize("colours,spatial_width,edge", [(1, 3, False), (3, 3, False),
+                                                       (3, 7, True), (1, 5, True)])
 @pytest.mark.parametrize("shape,tile", [((1, 1), 8), ((1, 9), 4), ((13, 1), 5), ((17, 23), 64),
                                         ((17, 23), 6), ((20, 20), 10)])
-def test_stepper_equals_parallel_exact_pass(colours, shape, tile, rng):
-    net = random_logistic_net(colours, seed=shape[0] + tile)
+def test_stepper_equals_parallel_exact_pass(colours, spatial_width, edge, shape, tile, rng):
+    net = random_logistic_net(colours, seed=shape[0] + tile, spatial_width=spatial_width,
+                              edge_predictor=edge)
     pixels = rng.integers(0, 256, (*shape, colours), dtype=np.uint8)
     seen = tables_in_coding_order(net, pixels, tile)
     coded = np.zeros(pixels.shape, dtype=int)
@@ -194,9 +199,26 @@ def test_round_trip_and_exact_nll_near_float(colours, predictor, rng):
     assert bits == pytest.approx(float_bits, rel=2e-3)
 
 
-def test_network_sees_only_earlier_pixels(rng):
+def test_wide_blocks_see_further_right_above_at_the_same_wavefront_slope():
+    narrow, wide = (random_logistic_net(3, spatial_width=w).dependency_offsets() for w in (3, 7))
+    assert narrow < wide
+    assert (-2, 6) in wide and (-2, 6) not in narrow  # 3 right per row above, per layer
+    assert max(dx for dy, dx in wide if dy == -1) == 3
+    assert random_logistic_net(3, spatial_width=7).wavefront_slope(64) == 4
+    assert random_logistic_net(3, spatial_width=3).wavefront_slope(64) == 4
+
+
+def test_median_edge_detector_is_loco_i_s(rng):
+    n, w, nw = (torch.from_numpy(rng.integers(0, 256, 5000)).double() for _ in range(3))
+    loco = torch.where(nw >= torch.maximum(n, w), torch.minimum(n, w),
+                       torch.where(nw <= torch.minimum(n, w), torch.maximum(n, w), n + w - nw))
+    assert torch.equal(median_edge(n, w, nw), loco)
+
+
+@pytest.mark.parametrize("spatial_width,edge", [(3, False), (7, True)])
+def test_network_sees_only_earlier_pixels(spatial_width, edge, rng):
     """Changing a pixel changes no output at or before it in raster order."""
-    net = random_logistic_net(3, seed=1)
+    net = random_logistic_net(3, seed=1, spatial_width=spatial_width, edge_predictor=edge)
     x = torch.from_numpy(rng.integers(0, 256, (1, 3, 9, 9), dtype=np.uint8))
     base = net(x)
     for r, c in [(0, 0), (4, 4), (8, 2), (3, 8)]:

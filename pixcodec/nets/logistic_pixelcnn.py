@@ -4,16 +4,22 @@ photo model of the codec.
 Architecture::
 
     7x7 conv, mask A            C -> 2h             (every earlier pixel, no colour groups)
-    n residual blocks:          ReLU, 1x1 conv 2h->h, ReLU, 3x3 conv mask B, ReLU, 1x1 conv h->2h
+    n residual blocks:          ReLU, 1x1 conv 2h->h, ReLU, 3xW conv mask B, ReLU, 1x1 conv h->2h
     ReLU, 1x1 conv              2h -> F
     ReLU, 1x1 conv              F -> mixture parameters (``logistic.mixture_channels``)
     + a linear predictor:       5x5 conv, mask A, on the pixels, added to every component's mean
+    + optionally LOCO-I's median edge detector (MED) of each colour, weighted per component
 
 Unlike the paper's PixelCNN, a pixel's three colours share one pass: the network sees only
 earlier pixels, and the colours of a pixel depend on each other through the mixture's colour
 terms (G's means linear in R, B's in R and G). So coding runs the network once per pixel, not
 once per colour, and the linear predictor lets the network learn a correction to a strong
 linear guess instead of the guess itself.
+
+The blocks' spatial convolutions are 3 wide (the paper's) or wider (``spatial_width`` 5 or 7):
+a wider one reaches further right in the rows above, shrinking PixelCNN's blind spot, at no
+cost in coding steps: the 7x7 input layer already reads 3 columns right of the row above, so
+the wavefront's slope (``incremental.slope_for``) stays 4 for widths up to 7.
 
 Ways to run it, all from one ``run``: ``forward`` (float32 parameters, training, with
 ``loss``), ``exact_weights`` (the coder's integer tables for whole images) and
@@ -29,11 +35,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import fixedpoint as fx
-from .arithmetic import FLOAT, ExactArithmetic, PixelNetwork, exact_parameters
-from .incremental import FeatureCache, PixelCache, Taps, reach_of, slope_for, wavefront, \
-    wavefront_steps
+from .arithmetic import FLOAT, ExactArithmetic, PixelNetwork
+from .incremental import reach_of, slope_for
 from .layers import MaskedConv2d, normalise_pixels
+from .pixelcnn import ResidualBlock, ResidualStepper
 from . import logistic
+
+
+EDGE_OFFSETS = [(-1, 0), (0, -1), (-1, -1)]  # (dy, dx) of N, W and NW, the MED's inputs
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,8 @@ class LogisticPixelCNNConfig:
     out_features: int = 96    # width of the output layer
     components: int = 5       # logistics in the mixture
     predictor: int = 5        # kernel side of the linear predictor (0: none)
+    spatial_width: int = 3    # width of the blocks' 3xW mask-B convolutions (3, 5 or 7)
+    edge_predictor: bool = False  # add the median edge detector's guess to the means
     levels: int = 256         # 8-bit values only
 
     def __post_init__(self):
@@ -53,20 +64,15 @@ class LogisticPixelCNNConfig:
             raise ValueError("a logistic mixture models 8-bit values (levels 256)")
         if self.components < 1 or self.predictor not in (0, 3, 5, 7):
             raise ValueError("components must be >= 1 and predictor one of 0, 3, 5, 7")
-        fan_in = max(7 * 7 * self.colours, 9 * self.hidden, 2 * self.hidden, self.out_features)
+        if self.spatial_width not in (3, 5, 7):
+            raise ValueError("spatial_width must be 3, 5 or 7")
+        fan_in = max(7 * 7 * self.colours, 3 * self.spatial_width * self.hidden,
+                     2 * self.hidden, self.out_features)
         if fan_in > fx.MAX_FAN_IN:
             raise ValueError(f"fan-in {fan_in} exceeds the exact-arithmetic bound {fx.MAX_FAN_IN}")
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-class ResidualBlock(nn.Module):
-    def __init__(self, hidden: int):
-        super().__init__()
-        self.reduce = MaskedConv2d(2 * hidden, hidden, 1, "B", 1)
-        self.spatial = MaskedConv2d(hidden, hidden, 3, "B", 1)
-        self.expand = MaskedConv2d(hidden, 2 * hidden, 1, "B", 1)
 
 
 class LogisticPixelCNN(PixelNetwork):
@@ -77,7 +83,8 @@ class LogisticPixelCNN(PixelNetwork):
         self.config = config
         h, c, k = config.hidden, config.colours, config.components
         self.input_conv = MaskedConv2d(c, 2 * h, 7, "A", 1)
-        self.blocks = nn.ModuleList(ResidualBlock(h) for _ in range(config.blocks))
+        self.blocks = nn.ModuleList(ResidualBlock(h, 1, config.spatial_width)
+                                    for _ in range(config.blocks))
         self.head = MaskedConv2d(2 * h, config.out_features, 1, "B", 1)
         self.params = MaskedConv2d(config.out_features, logistic.mixture_channels(c, k), 1,
                                    "B", 1)
@@ -86,6 +93,11 @@ class LogisticPixelCNN(PixelNetwork):
             self.predictor = MaskedConv2d(c, c * k, config.predictor, "A", 1)
             nn.init.zeros_(self.predictor.weight)
             nn.init.zeros_(self.predictor.bias)
+        self.edge = None
+        if config.edge_predictor:
+            self.edge = MaskedConv2d(c, c * k, 1, "B", 1)  # the MED guesses -> each mean
+            nn.init.zeros_(self.edge.weight)
+            nn.init.zeros_(self.edge.bias)
 
     def run(self, x: torch.Tensor, arith=FLOAT) -> torch.Tensor:
         """Normalised pixels (B, C, H, W) -> mixture parameters (B, channels, H, W)."""
@@ -98,11 +110,16 @@ class LogisticPixelCNN(PixelNetwork):
             a = act(a + u)
         o = act(conv(self.head, F.relu(a)))
         out = conv(self.params, F.relu(o))
-        if self.predictor is None:
-            return out
         k, c = self.config.components, self.config.colours
-        guess = conv(self.predictor, x)
-        return torch.cat([out[:, :k], out[:, k:k + c * k] + guess, out[:, k + c * k:]], dim=1)
+        means = out[:, k:k + c * k]
+        if self.predictor is not None:
+            means = means + conv(self.predictor, x)
+        if self.edge is not None:
+            north = F.pad(x, (0, 0, 1, 0))[:, :, :-1, :]
+            west = F.pad(x, (1, 0, 0, 0))[:, :, :, :-1]
+            north_west = F.pad(x, (1, 0, 1, 0))[:, :, :-1, :-1]
+            means = means + conv(self.edge, median_edge(north, west, north_west))
+        return torch.cat([out[:, :k], means, out[:, k + c * k:]], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Symbols (B, C, H, W) -> float mixture parameters (B, channels, H, W)."""
@@ -131,6 +148,8 @@ class LogisticPixelCNN(PixelNetwork):
         reach = reach_of(layers)
         if self.predictor is not None:
             reach |= reach_of([self.predictor])
+        if self.edge is not None:
+            reach |= set(EDGE_OFFSETS)
         return reach
 
     def wavefront_slope(self, width: int) -> int:
@@ -146,65 +165,40 @@ class LogisticPixelCNN(PixelNetwork):
         return LogisticPixelCNNStepper(self, tile_sizes)
 
 
-class LogisticPixelCNNStepper:
+class LogisticPixelCNNStepper(ResidualStepper):
     """Incremental LogisticPixelCNN: the network runs once per position (at the first colour);
     each colour's table then needs only the mixture and the colours revealed before it."""
 
     def __init__(self, net: LogisticPixelCNN, tile_sizes: list[tuple[int, int]]):
-        cfg = net.config
-        tiles = len(tile_sizes)
-        height, width = (max(size) for size in zip(*tile_sizes))
-        self.tile_sizes = tile_sizes
-        self.slope = net.wavefront_slope(width)
-        self.known = None
-        self.colours, self.components = cfg.colours, cfg.components
-        params = exact_parameters(net)
-        self.input_taps = Taps(net.input_conv, *params[net.input_conv])
-        self.pixels = PixelCache(tiles, height, width, cfg.colours, 256, 3,
-                                 self.input_taps.offsets)
-        self.predictor = None
+        super().__init__(net, tile_sizes, 256)
+        self.colours, self.components = net.config.colours, net.config.components
+        self.params = self.taps(net.params)
+        self.predictor = self.edge = None
         if net.predictor is not None:
-            self.predictor = Taps(net.predictor, *params[net.predictor])
+            self.predictor = self.taps(net.predictor)
             self.predictor_offsets = self.pixels.flat_offsets(self.predictor.offsets)
-        self.blocks = []
-        for block in net.blocks:
-            spatial = Taps(block.spatial, *params[block.spatial])
-            cache = FeatureCache(tiles, height, width, cfg.hidden, 1, spatial.offsets)
-            self.blocks.append((Taps(block.reduce, *params[block.reduce]), spatial, cache,
-                                Taps(block.expand, *params[block.expand])))
-        self.head = Taps(net.head, *params[net.head])
-        self.params = Taps(net.params, *params[net.params])
-
-    def steps(self):
-        return wavefront(self.tile_sizes, self.slope)
-
-    def step_count(self) -> int:
-        return wavefront_steps(self.tile_sizes, self.slope)
+        if net.edge is not None:
+            self.edge = self.taps(net.edge)
+            self.edge_offsets = self.pixels.flat_offsets(EDGE_OFFSETS)
 
     def at(self, tile: torch.Tensor, row: torch.Tensor, col: torch.Tensor) -> None:
-        self.pixel_index = self.pixels.index(tile, row, col)
-        self.block_index = [cache.index(tile, row, col) for _, _, cache, _ in self.blocks]
+        self.locate(tile, row, col)
         self.mixture = None
         self.revealed = np.zeros((len(self.pixel_index), self.colours), dtype=np.int64)
 
     def _run(self) -> torch.Tensor:
         """The exact network outputs (N, channels) at the current positions."""
-        q = fx.quantize_activation
         index = self.pixel_index
         # Mask A: the centre tap is dead, the context is the whole sum.
-        a = q(self.input_taps.context(self.pixels.neighbours(index)))
-        for (reduce, spatial, cache, expand), block_index in zip(self.blocks, self.block_index):
-            u = F.relu(q(reduce.centre(F.relu(a))))
-            cache.write(block_index, u)
-            u = q(spatial.centre(u, spatial.context(cache.neighbours(block_index))))
-            u = q(expand.centre(F.relu(u)))
-            a = q(a + u)
-        o = F.relu(q(self.head.centre(F.relu(a))))
-        out = self.params.centre(o)
+        a = fx.quantize_activation(self.input_taps.context(self.pixels.neighbours(index)))
+        out = self.params.centre(self.trunk(a, self.block_contexts()))
+        means = slice(self.components, self.components * (1 + self.colours))
         if self.predictor is not None:
-            k, c = self.components, self.colours
-            guess = self.predictor.context(self.pixels.neighbours(index, self.predictor_offsets))
-            out[:, k:k + c * k] += guess
+            out[:, means] += self.predictor.context(
+                self.pixels.neighbours(index, self.predictor_offsets))
+        if self.edge is not None:
+            north, west, north_west = self.pixels.neighbours(index, self.edge_offsets).unbind(1)
+            out[:, means] += self.edge.centre(median_edge(north, west, north_west))
         return out
 
     def table(self, colour: int) -> torch.Tensor:
@@ -216,3 +210,12 @@ class LogisticPixelCNNStepper:
     def reveal(self, colour: int, symbols: torch.Tensor) -> None:
         self.pixels.reveal(self.pixel_index, colour, symbols)
         self.revealed[:, colour] = symbols.numpy()
+
+
+def median_edge(north: torch.Tensor, west: torch.Tensor, north_west: torch.Tensor) -> torch.Tensor:
+    """LOCO-I's median edge detector: the median of N, W and N + W - NW (the smaller of N and W
+    across an edge above or left, the larger across the other, the plane through them
+    elsewhere). Exact on the pixel grid."""
+    plane = north + west - north_west
+    return torch.maximum(torch.minimum(north, west),
+                         torch.minimum(torch.maximum(north, west), plane))

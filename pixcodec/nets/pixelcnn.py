@@ -57,10 +57,13 @@ class PixelCNNConfig:
 
 
 class ResidualBlock(nn.Module):
-    def __init__(self, hidden: int, colours: int):
+    """ReLU, 1x1 conv 2h->h, ReLU, 3xW conv mask B, ReLU, 1x1 conv h->2h (added to the input
+    by the network). `colours` 1: no colour groups (the logistic PixelCNN)."""
+
+    def __init__(self, hidden: int, colours: int, spatial_width: int = 3):
         super().__init__()
         self.reduce = MaskedConv2d(2 * hidden, hidden, 1, "B", colours)
-        self.spatial = MaskedConv2d(hidden, hidden, 3, "B", colours)
+        self.spatial = MaskedConv2d(hidden, hidden, (3, spatial_width), "B", colours)
         self.expand = MaskedConv2d(hidden, 2 * hidden, 1, "B", colours)
 
 
@@ -108,33 +111,33 @@ class PixelCNN(PixelNetwork):
         return PixelCNNStepper(self, tile_sizes)
 
 
-class PixelCNNStepper:
-    """Incremental PixelCNN: tables for a set of positions of a round of same-size tiles.
+class ResidualStepper:
+    """What the PixelCNN steppers share (interface: ``pixcodec.nets.incremental``): the wavefront
+    over a round of tiles, the cached pixels the mask-A input layer reads, and per residual
+    block the cached inputs of its spatial layer. Only those are kept (the other layers are
+    pointwise); a step computes every layer at its positions alone."""
 
-    Only the inputs of the 7x7 and 3x3 layers are kept (the other layers are pointwise); a step
-    computes every layer at its positions alone (interface: ``pixcodec.nets.incremental``)."""
-
-    def __init__(self, net: PixelCNN, tile_sizes: list[tuple[int, int]]):
+    def __init__(self, net: nn.Module, tile_sizes: list[tuple[int, int]], levels: int):
         cfg = net.config
         tiles = len(tile_sizes)
         height, width = (max(size) for size in zip(*tile_sizes))
         self.tile_sizes = tile_sizes
         self.slope = net.wavefront_slope(width)
         self.known = None
-        params = exact_parameters(net)
-        self.levels = cfg.levels
-        self.per_colour = output_channels(cfg.levels)
-        self.input_taps = Taps(net.input_conv, *params[net.input_conv])
-        self.pixels = PixelCache(tiles, height, width, cfg.colours, cfg.levels, 3,
+        self.exact = exact_parameters(net)
+        self.input_taps = self.taps(net.input_conv)
+        self.pixels = PixelCache(tiles, height, width, cfg.colours, levels, 3,
                                  self.input_taps.offsets)
         self.blocks = []
         for block in net.blocks:
-            spatial = Taps(block.spatial, *params[block.spatial])
-            cache = FeatureCache(tiles, height, width, cfg.hidden, 1, spatial.offsets)
-            self.blocks.append((Taps(block.reduce, *params[block.reduce]), spatial, cache,
-                                Taps(block.expand, *params[block.expand])))
-        self.head = Taps(net.head, *params[net.head])
-        self.logits = Taps(net.logits, *params[net.logits])
+            spatial = self.taps(block.spatial)
+            cache = FeatureCache(tiles, height, width, cfg.hidden,
+                                 block.spatial.kernel_size[1] // 2, spatial.offsets)
+            self.blocks.append((self.taps(block.reduce), spatial, cache, self.taps(block.expand)))
+        self.head = self.taps(net.head)
+
+    def taps(self, layer: MaskedConv2d) -> Taps:
+        return Taps(layer, *self.exact[layer])
 
     def steps(self):
         return wavefront(self.tile_sizes, self.slope)
@@ -142,26 +145,48 @@ class PixelCNNStepper:
     def step_count(self) -> int:
         return wavefront_steps(self.tile_sizes, self.slope)
 
-    def at(self, tile: torch.Tensor, row: torch.Tensor, col: torch.Tensor) -> None:
+    def locate(self, tile: torch.Tensor, row: torch.Tensor, col: torch.Tensor) -> None:
         self.pixel_index = self.pixels.index(tile, row, col)
         self.block_index = [cache.index(tile, row, col) for _, _, cache, _ in self.blocks]
-        self.input_context = self.input_taps.context(self.pixels.neighbours(self.pixel_index))
-        self.block_context = [spatial.context(cache.neighbours(index)) for (_, spatial, cache, _),
-                              index in zip(self.blocks, self.block_index)]
 
-    def table(self, colour: int) -> torch.Tensor:
-        """int64 logits (N, levels) of `colour` at the current positions."""
+    def block_contexts(self) -> list[torch.Tensor]:
+        """The spatial layers' sums over the finished neighbours of the current positions."""
+        return [spatial.context(cache.neighbours(index))
+                for (_, spatial, cache, _), index in zip(self.blocks, self.block_index)]
+
+    def trunk(self, a: torch.Tensor, block_contexts: list[torch.Tensor]) -> torch.Tensor:
+        """The input layer's output -> the last layer's input features at the current positions
+        (caching each spatial layer's input on the way)."""
         q = fx.quantize_activation
-        a = q(self.input_taps.centre(self.pixels.read(self.pixel_index), self.input_context))
         for (reduce, spatial, cache, expand), index, context in zip(
-                self.blocks, self.block_index, self.block_context):
+                self.blocks, self.block_index, block_contexts):
             u = F.relu(q(reduce.centre(F.relu(a))))
             cache.write(index, u)
             u = q(spatial.centre(u, context))
             u = q(expand.centre(F.relu(u)))
             a = q(a + u)
-        o = F.relu(q(self.head.centre(F.relu(a))))
-        return output_table(self.logits, o, colour, self.levels)
+        return F.relu(q(self.head.centre(F.relu(a))))
+
+
+class PixelCNNStepper(ResidualStepper):
+    """Incremental PixelCNN: a position's colours are coded one after another, each running the
+    layers at the position again (the colour groups' centre taps see the colours before it)."""
+
+    def __init__(self, net: PixelCNN, tile_sizes: list[tuple[int, int]]):
+        super().__init__(net, tile_sizes, net.config.levels)
+        self.levels = net.config.levels
+        self.logits = self.taps(net.logits)
+
+    def at(self, tile: torch.Tensor, row: torch.Tensor, col: torch.Tensor) -> None:
+        self.locate(tile, row, col)
+        self.input_context = self.input_taps.context(self.pixels.neighbours(self.pixel_index))
+        self.contexts = self.block_contexts()
+
+    def table(self, colour: int) -> torch.Tensor:
+        """int64 logits (N, levels) of `colour` at the current positions."""
+        a = fx.quantize_activation(self.input_taps.centre(self.pixels.read(self.pixel_index),
+                                                          self.input_context))
+        return output_table(self.logits, self.trunk(a, self.contexts), colour, self.levels)
 
     def reveal(self, colour: int, symbols: torch.Tensor) -> None:
         self.pixels.reveal(self.pixel_index, colour, symbols)
