@@ -65,13 +65,18 @@ def _parameters(net: torch.nn.Module, level: int) -> list[torch.Tensor]:
     return [named[name] for name in _PARAMETERS[level]]
 
 
+def parameter_shapes(net: torch.nn.Module, level: int) -> list[torch.Size]:
+    """The shapes of the deltas an adaptation of `level` holds, in order."""
+    return [p.shape for p in _parameters(net, level)]
+
+
 def unpack(data: bytes, net: torch.nn.Module) -> Adaptation:
     """An ADPT section's body, checked against the model it adapts."""
     if not adaptable(net):
         raise FormatError("ADPT section for a model that cannot be adapted")
     if len(data) < 2 or data[0] not in _PARAMETERS or data[1] != STEP_BITS:
         raise FormatError("corrupted ADPT section (unknown level or step)")
-    shapes = [p.shape for p in _parameters(net, data[0])]
+    shapes = parameter_shapes(net, data[0])
     size = 2 * sum(math.prod(s) for s in shapes)
     values = np.frombuffer(container.unpack_lzma(data[2:], size, "ADPT"), dtype="<i2")
     deltas, pos = [], 0
@@ -104,17 +109,10 @@ class _HeadProblem:
         x = torch.from_numpy(np.array(pixels, dtype=np.uint8)).permute(2, 0, 1)[None]
         xn = normalise_pixels(x)
         with torch.no_grad():
-            a = net.input_conv(xn)
-            for block in net.blocks:
-                u = block.reduce(F.relu(a))
-                u = block.spatial(F.relu(u))
-                a = a + block.expand(F.relu(u))
-            features = F.relu(net.head(F.relu(a)))
-            base = net.params(features)
-            guess = net.predictor(xn)
+            features = net.features(xn)
+            base = net.mixture_parameters(features, xn)
         k, c = cfg.components, cfg.colours
         self.means = slice(k, k + c * k)
-        base[:, self.means] += guess
         self.base = base[0].flatten(1).t().contiguous()                    # (N, channels)
         self.features = features[0].flatten(1).t().contiguous()            # (N, F)
         side = cfg.predictor
@@ -170,7 +168,7 @@ def fit(net: torch.nn.Module, pixels: np.ndarray, effort: int,
 def _fit_level(problem: _HeadProblem, net: LogisticPixelCNN,
                level: int) -> tuple[Adaptation, float]:
     """The adaptation of one level and the bits it saves net of its bytes (float NLL)."""
-    shapes = [p.shape for p in _parameters(net, level)]
+    shapes = parameter_shapes(net, level)
     deltas = [torch.zeros(s, requires_grad=True) for s in shapes]
     optimizer = torch.optim.Adam(deltas, lr=_LEARNING_RATE)
     n = len(problem.symbols)

@@ -123,10 +123,32 @@ def test_any_stored_change_decodes_exactly(logistic_zoo):
     pixels = photo_pixels()[:12, :12]
     net = zoo.load_model("logistic-test")
     rng = np.random.default_rng(5)
-    shapes = [p.shape for p in adapt._parameters(net, 2)]
+    shapes = adapt.parameter_shapes(net, 2)
     wild = adapt.Adaptation(2, tuple(rng.integers(-3000, 3000, s).astype(np.int16)
                                      for s in shapes))
     coded = adapt.apply(net, adapt.unpack(wild.pack(), net))
     from pixcodec import codec
     payload, _ = codec.encode_pixels(coded, pixels, 8)
     assert np.array_equal(codec.decode_pixels(coded, payload, 12, 12, 8), pixels)
+
+
+@pytest.mark.parametrize("spatial_width,edge", [(3, False), (7, True)])
+def test_the_fitted_problem_is_the_network(spatial_width, edge, rng):
+    """The fit's pixel-wise view of the output layer (features, predictors) gives the network's
+    own float output and loss when nothing is changed, for every variant of the network."""
+    torch.manual_seed(1)
+    net = LogisticPixelCNN(LogisticPixelCNNConfig(3, hidden=6, blocks=2, out_features=9,
+                                                  components=2, predictor=5,
+                                                  spatial_width=spatial_width,
+                                                  edge_predictor=edge))
+    for p in net.parameters():
+        p.data.normal_(0, 0.2)
+    pixels = rng.integers(0, 256, (9, 11, 3), dtype=np.uint8)
+    x = torch.from_numpy(pixels).permute(2, 0, 1)[None]
+    problem = adapt._HeadProblem(net.eval(), pixels)
+    with torch.no_grad():
+        out = net(x)
+        assert torch.allclose(problem.base, out[0].flatten(1).t(), atol=1e-5)
+        zero = [torch.zeros(s) for s in adapt.parameter_shapes(net, 2)]
+        assert float(problem.nll_bits(zero, 2)) == pytest.approx(
+            float(net.loss(out, x)) / np.log(2), rel=1e-5)

@@ -101,6 +101,10 @@ class LogisticPixelCNN(PixelNetwork):
 
     def run(self, x: torch.Tensor, arith=FLOAT) -> torch.Tensor:
         """Normalised pixels (B, C, H, W) -> mixture parameters (B, channels, H, W)."""
+        return self.mixture_parameters(self.features(x, arith), x, arith)
+
+    def features(self, x: torch.Tensor, arith=FLOAT) -> torch.Tensor:
+        """Normalised pixels (B, C, H, W) -> the output layer's input (B, F, H, W)."""
         conv, act = arith.conv, arith.act
         a = act(conv(self.input_conv, x))
         for block in self.blocks:
@@ -108,8 +112,14 @@ class LogisticPixelCNN(PixelNetwork):
             u = act(conv(block.spatial, F.relu(u)))
             u = act(conv(block.expand, F.relu(u)))
             a = act(a + u)
-        o = act(conv(self.head, F.relu(a)))
-        out = conv(self.params, F.relu(o))
+        return F.relu(act(conv(self.head, F.relu(a))))
+
+    def mixture_parameters(self, features: torch.Tensor, x: torch.Tensor,
+                           arith=FLOAT) -> torch.Tensor:
+        """The output layer plus the predictors' guesses added to the means; per-image
+        adaptation (pixcodec.adapt) fits this part alone."""
+        conv = arith.conv
+        out = conv(self.params, features)
         k, c = self.config.components, self.config.colours
         means = out[:, k:k + c * k]
         if self.predictor is not None:
