@@ -1,7 +1,7 @@
 """Per-image adaptation: the encoder fits the last layers of a logistic-mixture model to the image
 it codes and stores the change in the file (section ADPT); the decoder adds it to the shipped
 weights before decoding. The decoder trains nothing, so the tables stay exact: it only adds
-integers times 2**-STEP_BITS, a multiple of the weight grid, to the weights.
+integers times a power of two (2**-7 .. 2**-11), multiples of the weight grid, to the weights.
 
 What is fitted, by effort level (the CLI's ``--effort``, default 2):
 
@@ -11,7 +11,8 @@ What is fitted, by effort level (the CLI's ``--effort``, default 2):
 
 The fit runs on the trunk's features, computed once in float32: the adapted layers are linear in
 them, so each step of Adam costs a matrix product over a random sample of pixels. The change is
-kept only when the float NLL it saves exceeds what it costs to store.
+stored as integers times 2**-step, with the step (STEP_CHOICES) that saves the most net of its
+bytes, and kept only when the float NLL it saves exceeds what it costs to store.
 """
 from __future__ import annotations
 
@@ -32,7 +33,9 @@ from .nets.logistic_pixelcnn import LogisticPixelCNN
 
 EFFORTS = (0, 1, 2)
 DEFAULT_EFFORT = 2
-STEP_BITS = 10
+# A coarser step stores fewer bytes and loses more of the fit; files from before the choice
+# was made all use 10.
+STEP_CHOICES = (7, 8, 9, 10, 11)
 _PARAMETERS = {1: ("params.bias", "predictor.weight", "predictor.bias"),
                2: ("params.weight", "params.bias", "predictor.weight", "predictor.bias")}
 # Chosen on held-out photos (an unsplash-quarter and a Kodak-sized one): lr 3e-3 diverged on
@@ -49,11 +52,22 @@ MIN_SUBPIXELS = 2**15
 @dataclass(frozen=True)
 class Adaptation:
     level: int
-    deltas: tuple[np.ndarray, ...]   # int16, one per parameter of the level, in 2**-STEP_BITS
+    step_bits: int                   # the deltas are in units of 2**-step_bits
+    deltas: tuple[np.ndarray, ...]   # int16, one per parameter of the level
 
     def pack(self) -> bytes:
         values = np.concatenate([d.ravel() for d in self.deltas]).astype("<i2")
-        return bytes([self.level, STEP_BITS]) + container.pack_lzma(values.tobytes())
+        return bytes([self.level, self.step_bits]) + container.pack_lzma(values.tobytes())
+
+    @classmethod
+    def quantize(cls, level: int, step_bits: int, deltas: list[np.ndarray]) -> "Adaptation":
+        return cls(level, step_bits, tuple(
+            np.clip(np.round(d * 2.0**step_bits), -2**15, 2**15 - 1).astype(np.int16)
+            for d in deltas))
+
+    def values(self) -> list[np.ndarray]:
+        """The deltas as float64 numbers."""
+        return [d.astype(np.float64) * 2.0**-self.step_bits for d in self.deltas]
 
 
 def adaptable(net: torch.nn.Module) -> bool:
@@ -74,7 +88,7 @@ def unpack(data: bytes, net: torch.nn.Module) -> Adaptation:
     """An ADPT section's body, checked against the model it adapts."""
     if not adaptable(net):
         raise FormatError("ADPT section for a model that cannot be adapted")
-    if len(data) < 2 or data[0] not in _PARAMETERS or data[1] != STEP_BITS:
+    if len(data) < 2 or data[0] not in _PARAMETERS or data[1] not in STEP_CHOICES:
         raise FormatError("corrupted ADPT section (unknown level or step)")
     shapes = parameter_shapes(net, data[0])
     size = 2 * sum(math.prod(s) for s in shapes)
@@ -84,7 +98,7 @@ def unpack(data: bytes, net: torch.nn.Module) -> Adaptation:
         n = math.prod(shape)
         deltas.append(values[pos:pos + n].reshape(shape))
         pos += n
-    return Adaptation(data[0], tuple(deltas))
+    return Adaptation(data[0], data[1], tuple(deltas))
 
 
 def apply(net: torch.nn.Module, adaptation: Adaptation | None) -> torch.nn.Module:
@@ -94,8 +108,8 @@ def apply(net: torch.nn.Module, adaptation: Adaptation | None) -> torch.nn.Modul
         return net
     adapted = copy.deepcopy(net).double()
     with torch.no_grad():
-        for p, delta in zip(_parameters(adapted, adaptation.level), adaptation.deltas):
-            p += torch.from_numpy(delta.astype(np.float64)) * 2.0**-STEP_BITS
+        for p, delta in zip(_parameters(adapted, adaptation.level), adaptation.values()):
+            p += torch.from_numpy(delta)
     return adapted
 
 
@@ -167,9 +181,19 @@ def fit(net: torch.nn.Module, pixels: np.ndarray, effort: int,
 
 def _fit_level(problem: _HeadProblem, net: LogisticPixelCNN,
                level: int) -> tuple[Adaptation, float]:
-    """The adaptation of one level and the bits it saves net of its bytes (float NLL)."""
-    shapes = parameter_shapes(net, level)
-    deltas = [torch.zeros(s, requires_grad=True) for s in shapes]
+    """The adaptation of one level, at its best step, and the bits it saves net of its bytes
+    (float NLL)."""
+    fitted = fit_deltas(problem, net, level)
+    with torch.no_grad():
+        before = float(problem.nll_bits([torch.zeros(d.shape) for d in fitted], level))
+    choices = [net_gain(problem, Adaptation.quantize(level, step, fitted), before)
+               for step in STEP_CHOICES]
+    return max(choices, key=lambda choice: choice[1])
+
+
+def fit_deltas(problem: _HeadProblem, net: LogisticPixelCNN, level: int) -> list[np.ndarray]:
+    """The float changes to the parameters of `level` that Adam finds (float32)."""
+    deltas = [torch.zeros(s, requires_grad=True) for s in parameter_shapes(net, level)]
     optimizer = torch.optim.Adam(deltas, lr=_LEARNING_RATE)
     n = len(problem.symbols)
     sample = min(_SAMPLE, n)
@@ -179,14 +203,15 @@ def _fit_level(problem: _HeadProblem, net: LogisticPixelCNN,
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-    adaptation = Adaptation(level, tuple(
-        np.clip(np.round(d.detach().numpy() * 2**STEP_BITS), -2**15, 2**15 - 1).astype(np.int16)
-        for d in deltas))
+    return [d.detach().numpy() for d in deltas]
+
+
+def net_gain(problem: _HeadProblem, adaptation: Adaptation,
+             before: float) -> tuple[Adaptation, float]:
+    """`adaptation` and the bits it saves on the image (float NLL, from `before` bits per
+    subpixel unadapted) net of its section's bytes."""
     with torch.no_grad():
-        zero = [torch.zeros(s) for s in shapes]
-        before = float(problem.nll_bits(zero, level))
-        after = float(problem.nll_bits([torch.from_numpy(d.astype(np.float32)) * 2**-STEP_BITS
-                                        for d in adaptation.deltas], level))
+        after = float(problem.nll_bits([torch.from_numpy(d).float() for d in adaptation.values()],
+                                       adaptation.level))
     saved_bits = (before - after) * problem.symbols.numel()
-    cost_bits = 8 * (len(adaptation.pack()) + _SECTION_OVERHEAD)
-    return adaptation, saved_bits - cost_bits
+    return adaptation, saved_bits - 8 * (len(adaptation.pack()) + _SECTION_OVERHEAD)

@@ -24,7 +24,8 @@ import numpy as np
 
 from pixcodec import zoo
 from pixcodec.codec import coded_nll_bits, model_nll_bits
-from pixcodec.data import load_cifar10_npz, load_folder
+from pixcodec.data import (CIFAR10_HELDOUT_START, CIFAR10_NPZ, FOLDER_HELDOUT_EVERY,
+                           load_cifar10_npz, load_folder)
 from pixcodec.nets.presets import parameter_count
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -63,9 +64,9 @@ def measure(name: str, data: Path, bench: Path | None, cifar_limit: int) -> dict
             parallel_bits(net, test) * math.log(2) / len(test))
         return measured
     colours = info.colours
-    bsd = [im for i, im in enumerate(load_folder(data / "bsd68", colours)) if i % 10 == 0]
+    bsd = load_folder(data / "bsd68", colours)[::FOLDER_HELDOUT_EVERY]
     measured["bsd68-heldout"] = coded_bits_per_dim(net, bsd, tile, "bsd68-heldout")
-    cifar = load_cifar10_npz(data / "cifar10-train-first4000.npz", colours)[3000:][:cifar_limit]
+    cifar = load_cifar10_npz(data / CIFAR10_NPZ, colours)[CIFAR10_HELDOUT_START:][:cifar_limit]
     measured["cifar10-heldout"] = parallel_bits(net, cifar) / cifar.size
     if bench is not None:
         measured["kodak"] = bench_bits_per_dim(bench, name)

@@ -19,7 +19,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pixcodec.data import CropSampler, load_cifar10_npz, load_folder
+from pixcodec.data import (CIFAR10_HELDOUT_START, CIFAR10_NPZ, FOLDER_HELDOUT_EVERY, CropSampler,
+                           load_cifar10_npz, load_folder)
 from pixcodec.nets import PixelCNN, PixelCNNConfig
 
 PHOTO_SETS = ("photos-train", "urban100-half", "bsd68")
@@ -31,8 +32,8 @@ def training_images(data: Path, colours: int) -> tuple[list, list, list]:
     for name in PHOTO_SETS:
         images = load_folder(data / name, colours)
         for i, im in enumerate(images):
-            (held_out if name == "bsd68" and i % 10 == 0 else train).append(im)
-    cifar = list(load_cifar10_npz(data / "cifar10-train-first4000.npz", colours)[:3000])
+            (held_out if name == "bsd68" and i % FOLDER_HELDOUT_EVERY == 0 else train).append(im)
+    cifar = list(load_cifar10_npz(data / CIFAR10_NPZ, colours)[:CIFAR10_HELDOUT_START])
     return train, held_out, cifar
 
 

@@ -88,6 +88,7 @@ def test_models_without_adaptation_ignore_the_effort(logistic_zoo, rng):
 @pytest.mark.parametrize("damage,message", [
     (lambda body: bytes([7]) + body[1:], "unknown level"),
     (lambda body: body[:1] + bytes([3]) + body[2:], "unknown level or step"),
+    (lambda body: body[:1] + bytes([12]) + body[2:], "unknown level or step"),
     (lambda body: body[:1], "unknown level or step"),
     (lambda body: body[:-3], "corrupted ADPT section"),
     (lambda body: body + b"\0\0", "corrupted ADPT section"),
@@ -116,15 +117,16 @@ def test_an_adaptation_for_a_model_that_has_none_is_refused(logistic_zoo, rng):
         pixcodec.decompress(forged)
 
 
-def test_any_stored_change_decodes_exactly(logistic_zoo):
-    """Whatever deltas a file holds (within int16), coding with them is exact: the change is
-    a multiple of the weight grid."""
+@pytest.mark.parametrize("step_bits", adapt.STEP_CHOICES)
+def test_any_stored_change_decodes_exactly(logistic_zoo, step_bits):
+    """Whatever deltas a file holds (within int16, at any step), coding with them is exact: the
+    change is a multiple of the weight grid."""
     from pixcodec import zoo
     pixels = photo_pixels()[:12, :12]
     net = zoo.load_model("logistic-test")
     rng = np.random.default_rng(5)
     shapes = adapt.parameter_shapes(net, 2)
-    wild = adapt.Adaptation(2, tuple(rng.integers(-3000, 3000, s).astype(np.int16)
+    wild = adapt.Adaptation(2, step_bits, tuple(rng.integers(-3000, 3000, s).astype(np.int16)
                                      for s in shapes))
     coded = adapt.apply(net, adapt.unpack(wild.pack(), net))
     from pixcodec import codec
