@@ -11,8 +11,10 @@ become the PNG that Pillow would write for them.
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import struct
+import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +25,6 @@ from PIL import Image, UnidentifiedImageError
 
 from .errors import UnsupportedImageError
 
-Image.MAX_IMAGE_PIXELS = None  # the caller's pixel limit applies, checked before decoding
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 MAX_SIDE = 2**16  # the tile grid and the .pxc header hold any size; this bounds memory sanely
@@ -301,8 +302,29 @@ def _decode_idat(idat: bytes, width: int, height: int, colour_type: int, depth: 
     return samples.reshape(height, width, channels)
 
 
+@contextlib.contextmanager
+def pillow_without_pixel_limit():
+    """Lift Pillow's decompression-bomb limit for pixcodec's own reads (the caller's
+    --max-pixels applies, checked before decoding) and put the host program's value back."""
+    with _PILLOW_LIMIT_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
 def _pillow_to_png(data: bytes, max_pixels: int) -> bytes:
     """A non-PNG image file -> the PNG Pillow writes for it (its pixels, same mode)."""
+    with pillow_without_pixel_limit():
+        return _pillow_to_png_unlimited(data, max_pixels)
+
+
+def _pillow_to_png_unlimited(data: bytes, max_pixels: int) -> bytes:
     try:
         im = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:

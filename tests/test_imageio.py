@@ -163,3 +163,17 @@ def test_other_formats_keep_their_pixels_as_png():
             pixcodec.compress(buf.getvalue())).image)))
         assert restored.mode == expected.mode, fmt
         assert np.array_equal(np.asarray(restored), np.asarray(expected)), fmt
+
+
+def test_pillow_s_bomb_guard_is_the_host_program_s(monkeypatch):
+    """Importing pixcodec leaves Pillow's limit alone; reading a non-PNG lifts it for that read
+    only (pixcodec's own --max-pixels applies) and puts the host's value back."""
+    assert Image.MAX_IMAGE_PIXELS is not None  # pixcodec is imported above
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # a 60x60 image is > 2x: a bomb
+    buf = io.BytesIO()
+    Image.fromarray(np.full((60, 60, 3), 7, dtype=np.uint8)).save(buf, format="BMP")
+    image = read_image(buf.getvalue(), 10**6)
+    assert image.samples.shape == (60, 60, 3)
+    assert Image.MAX_IMAGE_PIXELS == 1000
+    with pytest.raises(Image.DecompressionBombError):
+        Image.open(io.BytesIO(buf.getvalue()))
