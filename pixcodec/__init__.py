@@ -5,8 +5,8 @@
     pixels = pixcodec.decompress(data)          # numpy array, bit-exact
 """
 from .api import Compressed, Decompressed, compress, decode, decompress, encode
-from .errors import FormatError, ModelError, PixcodecError, UnsupportedImageError
+from .errors import ArgumentError, FormatError, ModelError, PixcodecError, UnsupportedImageError
 
 __version__ = "0.1.0"
 __all__ = ["compress", "decompress", "encode", "decode", "Compressed", "Decompressed",
-           "PixcodecError", "FormatError", "ModelError", "UnsupportedImageError"]
+           "PixcodecError", "ArgumentError", "FormatError", "ModelError", "UnsupportedImageError"]

@@ -12,8 +12,10 @@ measurements behind the choices):
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO, Union
 
 import numpy as np
 
@@ -21,9 +23,44 @@ from . import adapt, container, zoo
 from .codec import Progress, decode_pixels, encode_pixels
 from .coder import CODER_ID, CODERS
 from .container import ADAPT, ALPHA, CHUNKS, COLOUR, INDICES, LOW_BYTES, ModelPlane
-from .errors import FormatError, ModelError, UnsupportedImageError
+from .errors import ArgumentError, FormatError, ModelError, UnsupportedImageError
 from .imageio import (GRAY_ALPHA, PALETTE, RGBA, PngImage, check_chunks, image_from_array,
                       read_image)
+
+
+# What the API reads: a path, a bytes-like object (bytes, bytearray, memoryview, a uint8 array)
+# or a binary file object.
+Source = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
+
+
+def _read_source(source: Source, what: str) -> bytes:
+    if isinstance(source, (str, os.PathLike)):
+        return Path(source).read_bytes()
+    if hasattr(source, "read"):
+        data = source.read()
+        if not isinstance(data, bytes):
+            raise ArgumentError(f"{what}: the file object gave {type(data).__name__}, not bytes "
+                                "(open it in binary mode)")
+        return data
+    try:
+        view = memoryview(source)
+    except TypeError:
+        raise ArgumentError(f"{what} must be a path, bytes or a binary file, not "
+                            f"{type(source).__name__}") from None
+    if view.itemsize != 1 or not view.c_contiguous:
+        raise ArgumentError(f"{what}: a buffer of single contiguous bytes is needed, not "
+                            f"items of {view.itemsize} bytes")
+    return view.tobytes()
+
+
+def _checked_tile(tile) -> int | None:
+    if tile is None:
+        return None
+    if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)):
+        raise ArgumentError(f"tile must be an integer, not {type(tile).__name__}")
+    if not 1 <= tile <= container.MAX_TILE:
+        raise ArgumentError(f"tile must be between 1 and {container.MAX_TILE}, not {tile}")
+    return int(tile)
 
 
 @dataclass(frozen=True)
@@ -75,26 +112,29 @@ def _from_eight_bits(values: np.ndarray, depth: int) -> np.ndarray:
     return values
 
 
-def encode(source: str | Path | bytes | np.ndarray, model: str | None = None, *,
+def encode(source: Source | np.ndarray, model: str | None = None, *,
            tile: int | None = None, progress: Progress | None = None,
            strip: bool = False, effort: int = adapt.DEFAULT_EFFORT) -> Compressed:
-    """Compress an image file (path or bytes) or a uint8/uint16 array (H, W[, C]).
+    """Compress an image file (path, bytes-like or binary file object) or a uint8/uint16 array
+    (H, W[, C]).
 
     `model` names the model for the gray or RGB samples, or its kind (default: the shipped one
     for the colour type); `tile` is the side of the independently coded tiles (default: the
     model's own, else 256); `strip` drops the PNG's ancillary chunks except tRNS; `effort`
     (0-2) how much of a logistic-mixture model is fitted to the image (``pixcodec.adapt``;
     other models ignore it)."""
-    if isinstance(source, np.ndarray):
+    tile = _checked_tile(tile)
+    if isinstance(effort, bool) or effort not in adapt.EFFORTS:
+        raise ArgumentError(f"effort must be one of {adapt.EFFORTS}, not {effort!r}")
+    if np.ma.isMaskedArray(source):
+        raise ArgumentError("masked arrays are not taken: the mask would be lost (fill them, "
+                            "or give an alpha channel)")
+    if isinstance(source, np.ndarray) and not (source.dtype == np.uint8 and source.ndim == 1):
         image = image_from_array(source, container.DEFAULT_MAX_PIXELS)
-    else:
-        image = read_image(source, container.DEFAULT_MAX_PIXELS)
+    else:  # a 1-D uint8 array is a file's bytes (np.fromfile), not pixels
+        image = read_image(_read_source(source, "the image"), container.DEFAULT_MAX_PIXELS)
     if strip:
         image = image.stripped()
-    if tile is not None and not 1 <= tile <= container.MAX_TILE:
-        raise ValueError(f"tile must be between 1 and {container.MAX_TILE}")
-    if effort not in adapt.EFFORTS:
-        raise ValueError(f"effort must be one of {adapt.EFFORTS}")
     height, width, _ = image.samples.shape
     sections = {}
     if image.before_idat or image.after_idat:
@@ -127,10 +167,11 @@ def encode(source: str | Path | bytes | np.ndarray, model: str | None = None, *,
     return Compressed(container.pack(header, sections), header, name, nll_bits)
 
 
-def decode(data: bytes, *, max_pixels: int = container.DEFAULT_MAX_PIXELS,
+def decode(data: Source, *, max_pixels: int = container.DEFAULT_MAX_PIXELS,
            progress: Progress | None = None) -> Decompressed:
-    """Decompress .pxc bytes; everything is validated before pixels are decoded."""
-    header, sections = container.unpack(data, max_pixels)
+    """Decompress a .pxc file (bytes-like, path or binary file object); everything is validated
+    before pixels are decoded."""
+    header, sections = container.unpack(_read_source(data, "the .pxc data"), max_pixels)
     height, width, depth = header.height, header.width, header.bit_depth
     plane = _checked_model_plane(sections[COLOUR], header) if COLOUR in sections else None
     before, after = container.unpack_chunks(sections[CHUNKS]) if CHUNKS in sections else ((), ())
@@ -208,14 +249,15 @@ def _model_values(samples: np.ndarray, depth: int, levels: int) -> np.ndarray:
     return np.ascontiguousarray(_to_eight_bits(samples, depth))
 
 
-def compress(source: str | Path | bytes | np.ndarray, model: str | None = None, *,
+def compress(source: Source | np.ndarray, model: str | None = None, *,
              strip: bool = False) -> bytes:
-    """An image file (path or bytes) or a uint8/uint16 array (H, W[, C]) -> .pxc bytes."""
+    """An image file (path, bytes-like or binary file object) or a uint8/uint16 array
+    (H, W[, C]) -> .pxc bytes."""
     return encode(source, model, strip=strip).data
 
 
-def decompress(data: bytes) -> np.ndarray:
-    """.pxc bytes -> the samples: (H, W) for one channel, else (H, W, C); uint8, or uint16 for
+def decompress(data: Source) -> np.ndarray:
+    """A .pxc file (bytes-like, path or binary file object) -> the samples: (H, W) for one channel, else (H, W, C); uint8, or uint16 for
     16-bit images; palette indices for palette images (`decode` gives the whole PngImage)."""
     samples = decode(data).pixels
     return samples[:, :, 0] if samples.shape[2] == 1 else samples

@@ -15,3 +15,8 @@ class UnsupportedImageError(PixcodecError):
 
 class ModelError(PixcodecError):
     """An unknown model, or weights that do not match their recorded hash."""
+
+
+class ArgumentError(PixcodecError, ValueError, TypeError):
+    """An API argument of a type or value pixcodec does not take (also a ValueError and a
+    TypeError, for callers that catch those)."""

@@ -350,8 +350,9 @@ def image_from_array(pixels: np.ndarray, max_pixels: int) -> PngImage:
     """A user's array -> PngImage: uint8 or uint16, (H, W) or (H, W, C) with C = 1 gray,
     2 gray+alpha, 3 RGB, 4 RGBA."""
     arr = np.asarray(pixels)
-    if arr.dtype not in (np.uint8, np.uint16):
+    if arr.dtype.kind != "u" or arr.dtype.itemsize not in (1, 2):
         raise UnsupportedImageError(f"pixel arrays must be uint8 or uint16, not {arr.dtype}")
+    arr = arr.astype(arr.dtype.newbyteorder("="), copy=False)  # either byte order
     if arr.ndim == 2:
         arr = arr[:, :, None]
     if arr.ndim != 3 or arr.shape[2] not in (1, 2, 3, 4) or 0 in arr.shape:

@@ -88,3 +88,36 @@ def test_array_and_model_errors():
         pixcodec.compress(arr, model="nope")
     with pytest.raises(pixcodec.ModelError, match="3-channel"):
         pixcodec.compress(arr, model="pixelcnn-rgb-v1")
+
+
+def test_every_kind_of_source_is_taken_on_both_sides(tmp_path, rng):
+    pixels = rng.integers(0, 256, (6, 5, 3), dtype=np.uint8)
+    data = pixcodec.compress(pixels)
+    path = tmp_path / "a.pxc"
+    path.write_bytes(data)
+    for source in (bytearray(data), memoryview(data), np.frombuffer(data, np.uint8),
+                   io.BytesIO(data), str(path), path):
+        assert np.array_equal(pixcodec.decompress(source), pixels)
+    png = io.BytesIO()
+    Image.fromarray(pixels).save(png, format="PNG")
+    for source in (bytearray(png.getvalue()), memoryview(png.getvalue()), io.BytesIO(png.getvalue())):
+        assert pixcodec.compress(source) == data
+    wide = pixels.astype(np.uint16) * 257
+    assert np.array_equal(pixcodec.decompress(pixcodec.compress(wide.astype(">u2"))), wide)
+
+
+@pytest.mark.parametrize("call,message", [
+    (lambda x: pixcodec.decompress(3.5), "must be a path, bytes or a binary file"),
+    (lambda x: pixcodec.decompress(io.StringIO("PXC")), "open it in binary mode"),
+    (lambda x: pixcodec.decompress(np.zeros(4, np.uint16)), "single contiguous bytes"),
+    (lambda x: pixcodec.compress(np.ma.masked_array(x)), "masked arrays"),
+    (lambda x: pixcodec.api.encode(x, tile=True), "tile must be an integer"),
+    (lambda x: pixcodec.api.encode(x, tile="8"), "tile must be an integer"),
+    (lambda x: pixcodec.api.encode(x, tile=0), "between 1 and"),
+    (lambda x: pixcodec.api.encode(x, effort=True), "effort must be one of"),
+])
+def test_arguments_pixcodec_does_not_take_are_its_own_errors(call, message):
+    """A PixcodecError (so the CLI's one line), also a ValueError and TypeError for callers."""
+    with pytest.raises(pixcodec.PixcodecError, match=message) as caught:
+        call(np.zeros((3, 4), dtype=np.uint8))
+    assert isinstance(caught.value, ValueError) and isinstance(caught.value, TypeError)
