@@ -121,7 +121,7 @@ class LogisticPixelCNN(PixelNetwork):
         conv = arith.conv
         out = conv(self.params, features)
         k, c = self.config.components, self.config.colours
-        means = out[:, k:k + c * k]
+        logits, means, rest = out.split([k, c * k, out.shape[1] - k - c * k], dim=1)
         if self.predictor is not None:
             means = means + conv(self.predictor, x)
         if self.edge is not None:
@@ -129,7 +129,7 @@ class LogisticPixelCNN(PixelNetwork):
             west = F.pad(x, (1, 0, 0, 0))[:, :, :, :-1]
             north_west = F.pad(x, (1, 0, 1, 0))[:, :, :-1, :-1]
             means = means + conv(self.edge, median_edge(north, west, north_west))
-        return torch.cat([out[:, :k], means, out[:, k + c * k:]], dim=1)
+        return torch.cat([logits, means, rest], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Symbols (B, C, H, W) -> float mixture parameters (B, channels, H, W)."""
