@@ -125,12 +125,11 @@ def _plan(inputs: tuple[str, ...], output: str | None, recursive: bool, in_suffi
 def _output_problem(job: Job, force: bool) -> str | None:
     if job.output == "-":
         return None
+    from pixcodec.fileio import output_problem
     out = Path(job.output)
     if job.input != "-" and out.exists() and out.resolve() == Path(job.input).resolve():
         return f"{job.output} is the input file; pixcodec never overwrites its input"
-    if out.exists() and not force:
-        return f"{job.output} already exists (use --force to overwrite)"
-    return None
+    return output_problem(out, force)
 
 
 # ------------------------------------------------------------------------------ the work

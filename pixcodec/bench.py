@@ -42,6 +42,7 @@ from . import api, container, zoo
 from .codec import Progress, tile_grid
 from .data import MODE_COLOURS, NamedImage, open_image_set
 from .errors import PixcodecError
+from .fileio import output_problem
 
 TOTAL = "TOTAL"
 INSTALL_HINT = "pip install 'pixcodec[bench]'"
@@ -578,8 +579,9 @@ def check_output_path(path: str | Path, suffixes: Sequence[str], force: bool) ->
     path = Path(path)
     if path.suffix.lower() not in suffixes:
         raise PixcodecError(f"{path}: the file name must end in {' or '.join(suffixes)}")
-    if path.exists() and not force:
-        raise PixcodecError(f"{path} already exists (use --force to overwrite)")
+    problem = output_problem(path, force)
+    if problem:
+        raise PixcodecError(problem)
     if not path.parent.is_dir():
         raise PixcodecError(f"{path.parent} is not a folder")
 
