@@ -43,6 +43,9 @@ _PARAMETERS = {1: ("params.bias", "predictor.weight", "predictor.bias"),
 _ITERATIONS = 200
 _SAMPLE = 16384          # pixels per Adam step (consecutive rows of a shuffled image)
 _LEARNING_RATE = 1e-3
+# The storage steps are compared on this many pixels of the shuffled image (an unbiased sample;
+# the whole of a Kodak photo took 1.2 s a comparison, ten of them per encode).
+_GAIN_SAMPLE = 2**16
 _SECTION_OVERHEAD = 12   # bytes of an ADPT section besides its body
 # Below this many subpixels no fit is tried: the smallest section (~500 bytes) would need more
 # than the 0.1-0.2 bits/dim the fits saved on photos, and a fit costs ~400 Adam steps.
@@ -184,9 +187,10 @@ def _fit_level(problem: _HeadProblem, net: LogisticPixelCNN,
     """The adaptation of one level, at its best step, and the bits it saves net of its bytes
     (float NLL)."""
     fitted = fit_deltas(problem, net, level)
+    rows = slice(0, _GAIN_SAMPLE)
     with torch.no_grad():
-        before = float(problem.nll_bits([torch.zeros(d.shape) for d in fitted], level))
-    choices = [net_gain(problem, Adaptation.quantize(level, step, fitted), before)
+        before = float(problem.nll_bits([torch.zeros(d.shape) for d in fitted], level, rows))
+    choices = [net_gain(problem, Adaptation.quantize(level, step, fitted), before, rows)
                for step in STEP_CHOICES]
     return max(choices, key=lambda choice: choice[1])
 
@@ -206,12 +210,12 @@ def fit_deltas(problem: _HeadProblem, net: LogisticPixelCNN, level: int) -> list
     return [d.detach().numpy() for d in deltas]
 
 
-def net_gain(problem: _HeadProblem, adaptation: Adaptation,
-             before: float) -> tuple[Adaptation, float]:
-    """`adaptation` and the bits it saves on the image (float NLL, from `before` bits per
-    subpixel unadapted) net of its section's bytes."""
+def net_gain(problem: _HeadProblem, adaptation: Adaptation, before: float,
+             rows: slice | None = None) -> tuple[Adaptation, float]:
+    """`adaptation` and the bits it saves on the image net of its section's bytes: float NLL
+    on `rows` (all by default), from `before` bits per subpixel there unadapted."""
     with torch.no_grad():
         after = float(problem.nll_bits([torch.from_numpy(d).float() for d in adaptation.values()],
-                                       adaptation.level))
+                                       adaptation.level, rows))
     saved_bits = (before - after) * problem.symbols.numel()
     return adaptation, saved_bits - 8 * (len(adaptation.pack()) + _SECTION_OVERHEAD)
