@@ -500,11 +500,11 @@ def bench(datasets, models, data_root, limit, seed, jobs, per_image, tile_cost, 
     missing. Exits with 1 if any round trip failed or was not exact.
     """
     from pixcodec import bench as bench_lib
-    from pixcodec.fileio import atomic_write
+    from pixcodec.fileio import atomic_write, check_output_path
     if out:
-        bench_lib.check_output_path(out, tuple(bench_lib.SERIALISERS), force)
+        check_output_path(out, tuple(bench_lib.SERIALISERS), force)
     if plot:
-        bench_lib.check_output_path(plot, (".png",), force)
+        check_output_path(plot, (".png",), force)
         bench_lib.require_matplotlib()
     bar = _Bar("bench", True, unit="image")
     try:
@@ -523,6 +523,35 @@ def bench(datasets, models, data_root, limit, seed, jobs, per_image, tile_cost, 
         first = problems[0]
         _raise(f"{len(problems)} round trips failed or were not exact, first {first.dataset} / "
               f"{first.image} / {first.codec} {first.note}".rstrip())
+
+
+@main.command()
+@click.argument("image")
+@click.option("-o", "--output", metavar="MAP.png", required=True,
+              help="The heat map: bits per pixel, a colour bar, the total in the title.")
+@click.option("-m", "--model", metavar="NAME",
+              help="Model (see `pixcodec models`); default: the shipped model for the image's "
+                   "colour type.")
+@click.option("--csv", "csv_path", metavar="FILE", help="Also write each pixel's bits: y,x,bits.")
+@click.option("--effort", type=click.IntRange(0, 2), metavar="0-2", default=0, show_default=True,
+              help="Map the model as fitted to the image at this effort (see compress).")
+@click.option("-f", "--force", is_flag=True, help="Overwrite the outputs.")
+@_guarded
+def bits(image, output, model, csv_path, effort, force):
+    """Where the model spends its bits in IMAGE: a heat map of each pixel's code length (its
+    colours summed), exact as coded; the map sums to the model's NLL of the image."""
+    from pixcodec import bits as bits_lib
+    from pixcodec.bench import require_matplotlib
+    from pixcodec.fileio import atomic_write, check_output_path
+    check_output_path(output, (".png",), force)
+    if csv_path:
+        check_output_path(csv_path, (".csv",), force)
+    require_matplotlib("the heat map")
+    result = bits_lib.bits_map(_read_input(image), model, effort)
+    atomic_write(output, bits_lib.heat_map_png(result, Path(image).name), force)
+    if csv_path:
+        atomic_write(csv_path, bits_lib.to_csv(result), force)
+    click.echo(f"{image}: {result.bits_per_dim:.3f} bits/dim ({result.model}) -> {output}")
 
 
 if __name__ == "__main__":

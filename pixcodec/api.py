@@ -126,13 +126,7 @@ def encode(source: Source | np.ndarray, model: str | None = None, *,
     tile = _checked_tile(tile)
     if isinstance(effort, bool) or effort not in adapt.EFFORTS:
         raise ArgumentError(f"effort must be one of {adapt.EFFORTS}, not {effort!r}")
-    if np.ma.isMaskedArray(source):
-        raise ArgumentError("masked arrays are not taken: the mask would be lost (fill them, "
-                            "or give an alpha channel)")
-    if isinstance(source, np.ndarray) and not (source.dtype == np.uint8 and source.ndim == 1):
-        image = image_from_array(source, container.DEFAULT_MAX_PIXELS)
-    else:  # a 1-D uint8 array is a file's bytes (np.fromfile), not pixels
-        image = read_image(_read_source(source, "the image"), container.DEFAULT_MAX_PIXELS)
+    image = _image_of(source)
     if strip:
         image = image.stripped()
     height, width, _ = image.samples.shape
@@ -143,11 +137,7 @@ def encode(source: Source | np.ndarray, model: str | None = None, *,
     if image.colour_type == PALETTE:
         sections[INDICES] = container.pack_lzma(image.samples.tobytes())
     else:
-        colours = _colour_channels(image.colour_type)
-        name = zoo.resolve_model(model, _model_mode(image.colour_type, image.bit_depth))
-        values = _model_values(image.samples[:, :, :colours], image.bit_depth,
-                               zoo.model_info(name).levels)
-        tile = tile or zoo.model_info(name).coding_tile
+        name, values, tile = _model_plane_input(image, model, tile)
         net = zoo.load_model(name)
         adaptation = adapt.fit(net, values, effort)
         if adaptation is not None:
@@ -165,6 +155,37 @@ def encode(source: Source | np.ndarray, model: str | None = None, *,
     header = container.Header(width, height, image.colour_type, image.bit_depth,
                               image.interlaced, container.image_checksum(image))
     return Compressed(container.pack(header, sections), header, name, nll_bits)
+
+
+def _image_of(source: Source | np.ndarray) -> PngImage:
+    if np.ma.isMaskedArray(source):
+        raise ArgumentError("masked arrays are not taken: the mask would be lost (fill them, "
+                            "or give an alpha channel)")
+    if isinstance(source, np.ndarray) and not (source.dtype == np.uint8 and source.ndim == 1):
+        return image_from_array(source, container.DEFAULT_MAX_PIXELS)
+    # a 1-D uint8 array is a file's bytes (np.fromfile), not pixels
+    return read_image(_read_source(source, "the image"), container.DEFAULT_MAX_PIXELS)
+
+
+def _model_plane_input(image: PngImage, model: str | None,
+                       tile: int | None) -> tuple[str, np.ndarray, int]:
+    """The model that codes a gray or RGB image's samples, the (H, W, C) uint8 symbols it
+    codes, and the tile side."""
+    colours = _colour_channels(image.colour_type)
+    name = zoo.resolve_model(model, _model_mode(image.colour_type, image.bit_depth))
+    values = _model_values(image.samples[:, :, :colours], image.bit_depth,
+                           zoo.model_info(name).levels)
+    return name, values, tile or zoo.model_info(name).coding_tile
+
+
+def model_input(source: Source | np.ndarray,
+                model: str | None = None) -> tuple[str, np.ndarray, int] | None:
+    """What `encode` gives the model for this image: (model name, (H, W, C) uint8 symbols,
+    tile side), or None for a palette image (coded without a model)."""
+    image = _image_of(source)
+    if image.colour_type == PALETTE:
+        return None
+    return _model_plane_input(image, model, None)
 
 
 def decode(data: Source, *, max_pixels: int = container.DEFAULT_MAX_PIXELS,

@@ -42,7 +42,6 @@ from . import api, container, zoo
 from .codec import Progress, tile_grid
 from .data import MODE_COLOURS, NamedImage, open_image_set
 from .errors import PixcodecError
-from .fileio import output_problem
 
 TOTAL = "TOTAL"
 INSTALL_HINT = "pip install 'pixcodec[bench]'"
@@ -574,18 +573,6 @@ def format_table(result: BenchResult, per_image: bool = False) -> str:
     return "\n".join(lines)
 
 
-def check_output_path(path: str | Path, suffixes: Sequence[str], force: bool) -> None:
-    """Refuse an output before an hour of work rather than after."""
-    path = Path(path)
-    if path.suffix.lower() not in suffixes:
-        raise PixcodecError(f"{path}: the file name must end in {' or '.join(suffixes)}")
-    problem = output_problem(path, force)
-    if problem:
-        raise PixcodecError(problem)
-    if not path.parent.is_dir():
-        raise PixcodecError(f"{path.parent} is not a folder")
-
-
 def to_json(result: BenchResult) -> bytes:
     return json.dumps({"settings": result.settings,
                        "totals": [row_dict(r) for r in result.totals],
@@ -607,11 +594,11 @@ def to_csv(result: BenchResult) -> bytes:
 SERIALISERS = {".json": to_json, ".csv": to_csv}
 
 
-def require_matplotlib() -> None:
+def require_matplotlib(what: str = "--plot") -> None:
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        raise PixcodecError(f"--plot needs matplotlib ({INSTALL_HINT})") from None
+        raise PixcodecError(f"{what} needs matplotlib ({INSTALL_HINT})") from None
 
 
 def plot_png(result: BenchResult) -> bytes:

@@ -137,27 +137,44 @@ def coded_nll_bits(net: nn.Module, pixels: np.ndarray, tile: int = DEFAULT_TILE)
     """The exact NLL in bits of (H, W, C) uint8 pixels as coded, tile by tile: the figure
     encode_pixels returns, from parallel passes instead of the position-by-position loop (much
     faster for the PixelRNNs)."""
-    return sum(model_nll_bits(net, pixels[None, y:y + h, x:x + w])
-               for y, x, h, w in tile_grid(*pixels.shape[:2], tile))
+    return float(coded_pixel_bits(net, pixels, tile).sum())
+
+
+def coded_pixel_bits(net: nn.Module, pixels: np.ndarray, tile: int = DEFAULT_TILE) -> np.ndarray:
+    """(H, W) float64: each pixel's exact code length in bits (its subpixels' summed) as coded,
+    tile by tile."""
+    bits = np.zeros(pixels.shape[:2])
+    for y, x, h, w in tile_grid(*pixels.shape[:2], tile):
+        bits[y:y + h, x:x + w] = pixel_bits(net, pixels[None, y:y + h, x:x + w])[0]
+    return bits
+
+
+def model_nll_bits(net: nn.Module, images: np.ndarray, rows_per_pass: int = 64) -> float:
+    """Exact NLL in bits of untiled images (B, H, W, C) uint8, from parallel passes."""
+    return float(pixel_bits(net, images, rows_per_pass).sum())
 
 
 @torch.no_grad()
-def model_nll_bits(net: nn.Module, images: np.ndarray, rows_per_pass: int = 64) -> float:
-    """Exact NLL in bits of untiled images (B, H, W, C) uint8, from parallel passes.
+def pixel_bits(net: nn.Module, images: np.ndarray, rows_per_pass: int = 64) -> np.ndarray:
+    """(B, H, W) float64: the exact code length in bits of each pixel of untiled images
+    (B, H, W, C) uint8, from parallel passes.
 
     Bands of rows are computed with as many rows above as the model can see, which makes each
     band's tables identical to a pass over the whole image at a fraction of the memory; a model
     that sees every row above (the PixelRNNs) gets the whole image in one pass."""
     halo = net.halo_rows()
     x = torch.from_numpy(np.array(images, dtype=np.uint8)).permute(0, 3, 1, 2)
+    b, c, height, width = x.shape
     if halo is None:
-        rows_per_pass = x.shape[2]
-    total = 0.0
-    for y in range(0, x.shape[2], rows_per_pass):
+        rows_per_pass = height
+    bits = np.zeros((b, height, width))
+    for y in range(0, height, rows_per_pass):
         top = max(0, y - (halo or 0))
         band = x[:, :, top:y + rows_per_pass]
         tables = net.exact_tables(band)[:, :, :, y - top:]  # (B, C, levels, rows, W)
+        rows = tables.shape[3]
         table = tables.permute(0, 1, 3, 4, 2).reshape(-1, tables.shape[2]).numpy()
         symbols = band[:, :, y - top:].reshape(-1).numpy().astype(np.int64)
-        total += float(fx.bits_of(net.table_weights(table), symbols).sum())
-    return total
+        subpixel_bits = fx.bits_of(net.table_weights(table), symbols)
+        bits[:, y:y + rows] = subpixel_bits.reshape(b, c, rows, width).sum(axis=1)
+    return bits

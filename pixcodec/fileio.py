@@ -51,6 +51,19 @@ def output_problem(path: str | Path, force: bool) -> str | None:
     return None
 
 
+def check_output_path(path: str | Path, suffixes: tuple[str, ...], force: bool) -> None:
+    """Refuse an output before the work that makes it rather than after: its name must end
+    in one of `suffixes`, its folder exist, and the rules above allow it."""
+    path = Path(path)
+    if path.suffix.lower() not in suffixes:
+        raise PixcodecError(f"{path}: the file name must end in {' or '.join(suffixes)}")
+    problem = output_problem(path, force)
+    if problem:
+        raise PixcodecError(problem)
+    if not path.parent.is_dir():
+        raise PixcodecError(f"{path.parent} is not a folder")
+
+
 def atomic_write(path: str | Path, data: bytes, force: bool = False) -> None:
     """Write `data` to `path` all at once, or not at all (a failure or Ctrl-C leaves nothing),
     by the rules above."""
