@@ -44,7 +44,7 @@ bench-kodak: install ## pixcodec vs the classic codecs on Kodak (DATA=folder hol
 bench-photo-sets: install ## the same on the RGB held-out sets: cifar10, bsd68, imagenet64 (~40 min)
 	$(BIN)/pip install -q -e ".[bench]"
 	$(BIN)/pixcodec bench cifar10-heldout bsd68-heldout imagenet64-heldout200 --data-root $(DATA) \
-		--out docs/photo-sets.json --plot docs/photo-sets.png --force
+		--out runs/photo-sets.json --plot docs/photo-sets.png --force
 
 bench-small: install ## the same on cifar10-heldout and 1,000 binarized MNIST test images (~1 h)
 	$(BIN)/pip install -q -e ".[bench]"
