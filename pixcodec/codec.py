@@ -56,7 +56,7 @@ def torch_threads(n: int):
         torch.set_num_threads(before)
 
 
-def _coding_loop(net: nn.Module, pixels: np.ndarray, tile: int,
+def coding_loop(net: nn.Module, pixels: np.ndarray, tile: int,
                  code: Callable[[np.ndarray, np.ndarray, int, np.ndarray], np.ndarray],
                  progress: Progress | None = None, observe: Callable | None = None) -> None:
     """Run the network over every position in decoding order.
@@ -112,7 +112,7 @@ def encode_pixels(net: nn.Module, pixels: np.ndarray, tile: int = DEFAULT_TILE,
         nll_bits += float(fx.bits_of(weights, symbols).sum())
         return encoder.code(symbols, weights)
 
-    _coding_loop(net, pixels, tile, code, progress)
+    coding_loop(net, pixels, tile, code, progress)
     return encoder.finish(), nll_bits
 
 
@@ -129,7 +129,7 @@ def decode_pixels(net: nn.Module, payload: bytes, height: int, width: int,
         pixels[ys, xs, colour] = symbols
         return symbols
 
-    _coding_loop(net, pixels, tile, code, progress)
+    coding_loop(net, pixels, tile, code, progress)
     return pixels
 
 

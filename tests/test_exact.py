@@ -13,7 +13,7 @@ from conftest import ARCHITECTURES, random_net, random_pixelcnn
 def tables_in_coding_order(net, pixels, tile):
     """Every (ys, xs, colour, int-logits) the coding loop computes, via its own code path."""
     seen = []
-    codec._coding_loop(net, pixels.copy(), tile,
+    codec.coding_loop(net, pixels.copy(), tile,
                        lambda ys, xs, colour, weights: pixels[ys, xs, colour].astype(np.int64),
                        observe=lambda ys, xs, colour, logits: seen.append(
                            (ys.copy(), xs.copy(), colour, logits.copy())))
