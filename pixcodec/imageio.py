@@ -370,6 +370,16 @@ def _chunk_bytes(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
+def png_header_bytes(header, before_idat: tuple[Chunk, ...] = ()) -> bytes:
+    """A PNG file of `header`'s size and kind (a container.Header) with the chunks that come
+    before its pixel data and none of the pixels: enough for a reader to tell the mode."""
+    ihdr = _IHDR.pack(header.width, header.height, header.bit_depth, header.colour_type, 0, 0,
+                      int(header.interlaced))
+    return (PNG_SIGNATURE + _chunk_bytes(b"IHDR", ihdr)
+            + b"".join(_chunk_bytes(c.type, c.data) for c in before_idat)
+            + _chunk_bytes(b"IDAT", b"") + _chunk_bytes(b"IEND", b""))
+
+
 def write_png(image: PngImage) -> bytes:
     """PngImage -> PNG file bytes: IHDR, the chunks before IDAT, IDAT, the chunks after, IEND."""
     height, width, channels = image.samples.shape
