@@ -307,7 +307,7 @@ def _many_files(func):
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="pixcodec", prog_name="pixcodec")
 def main():
-    """Lossless image compression with PixelCNN models.
+    """Lossless image compression with PixelCNN and PixelRNN models.
 
     \b
     pixcodec compress img.png              # writes img.pxc
@@ -315,6 +315,9 @@ def main():
     pixcodec decompress img.pxc            # writes img.png
     pixcodec models                        # the shipped models
     pixcodec bench kodak --data-root DIR   # against the classic lossless codecs
+    pixcodec bits img.png -o map.png       # where the model spends its bits
+    pixcodec sample -n 16 -o grid.png      # images drawn from a model
+    pixcodec complete img.png -o grid.png  # the rest of an image, drawn
 
     Exit codes: 0 success, 1 error (bad input, corrupted file, refused image, existing
     output) for any file, a bench round trip not exact; 2 usage error; 130 interrupted.
