@@ -568,9 +568,16 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def _sampled_model(model: str | None):
-    """A shipped model that can be sampled: (name, network, levels)."""
+    """A shipped model, or a `pixcodec train` checkpoint, that can be sampled:
+    (name, network, levels)."""
     from pixcodec import zoo
     from pixcodec.errors import ModelError
+    if model is not None and Path(model).is_file():
+        from pixcodec.train import network_from_checkpoint
+        net = network_from_checkpoint(model)
+        if net.__class__.__name__ == "MultiScalePixelRNN":
+            raise ModelError(f"{model}: a multi-scale network: sampling it is not supported")
+        return Path(model).name, net, net.config.levels
     name = zoo.resolve_model(model, "RGB") if model is None else model
     if name not in zoo.manifest():
         modes = [m for m in ("RGB", "L", "1")
@@ -583,8 +590,9 @@ def _sampled_model(model: str | None):
 
 
 _sample_options = [
-    click.option("-m", "--model", metavar="NAME",
-                 help="Model to draw from (see `pixcodec models`); default: the RGB default."),
+    click.option("-m", "--model", metavar="NAME|CHECKPOINT",
+                 help="Model to draw from (see `pixcodec models`), or a checkpoint of "
+                      "`pixcodec train`; default: the RGB default."),
     click.option("-n", "count", type=click.IntRange(min=1), default=None, metavar="N",
                  help="How many images to draw."),
     click.option("--seed", type=int, default=0, show_default=True,

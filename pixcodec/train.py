@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import math
 import os
+import pickle
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -25,7 +26,8 @@ import numpy as np
 import torch
 
 from .data import TrainingSet, open_training_sets
-from .nets.presets import PRESETS, build, parameter_count
+from .errors import ModelError
+from .nets.presets import PRESETS, build, make_network, parameter_count
 
 
 @dataclass
@@ -174,6 +176,19 @@ def save_checkpoint(path: Path, net, optimizer, step: int, rng: np.random.Genera
 
 def load_checkpoint(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def network_from_checkpoint(path: str | Path) -> torch.nn.Module:
+    """The network a checkpoint holds, in eval mode (torch's weights-only loader: tensors and
+    plain containers, no code)."""
+    try:
+        state = load_checkpoint(Path(path))
+        net = make_network(state["architecture"], state["config"])
+        net.load_state_dict(state["weights"])
+    except (OSError, RuntimeError, KeyError, TypeError, ValueError, pickle.UnpicklingError) as exc:
+        raise ModelError(f"{path}: not a checkpoint of pixcodec train "
+                         f"({type(exc).__name__})") from None
+    return net.eval()
 
 
 def _rng_state_to_tensors(rng: np.random.Generator) -> dict:

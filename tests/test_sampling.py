@@ -65,3 +65,20 @@ def test_commands_write_grids_and_refuse_bad_options(tmp_path):
                                 "-o", str(tmp_path / "c.png")])
     assert done.exit_code == 0, done.output
     assert "24 of 48 pixels kept" in done.output
+
+
+def test_a_training_checkpoint_can_be_sampled(tmp_path):
+    from pixcodec.train import TrainOptions, train
+    from test_train import tiny_set
+    checkpoint = tmp_path / "run.pt"
+    train(TrainOptions(model="mnist_pixelcnn", data="bars", checkpoint=checkpoint, steps=2,
+                       batch=2, eval_every=2, eval_images=2, threads=1), data=tiny_set())
+    runner = CliRunner()
+    result = runner.invoke(main, ["sample", "-m", str(checkpoint), "-n", "2", "--size", "6x5",
+                                  "-o", str(tmp_path / "g.png")])
+    assert result.exit_code == 0, result.output
+    assert "from run.pt" in result.output
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a checkpoint")
+    refused = runner.invoke(main, ["sample", "-m", str(junk), "-o", str(tmp_path / "h.png")])
+    assert refused.exit_code == 1 and "not a checkpoint of pixcodec train" in refused.output
