@@ -655,17 +655,22 @@ def complete(image, model, count, seed, scale, force, keep_rows, mask, output):
     """Keep part of IMAGE and draw the rest from a model, N times (the paper's occlusion
     completions, Figure 9); the kept pixels stay exactly as they are."""
     import numpy as np
-    from pixcodec import api, sampling
+    from pixcodec import api, sampling, zoo
     from pixcodec.errors import ArgumentError
     from pixcodec.fileio import atomic_write, check_output_path
     if keep_rows is not None and mask:
         raise click.UsageError("give --keep-rows or --mask, not both")
     check_output_path(output, (".png",), force)
-    coded = api.model_input(_read_input(image), model)
+    checkpoint = model is not None and Path(model).is_file()
+    coded = api.model_input(_read_input(image), None if checkpoint else model)
     if coded is None:
         raise ArgumentError(f"{image}: palette images are not model-coded; nothing to complete")
     name, pixels, _ = coded
-    name, net, levels = _sampled_model(name)
+    name, net, levels = _sampled_model(model if checkpoint else name)
+    read_as = zoo.model_info(coded[0]).levels  # 2: the image was read as 0/1 values
+    if pixels.shape[2] != net.config.colours or levels != read_as:
+        raise ArgumentError(f"{image}: {name} does not model images like this one "
+                            f"({net.config.colours} channel(s), {levels} levels)")
     height, width = pixels.shape[:2]
     keep = np.zeros((height, width), dtype=bool)
     if mask:

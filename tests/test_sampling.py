@@ -78,6 +78,14 @@ def test_a_training_checkpoint_can_be_sampled(tmp_path):
                                   "-o", str(tmp_path / "g.png")])
     assert result.exit_code == 0, result.output
     assert "from run.pt" in result.output
+    Image.fromarray(np.eye(6, 5, dtype=bool)).save(tmp_path / "digit.png")
+    done = runner.invoke(main, ["complete", str(tmp_path / "digit.png"), "-m", str(checkpoint),
+                                "-n", "2", "-o", str(tmp_path / "c.png")])
+    assert done.exit_code == 0, done.output
+    Image.fromarray(np.zeros((6, 5, 3), dtype=np.uint8)).save(tmp_path / "rgb.png")
+    unlike = runner.invoke(main, ["complete", str(tmp_path / "rgb.png"), "-m", str(checkpoint),
+                                  "-o", str(tmp_path / "d.png")])
+    assert unlike.exit_code == 1 and "does not model images like this one" in unlike.output
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a checkpoint")
     refused = runner.invoke(main, ["sample", "-m", str(junk), "-o", str(tmp_path / "h.png")])
