@@ -58,3 +58,14 @@ def test_aliases_pick_the_model_of_that_kind(zoo_with_more, alias, rng):
 
 def test_without_a_binary_model_one_bit_images_fall_back_to_gray(weights_dir):
     assert zoo.default_model("1") == SHIPPED
+
+
+def test_every_network_is_checked_against_the_exact_arithmetic_bound():
+    """Every preset fits; a Row LSTM wide enough to overflow float64's exact sums (h = 911
+    would, through its input-to-state and state-to-state sum) is refused when it is built."""
+    from pixcodec.nets.presets import PRESETS, build, make_network
+    for name in PRESETS:
+        build(name)
+    with pytest.raises(ValueError, match="too wide for the exact arithmetic"):
+        make_network("pixelrnn", dict(cell="row_lstm", colours=3, hidden=911, layers=1,
+                                      out_features=32))

@@ -67,6 +67,31 @@ def exact_parameters(net: nn.Module) -> dict:
             for m in net.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d))}
 
 
+# The most products any rounded value of a network sums, counted generically: two
+# convolutions (an LSTM's input-to-state and state-to-state parts; the logistic head's output
+# layer and its predictors) plus a few already-rounded terms (biases, the multi-scale gates).
+_SUMMED_LAYERS, _SUMMED_EXTRA = 2, 128
+
+
+def largest_fan_in(net: nn.Module) -> int:
+    """The most products of one output of any convolution of `net` (whole kernels, masks
+    ignored: a bound)."""
+    fan_ins = [m.weight[0].numel() if not isinstance(m, nn.ConvTranspose2d)
+               else m.weight[:, 0].numel()
+               for m in net.modules() if isinstance(m, (nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d))]
+    return max(fan_ins, default=0)
+
+
+def check_fan_in(net: nn.Module) -> None:
+    """Refuse a network whose exact sums could leave float64's exact range (fixedpoint.py),
+    with the reason."""
+    largest = largest_fan_in(net)
+    if _SUMMED_LAYERS * largest + _SUMMED_EXTRA > fx.MAX_FAN_IN:
+        raise ValueError(f"a convolution with {largest} inputs per output is too wide for the "
+                         f"exact arithmetic: sums of two such layers could exceed "
+                         f"{fx.MAX_FAN_IN} products and lose exactness")
+
+
 class ExactArithmetic:
     exact = True
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from .arithmetic import check_fan_in
 from .logistic_pixelcnn import LogisticPixelCNN, LogisticPixelCNNConfig
 from .multiscale import MultiScaleConfig, MultiScalePixelRNN
 from .pixelcnn import PixelCNN, PixelCNNConfig
@@ -95,7 +96,9 @@ def make_network(architecture: str, config: dict) -> nn.Module:
         config_cls, net_cls = ARCHITECTURES[architecture]
     except KeyError:
         raise ValueError(f"unknown architecture {architecture!r}") from None
-    return net_cls(config_cls(**config))
+    net = net_cls(config_cls(**config))
+    check_fan_in(net)
+    return net
 
 
 def build(name: str) -> nn.Module:
