@@ -154,10 +154,12 @@ def _compress_file(path: str, model: str | None, strip: bool, tile: int | None =
                          f"{8 * len(result.data) / result.dims:.3f} bits/dim ({coded_by})")
 
 
-def _decompress_file(path: str, max_pixels: int, progress=None) -> tuple[bytes, str]:
+def _decompress_file(path: str, max_pixels: int, models: tuple = (),
+                     progress=None) -> tuple[bytes, str]:
     import pixcodec
     from pixcodec.imageio import write_png
-    result = pixcodec.decode(_read_input(path), max_pixels=max_pixels, progress=progress)
+    result = pixcodec.decode(_read_input(path), max_pixels=max_pixels, progress=progress,
+                             models=models)
     return write_png(result.image), f"{result.header.width}x{result.header.height} " \
                                     f"{result.header.describe()}"
 
@@ -326,9 +328,10 @@ def main():
 
 @main.command()
 @_many_files
-@click.option("-m", "--model", metavar="NAME",
-              help="Model for the gray or RGB samples (see `pixcodec models`); default: the "
-                   "shipped model for the image's colour type.")
+@click.option("-m", "--model", metavar="NAME|FILE.pxm",
+              help="Model for the gray or RGB samples (see `pixcodec models`), or a model file "
+                   "of `pixcodec export`; default: the shipped model for the image's colour "
+                   "type.")
 @click.option("--strip", is_flag=True,
               help="Drop the PNG's metadata (ICC profile, gamma, text, EXIF and every other "
                    "ancillary chunk except tRNS transparency).")
@@ -357,31 +360,68 @@ def compress(inputs, output, recursive, jobs, force, quiet, model, strip, tile, 
 @_many_files
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None,
               help="Refuse files of more pixels than this (default 268435456).")
+@click.option("-m", "--model", "models", multiple=True, metavar="FILE.pxm",
+              help="A model file (`pixcodec export`) for files coded with a model that is not "
+                   "shipped; repeatable.")
+@click.option("--model-dir", "model_dirs", multiple=True, metavar="DIR",
+              help="A folder of .pxm model files to look in (also $PIXCODEC_MODEL_PATH); "
+                   "repeatable.")
 @_guarded
-def decompress(inputs, output, recursive, jobs, force, quiet, max_pixels):
+def decompress(inputs, output, recursive, jobs, force, quiet, max_pixels, models, model_dirs):
     """Decompress .pxc files IN ('-' for stdin; folders with -r: their .pxc files) to PNG
-    images identical to the originals."""
+    images identical to the originals. A file coded with your own model finds it by name and
+    hash among -m files, --model-dir folders and $PIXCODEC_MODEL_PATH."""
     from pixcodec.container import DEFAULT_MAX_PIXELS
     plan = _plan(inputs, output, recursive, ".pxc", ".png")
     _check_stdout(plan)
-    work = functools.partial(_decompress_file, max_pixels=max_pixels or DEFAULT_MAX_PIXELS)
+    work = functools.partial(_decompress_file, max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
+                             models=(*models, *model_dirs))
     _run(plan, work, jobs, force, quiet, "decompress")
 
 
 @main.command()
+@click.option("--path", "paths", multiple=True, metavar="FILE.pxm",
+              help="Show this model file (from `pixcodec export`) instead; repeatable.")
 @_guarded
-def models():
+def models(paths):
     """List the shipped models with their measured bits/dim."""
     from pixcodec import zoo
-    for info in zoo.manifest().values():
+    infos = [zoo.model_info(zoo.use_model_file(p)) for p in paths] if paths \
+        else zoo.manifest().values()
+    for info in infos:
         default = f" (default for {info.default_for})" if info.default_for else ""
         aliases = f", also -m {' / '.join(info.aliases)}" if info.aliases else ""
         tile = f", tiles of {info.coding_tile}"
         measured = ", ".join(f"{k} {v:.3f}" for k, v in info.measured.items()) or "not measured"
         details = ", ".join(f"{k}={v}" for k, v in info.config.items())
         click.echo(f"{info.name}{default}{aliases}: {info.architecture} ({details}){tile}")
-        unit = "nats/image" if info.levels == 2 else "bits/dim"
-        click.echo(f"    {unit}: {measured}")
+        if paths:  # a model file knows only its training log's figure
+            click.echo(f"    from {info.weights}, sha256 {info.sha256[:16]}...; {measured}")
+        else:
+            click.echo(f"    {'nats/image' if info.levels == 2 else 'bits/dim'}: {measured}")
+
+
+@main.command()
+@click.argument("checkpoint", type=click.Path(dir_okay=False))
+@click.option("-o", "--output", metavar="NAME.pxm", required=True,
+              help="The model file to write.")
+@click.option("--name", metavar="NAME",
+              help="The model's name, recorded in every file it codes (default: the output "
+                   "file's name without .pxm). Never reuse a name for other weights.")
+@click.option("-f", "--force", is_flag=True, help="Overwrite the output.")
+@_guarded
+def export(checkpoint, output, name, force):
+    """Turn a `pixcodec train` checkpoint into a model file (.pxm: safetensors weights, the
+    network's configuration and what is known of its training; no pickle) for compress -m,
+    decompress -m / --model-dir, bench -m, sample -m and `models --path`."""
+    from pixcodec import modelfile, zoo
+    from pixcodec.fileio import atomic_write, check_output_path
+    check_output_path(output, (modelfile.SUFFIX,), force)
+    name = name or Path(output).stem
+    if name in zoo.manifest():
+        raise click.UsageError(f"{name!r} is a shipped model's name; choose another (--name)")
+    atomic_write(output, modelfile.export(checkpoint, name), force)
+    click.echo(f"{checkpoint} -> {output}: model {name!r}")
 
 
 @main.command()
@@ -466,9 +506,9 @@ def configs():
 
 @main.command()
 @click.argument("datasets", metavar="DATASET|FOLDER...", nargs=-1, required=True)
-@click.option("-m", "--model", "models", metavar="NAME", multiple=True,
-              help="pixcodec model to measure; repeat for several (one row each). Default: the "
-                   "shipped model for each image's colour mode.")
+@click.option("-m", "--model", "models", metavar="NAME|FILE.pxm", multiple=True,
+              help="pixcodec model to measure, by name or model file; repeat for several (one "
+                   "row each). Default: the shipped model for each image's colour mode.")
 @click.option("--data-root", metavar="DIR", type=click.Path(file_okay=False),
               help="Folder holding the built-in data sets; default $PIXCODEC_DATA.")
 @click.option("--limit", type=click.IntRange(min=1), metavar="N",
@@ -532,9 +572,9 @@ def bench(datasets, models, data_root, limit, seed, jobs, per_image, tile_cost, 
 @click.argument("image")
 @click.option("-o", "--output", metavar="MAP.png", required=True,
               help="The heat map: bits per pixel, a colour bar, the total in the title.")
-@click.option("-m", "--model", metavar="NAME",
-              help="Model (see `pixcodec models`); default: the shipped model for the image's "
-                   "colour type.")
+@click.option("-m", "--model", metavar="NAME|FILE.pxm",
+              help="Model (see `pixcodec models`) or model file; default: the shipped model for "
+                   "the image's colour type.")
 @click.option("--csv", "csv_path", metavar="FILE", help="Also write each pixel's bits: y,x,bits.")
 @click.option("--effort", type=click.IntRange(0, 2), metavar="0-2", default=0, show_default=True,
               help="Map the model as fitted to the image at this effort (see compress).")
@@ -572,7 +612,9 @@ def _sampled_model(model: str | None):
     (name, network, levels)."""
     from pixcodec import zoo
     from pixcodec.errors import ModelError
-    if model is not None and Path(model).is_file():
+    if model is not None and zoo.is_model_file(model) and model.endswith(".pxm"):
+        model = zoo.use_model_file(model)
+    elif model is not None and Path(model).is_file():
         from pixcodec.train import network_from_checkpoint
         net = network_from_checkpoint(model)
         if net.__class__.__name__ == "MultiScalePixelRNN":
@@ -590,9 +632,9 @@ def _sampled_model(model: str | None):
 
 
 _sample_options = [
-    click.option("-m", "--model", metavar="NAME|CHECKPOINT",
-                 help="Model to draw from (see `pixcodec models`), or a checkpoint of "
-                      "`pixcodec train`; default: the RGB default."),
+    click.option("-m", "--model", metavar="NAME|FILE.pxm|CHECKPOINT",
+                 help="Model to draw from (see `pixcodec models`), a model file of `pixcodec "
+                      "export`, or a checkpoint of `pixcodec train`; default: the RGB default."),
     click.option("-n", "count", type=click.IntRange(min=1), default=None, metavar="N",
                  help="How many images to draw."),
     click.option("--seed", type=int, default=0, show_default=True,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import BinaryIO, Sequence, Union
 
 import numpy as np
 
@@ -189,12 +189,14 @@ def model_input(source: Source | np.ndarray,
 
 
 def decode(data: Source, *, max_pixels: int = container.DEFAULT_MAX_PIXELS,
-           progress: Progress | None = None) -> Decompressed:
+           progress: Progress | None = None, models: Sequence[str | Path] = ()) -> Decompressed:
     """Decompress a .pxc file (bytes-like, path or binary file object); everything is validated
-    before pixels are decoded."""
+    before pixels are decoded. `models`: .pxm files and folders holding them, where a model
+    that is not shipped is looked for (then $PIXCODEC_MODEL_PATH)."""
     header, sections = container.unpack(_read_source(data, "the .pxc data"), max_pixels)
     height, width, depth = header.height, header.width, header.bit_depth
-    plane = _checked_model_plane(sections[COLOUR], header) if COLOUR in sections else None
+    plane = _checked_model_plane(sections[COLOUR], header, models) \
+        if COLOUR in sections else None
     before, after = container.unpack_chunks(sections[CHUNKS]) if CHUNKS in sections else ((), ())
     try:
         check_chunks(before, after, header.colour_type, depth)
@@ -238,16 +240,17 @@ def decode(data: Source, *, max_pixels: int = container.DEFAULT_MAX_PIXELS,
     return Decompressed(image, header)
 
 
-def _checked_model_plane(data: bytes, header: container.Header) -> ModelPlane:
-    """The COLR section, after checking that this pixcodec has its model and coder."""
+def _checked_model_plane(data: bytes, header: container.Header,
+                         models: Sequence[str | Path] = ()) -> ModelPlane:
+    """The COLR section, after checking that this pixcodec has (or finds) its model and
+    coder."""
     plane = container.unpack_model_plane(data)
     if plane.coder not in CODERS:
         raise FormatError(f"unknown entropy coder id {plane.coder}")
     try:
-        info = zoo.model_info(plane.model)
-    except ModelError:
-        raise FormatError(f"file needs model {plane.model!r}, which this pixcodec does not "
-                          "have (newer version?)") from None
+        info = zoo.model_info(zoo.find_model(plane.model, plane.weights_sha256, models))
+    except ModelError as exc:  # a decoder's view: the file cannot be decoded here
+        raise FormatError(str(exc)) from None
     if bytes.fromhex(info.sha256) != plane.weights_sha256:
         raise FormatError(f"file was made with different weights for model {plane.model!r}")
     if not info.codes(_model_mode(header.colour_type, header.bit_depth)):
@@ -277,8 +280,8 @@ def compress(source: Source | np.ndarray, model: str | None = None, *,
     return encode(source, model, strip=strip).data
 
 
-def decompress(data: Source) -> np.ndarray:
+def decompress(data: Source, models: Sequence[str | Path] = ()) -> np.ndarray:
     """A .pxc file (bytes-like, path or binary file object) -> the samples: (H, W) for one channel, else (H, W, C); uint8, or uint16 for
     16-bit images; palette indices for palette images (`decode` gives the whole PngImage)."""
-    samples = decode(data).pixels
+    samples = decode(data, models=models).pixels
     return samples[:, :, 0] if samples.shape[2] == 1 else samples

@@ -1,16 +1,23 @@
-"""Shipped models: name -> manifest entry -> verified weights -> network.
+"""Models: name -> manifest entry -> verified weights -> network.
 
-The manifest (models/manifest.json, installed as ``pixcodec.weights``) is the one table of
+The manifest (models/manifest.json, installed as ``pixcodec.weights``) is the table of shipped
 models. Names are immutable: retraining makes ``-v2`` so files made with ``-v1`` stay decodable.
 Weights are safetensors (loading cannot run code) and their sha256 is checked before use.
+
+Models users train come as .pxm files (``pixcodec.modelfile``): named by path wherever a model
+is named (``use_model_file``), and found for decoding by name and hash in the files and folders
+given, then in ``$PIXCODEC_MODEL_PATH`` (``find_model``). Once read, a model file's model is
+known by its name for the rest of the process, like a shipped one.
 """
 from __future__ import annotations
 
 import functools
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 
 import torch
 from safetensors.torch import load as load_safetensors
@@ -18,8 +25,10 @@ from safetensors.torch import load as load_safetensors
 from .codec import DEFAULT_TILE
 from .errors import ModelError
 
-MODE_COLOURS = {"RGB": 3, "L": 1, "1": 1}
+from .data import MODE_COLOURS
 from .nets.presets import make_network
+
+MODEL_PATH_ENV = "PIXCODEC_MODEL_PATH"
 
 
 @dataclass(frozen=True)
@@ -67,7 +76,13 @@ def manifest() -> dict[str, ModelInfo]:
             for name, entry in raw.items()}
 
 
+# Models read from .pxm files in this process: name -> (info, network).
+_from_files: dict[str, tuple[ModelInfo, torch.nn.Module]] = {}
+
+
 def model_info(name: str) -> ModelInfo:
+    if name in _from_files:
+        return _from_files[name][0]
     try:
         return manifest()[name]
     except KeyError:
@@ -87,11 +102,13 @@ def default_model(mode: str) -> str:
 
 
 def resolve_model(name: str | None, mode: str) -> str:
-    """A model name, an alias (the shipped model of that kind for `mode`) or None (the
-    default) -> the name of a shipped model that codes `mode` images."""
+    """A model name, an alias (the shipped model of that kind for `mode`), a .pxm file's path
+    or None (the default) -> the name of a known model that codes `mode` images."""
     if name is None:
         return default_model(mode)
-    if name not in manifest():
+    if is_model_file(name):
+        name = use_model_file(name)
+    if name not in manifest() and name not in _from_files:
         fitting = [info.name for info in manifest().values()
                    if name in info.aliases and info.codes(mode)]
         if fitting:
@@ -109,9 +126,15 @@ def weights_sha256(name: str) -> bytes:
     return bytes.fromhex(model_info(name).sha256)
 
 
-@functools.cache
 def load_model(name: str) -> torch.nn.Module:
     """The named network in eval mode, after checking its weights against the manifest."""
+    if name in _from_files:
+        return _from_files[name][1]
+    return _load_shipped(name)
+
+
+@functools.cache
+def _load_shipped(name: str) -> torch.nn.Module:
     info = model_info(name)
     data = (_weights_dir() / info.weights).read_bytes()
     if hashlib.sha256(data).hexdigest() != info.sha256:
@@ -120,3 +143,87 @@ def load_model(name: str) -> torch.nn.Module:
     net = make_network(info.architecture, info.config)
     net.load_state_dict(load_safetensors(data))
     return net.eval()
+
+
+def is_model_file(reference: str) -> bool:
+    """Whether a -m argument names a file rather than a model: a path to an existing file."""
+    return reference not in manifest() and reference not in _from_files \
+        and Path(reference).is_file()
+
+
+def use_model_file(path: str | Path) -> str:
+    """Read a .pxm file and make its model known by its name; returns the name."""
+    from . import modelfile
+    data = _read_model_file(Path(path))
+    meta, net = modelfile.read(data, str(path))
+    return _register(meta, net, modelfile.sha256(data), str(path))
+
+
+def _read_model_file(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ModelError(f"{path}: cannot read ({exc.strerror})") from None
+
+
+def _register(meta: dict, net: torch.nn.Module, sha256: str, source: str) -> str:
+    name = meta["name"]
+    if name in manifest():
+        raise ModelError(f"{source}: names its model {name!r}, a shipped model's name; "
+                         "export it under another name")
+    known = _from_files.get(name)
+    if known is not None and known[0].sha256 != sha256:
+        raise ModelError(f"{source}: another model named {name!r} ({known[0].weights}) with "
+                         "different weights is already in use")
+    about = meta.get("about", {})
+    measured = {"held-out bits/dim (training log)": about["heldout_bpd"]} \
+        if about.get("heldout_bpd") else {}
+    info = ModelInfo(name=name, architecture=meta["architecture"], config=meta["config"],
+                     weights=source, sha256=sha256, card="", default_for=None,
+                     measured=measured)
+    _from_files[name] = (info, net)
+    return name
+
+
+def model_search_path(given: list[str | Path] | tuple = ()) -> list[Path]:
+    """The .pxm files and folders to look in for a model: those given, then
+    $PIXCODEC_MODEL_PATH (entries separated by the system's path separator)."""
+    env = [p for p in os.environ.get(MODEL_PATH_ENV, "").split(os.pathsep) if p]
+    return [Path(p) for p in [*given, *env]]
+
+
+def find_model(name: str, sha256: bytes, search: list[str | Path] | tuple = ()) -> str:
+    """Make the model a .pxc file names known, from a .pxm of that name and hash found on the
+    search path (``model_search_path``); one ModelError saying what to pass if there is none."""
+    from . import modelfile
+    if name in _from_files or name in manifest():
+        return name
+    wrong = None
+    for place in model_search_path(search):
+        candidates = sorted(place.glob(f"*{modelfile.SUFFIX}")) if place.is_dir() else [place]
+        for path in candidates:
+            try:
+                data = path.read_bytes()
+                if modelfile.metadata(data, str(path)).get("name") != name:
+                    continue
+            except (OSError, ModelError):
+                continue
+            if modelfile.sha256(data) != sha256.hex():
+                wrong = path
+                continue
+            meta, net = modelfile.read(data, str(path))
+            return _register(meta, net, sha256.hex(), str(path))
+    if wrong is not None:
+        raise ModelError(f"file was made with different weights for model {name!r} than "
+                         f"{wrong} holds (sha256 {sha256.hex()[:16]}...)")
+    raise ModelError(f"file needs model {name!r} (sha256 {sha256.hex()[:16]}...), which is not "
+                     f"shipped: pass its {modelfile.SUFFIX} file with -m FILE or --model-dir "
+                     f"DIR, or put its folder in ${MODEL_PATH_ENV}")
+
+
+def clear_caches() -> None:
+    """Forget the manifest, loaded networks and models read from files (for tests that swap
+    the weights folder)."""
+    manifest.cache_clear()
+    _load_shipped.cache_clear()
+    _from_files.clear()

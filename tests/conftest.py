@@ -84,11 +84,9 @@ def weights_dir(tmp_path, monkeypatch):
     (tmp_path / entry["weights"]).write_bytes((real / entry["weights"]).read_bytes())
     (tmp_path / "manifest.json").write_text(json.dumps({SHIPPED: entry}))
     monkeypatch.setattr(zoo, "_weights_dir", lambda: tmp_path)
-    zoo.manifest.cache_clear()
-    zoo.load_model.cache_clear()
+    zoo.clear_caches()
     yield tmp_path
-    zoo.manifest.cache_clear()
-    zoo.load_model.cache_clear()
+    zoo.clear_caches()
 
 
 def add_model(folder: Path, name: str, weights: bytes, sha256: str | None = None,
@@ -101,8 +99,7 @@ def add_model(folder: Path, name: str, weights: bytes, sha256: str | None = None
                       "sha256": sha256 or hashlib.sha256(weights).hexdigest(), "default_for": None,
                       **entry}
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    zoo.manifest.cache_clear()
-    zoo.load_model.cache_clear()
+    zoo.clear_caches()
 
 
 def add_network(folder: Path, name: str, net, architecture: str, **entry) -> None:
