@@ -457,11 +457,15 @@ def export(checkpoint, output, name, force):
               help="No bfloat16 autocast (used on CUDA and on CPUs with bfloat16 units).")
 @click.option("--threads", default=0, help="CPU threads (default: torch's choice).")
 @click.option("--minutes", default=0.0, help="Stop (after saving) after this long; 0: no limit.")
+@click.option("--init", type=click.Path(exists=True, dir_okay=False), metavar="CHECKPOINT",
+              help="Start a new run from another checkpoint's weights where names and shapes "
+                   "match (e.g. a network grown by a zero-initialised part); ignored when "
+                   "--checkpoint exists and is resumed.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @_guarded
 def train(preset, data, data_root, checkpoint, steps, batch, lr, optimizer, schedule, crop,
           heldout, eval_every, eval_images, save_every, seed, device, no_amp, threads, minutes,
-          quiet):
+          init, quiet):
     """Train a network, or resume its checkpoint. Several GPUs:
     `torchrun --nproc_per_node N -m pixcodec train ...`."""
     from pixcodec.train import TrainOptions
@@ -471,7 +475,7 @@ def train(preset, data, data_root, checkpoint, steps, batch, lr, optimizer, sche
                         optimizer=optimizer, schedule=schedule, crop=crop, heldout=heldout,
                         eval_every=eval_every, eval_images=eval_images, save_every=save_every,
                         seed=seed, device=device, amp=not no_amp, threads=threads,
-                        max_minutes=minutes)
+                        max_minutes=minutes, init=Path(init) if init else None)
     bar = _Bar("train", not quiet)
 
     def progress(step, total, figures):

@@ -52,6 +52,7 @@ class TrainOptions:
     amp: bool = True                 # bfloat16 autocast on CUDA, and on CPUs with bf16 units
     threads: int = 0                 # CPU threads (0: torch's default)
     max_minutes: float = 0           # stop (after saving) when the time is up; 0: no limit
+    init: Path | None = None         # a new run starts from this checkpoint's matching weights
     extra: dict = field(default_factory=dict)
 
 
@@ -178,6 +179,19 @@ def load_checkpoint(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def _initialise(net: torch.nn.Module, source: Path, verbose: bool) -> None:
+    """Copy every weight of another checkpoint that `net` has under the same name and shape
+    (a network grown by a zero-initialised part starts as the one it grew from)."""
+    weights = load_checkpoint(source)["weights"]
+    own = net.state_dict()
+    taken = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
+    net.load_state_dict(taken, strict=False)
+    left = sorted(set(own) - set(taken))
+    if verbose:
+        print(f"initialised {len(taken)} of {len(own)} tensors from {source}"
+              + (f"; as built: {', '.join(left)}" if left else ""), file=sys.stderr)
+
+
 def network_from_checkpoint(path: str | Path) -> torch.nn.Module:
     """The network a checkpoint holds, in eval mode (torch's weights-only loader: tensors and
     plain containers, no code)."""
@@ -235,6 +249,8 @@ def train(opts: TrainOptions, progress: Progress | None = None,
     step = 0
     rng = np.random.default_rng([opts.seed, dist.rank])
     checkpoint = Path(opts.checkpoint)
+    if opts.init is not None and not checkpoint.exists():
+        _initialise(net, Path(opts.init), dist.main)
     if checkpoint.exists():
         state = load_checkpoint(checkpoint)
         if state["model"] != opts.model:

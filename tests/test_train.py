@@ -171,3 +171,21 @@ def test_train_command_mixes_sets_of_one_size(tmp_path):
     bad = CliRunner().invoke(main, args + ["--crop", "4", "--checkpoint", str(tmp_path / "n.pt")])
     assert bad.exit_code == 1 and "different sizes (photos 4x4, arrays 8x8)" in bad.output
     assert not (tmp_path / "n.pt").exists()
+
+
+def test_a_grown_network_starts_as_the_one_it_grew_from(tmp_path):
+    """--init: photo_logistic_med is photo_logistic plus a zero-initialised part, so started
+    from photo_logistic's weights it computes the very same outputs."""
+    from pixcodec.train import _initialise, save_checkpoint
+    torch.manual_seed(0)
+    small = build("photo_logistic")
+    for p in small.parameters():
+        p.data.normal_(0, 0.1)
+    opts = options(tmp_path, "small.pt", model="photo_logistic")
+    save_checkpoint(tmp_path / "small.pt", small, torch.optim.Adam(small.parameters()), 5,
+                    np.random.default_rng(0), opts)
+    grown = build("photo_logistic_med")
+    _initialise(grown, tmp_path / "small.pt", verbose=False)
+    x = torch.randint(0, 256, (1, 3, 9, 10), dtype=torch.uint8)
+    with torch.no_grad():
+        assert torch.equal(grown(x), small(x))
