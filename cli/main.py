@@ -53,6 +53,14 @@ def _message(exc: BaseException) -> str:
     return f"internal error ({type(exc).__name__}: {exc}); please report it"
 
 
+def _print_error(message: str) -> None:
+    """`pixcodec: error: ...` on one line: control characters (a newline in a file name) are
+    shown escaped."""
+    line = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in message)
+    click.echo(f"pixcodec: error: {line}", err=True)
+
+
 def _guarded(func):
     """Run a command turning Ctrl-C and failures outside any one file into one line."""
 
@@ -67,7 +75,7 @@ def _guarded(func):
             from pixcodec.errors import PixcodecError  # lazy: importing pixcodec loads torch
             if not isinstance(exc, (PixcodecError, OSError, MemoryError)):
                 raise
-            click.echo(f"pixcodec: error: {_message(exc)}", err=True)
+            _print_error(_message(exc))
             sys.exit(EXIT_ERROR)
     return wrapper
 
@@ -211,7 +219,7 @@ def _run(jobs: list[Job], work, workers: int, force: bool, quiet: bool, label: s
             _write_output(job, data, force)
         except Exception as exc:  # one file's failure never stops the others
             failed += 1
-            click.echo(f"pixcodec: error: {job.input}: {_message(exc)}", err=True)
+            _print_error(f"{job.input}: {_message(exc)}")
         else:
             if not quiet:
                 click.echo(f"{job.input} -> {job.output}: {summary}", err=True)

@@ -289,3 +289,11 @@ def test_compress_with_a_model_kind(png, tmp_path):
     assert unknown.exit_code == 1 and "unknown model 'lstm'" in unknown.output
     assert "kinds: diag_bilstm, logistic, pixelcnn, row_lstm)" in unknown.output
     assert not (tmp_path / "b.pxc").exists()
+
+
+def test_a_newline_in_a_file_name_keeps_the_error_on_one_line(tmp_path):
+    bad = tmp_path / "bad\nname.png"
+    bad.write_bytes(b"not an image")
+    result = CliRunner().invoke(main, ["compress", str(bad)])
+    assert result.exit_code == 1
+    assert len(result.output.strip().splitlines()) == 1 and "bad\\nname.png" in result.output
