@@ -8,7 +8,7 @@ from PIL import Image
 
 import pixcodec
 from pixcodec import bits
-from cli.main import main
+from pixcodec.cli.main import main
 
 
 def photo_like(rng, shape=(21, 30, 3)) -> np.ndarray:

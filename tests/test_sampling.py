@@ -6,7 +6,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from pixcodec import sampling, zoo
-from cli.main import main
+from pixcodec.cli.main import main
 
 
 def test_draws_follow_the_integer_weights():

@@ -8,7 +8,7 @@ from click.testing import CliRunner
 from PIL import Image
 from safetensors.torch import save as save_tensors
 
-from cli.main import main
+from pixcodec.cli.main import main
 from pixcodec import modelfile, zoo
 from pixcodec.train import TrainOptions, train
 
