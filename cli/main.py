@@ -19,7 +19,7 @@ from pathlib import Path
 
 import click
 
-from pixcodec.container import MAX_TILE
+from pixcodec.limits import DEFAULT_MAX_PIXELS, MAX_TILE
 
 EXIT_ERROR = 1
 EXIT_INTERRUPTED = 130
@@ -367,7 +367,7 @@ def compress(inputs, output, recursive, jobs, force, quiet, model, strip, tile, 
 @main.command()
 @_many_files
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None,
-              help="Refuse files of more pixels than this (default 268435456).")
+              help=f"Refuse files of more pixels than this (default {DEFAULT_MAX_PIXELS}).")
 @click.option("-m", "--model", "models", multiple=True, metavar="FILE.pxm",
               help="A model file (`pixcodec export`) for files coded with a model that is not "
                    "shipped; repeatable.")
@@ -379,7 +379,6 @@ def decompress(inputs, output, recursive, jobs, force, quiet, max_pixels, models
     """Decompress .pxc files IN ('-' for stdin; folders with -r: their .pxc files) to PNG
     images identical to the originals. A file coded with your own model finds it by name and
     hash among -m files, --model-dir folders and $PIXCODEC_MODEL_PATH."""
-    from pixcodec.container import DEFAULT_MAX_PIXELS
     plan = _plan(inputs, output, recursive, ".pxc", ".png")
     _check_stdout(plan)
     work = functools.partial(_decompress_file, max_pixels=max_pixels or DEFAULT_MAX_PIXELS,

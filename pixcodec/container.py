@@ -16,15 +16,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import FormatError
+from .limits import DEFAULT_MAX_PIXELS, MAX_MODEL_NAME, MAX_TILE  # noqa: F401 (re-exported)
 from .imageio import COLOUR_TYPES, GRAY_ALPHA, PALETTE, RGBA, Chunk, PngImage
 
 MAGIC = b"\x89PXC"
 VERSION = 2
-DEFAULT_MAX_PIXELS = 2**28
-MAX_MODEL_NAME = 64
-# The coder keeps a feature cache per tile; this bounds it (about 0.8 GiB for the shipped models
-# at 1024 x 1024), whatever a file says.
-MAX_TILE = 1024
 
 _HEADER = struct.Struct("<4sBIIBBBB8s")
 _CRC = struct.Struct("<I")

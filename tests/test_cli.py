@@ -297,3 +297,14 @@ def test_a_newline_in_a_file_name_keeps_the_error_on_one_line(tmp_path):
     result = CliRunner().invoke(main, ["compress", str(bad)])
     assert result.exit_code == 1
     assert len(result.output.strip().splitlines()) == 1 and "bad\\nname.png" in result.output
+
+
+@pytest.mark.parametrize("args", [["--version"], ["--help"], ["compress", "--help"],
+                                  ["compress", "--tile", "0", "x.png"]])
+def test_help_version_and_usage_errors_do_not_load_torch(args):
+    """They answer before any model is needed: importing torch alone takes seconds."""
+    code = ("import sys\nfrom pixcodec.cli.main import main\n"
+            f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules and 'numpy' not in sys.modules, 'loaded'\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr

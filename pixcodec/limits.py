@@ -1,0 +1,8 @@
+"""The bounds every part shares (the format's, the CLI's options'), in a module that imports
+nothing, so the CLI can state them without loading numpy or torch."""
+
+DEFAULT_MAX_PIXELS = 2**28  # a decoder refuses larger images unless told otherwise
+MAX_MODEL_NAME = 64         # characters of a model name in a file
+# The coder keeps a feature cache per tile; this bounds it (about 0.8 GiB for the shipped models
+# at 1024 x 1024), whatever a file says.
+MAX_TILE = 1024
