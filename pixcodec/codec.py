@@ -13,6 +13,7 @@ every machine.
 """
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from typing import Callable
 
@@ -47,13 +48,20 @@ def _rounds(tiles: list, net: nn.Module, tile_h: int, tile_w: int) -> list[list]
 @contextmanager
 def torch_threads(n: int):
     """Coding runs small matrix products one after another: extra threads barely help them and,
-    on a busy machine, spin-waiting threads slow them down many times over."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
+    on a busy machine, spin-waiting threads slow them down many times over.
+
+    torch's thread count is global to the process, so calls from several threads of a host
+    program take turns here; each puts back the count it found, which is then the host's."""
+    with _THREADS_LOCK:
+        before = torch.get_num_threads()
+        torch.set_num_threads(n)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+
+
+_THREADS_LOCK = threading.RLock()
 
 
 def coding_loop(net: nn.Module, pixels: np.ndarray, tile: int,

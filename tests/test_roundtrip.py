@@ -121,3 +121,29 @@ def test_arguments_pixcodec_does_not_take_are_its_own_errors(call, message):
     with pytest.raises(pixcodec.PixcodecError, match=message) as caught:
         call(np.zeros((3, 4), dtype=np.uint8))
     assert isinstance(caught.value, ValueError) and isinstance(caught.value, TypeError)
+
+
+def test_threads_of_a_host_program_can_code_at_once(rng):
+    """Coding from several threads gives each the same bytes and leaves the host's torch
+    thread count as it was (the count is global: calls take turns)."""
+    import threading
+    import torch
+    pixels = [rng.integers(0, 256, (9, 11, 3), dtype=np.uint8) for _ in range(4)]
+    expected = [pixcodec.compress(p) for p in pixels]
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        results = [None] * 4
+
+        def work(k):
+            results[k] = pixcodec.compress(pixels[k])
+            assert np.array_equal(pixcodec.decompress(results[k]), pixels[k])
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert results == expected and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
