@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import FormatError
-from .limits import DEFAULT_MAX_PIXELS, MAX_MODEL_NAME, MAX_TILE  # noqa: F401 (re-exported)
+from .limits import DEFAULT_MAX_PIXELS, MAX_MODEL_NAME, MAX_SIDE, MAX_TILE  # noqa: F401
 from .imageio import COLOUR_TYPES, GRAY_ALPHA, PALETTE, RGBA, Chunk, PngImage
 
 MAGIC = b"\x89PXC"
@@ -129,8 +129,8 @@ def unpack(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Header, d
         raise FormatError(f"bit depth {depth} is invalid for colour type {colour_type}")
     if interlace not in (0, 1):
         raise FormatError(f"unknown interlace method {interlace}")
-    if width < 1 or height < 1:
-        raise FormatError(f"invalid image size {width}x{height}")
+    if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
+        raise FormatError(f"invalid image size {width}x{height} (sides are 1 to {MAX_SIDE})")
     if width * height > max_pixels:
         raise FormatError(f"image of {width}x{height} pixels exceeds the limit of {max_pixels} "
                           "pixels (raise it with --max-pixels if you trust this file)")

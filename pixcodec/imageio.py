@@ -24,10 +24,10 @@ import png
 from PIL import Image, UnidentifiedImageError
 
 from .errors import UnsupportedImageError
+from .limits import MAX_SIDE
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-MAX_SIDE = 2**16  # the tile grid and the .pxc header hold any size; this bounds memory sanely
 
 # colour type -> (name, channels, allowed bit depths), from the PNG specification
 COLOUR_TYPES = {

@@ -64,7 +64,9 @@ def test_header_fields(sample):
     (lambda d: d + b"\0", "unexpected bytes"),
     (lambda d: d[:10] + bytes([d[10] ^ 1]) + d[11:], "header"),
     (lambda d: d[:-10] + bytes([d[-10] ^ 1]) + d[-9:], "COLR"),
-    (lambda d: repack(d, width=70000, height=70000), "exceeds the limit"),
+    (lambda d: repack(d, width=20000, height=20000), "exceeds the limit"),
+    (lambda d: repack(d, width=70000, height=1), r"sides are 1 to 65536"),  # as PNGs read
+    (lambda d: repack(d, width=2**32 - 1, height=2**32 - 1), r"sides are 1 to 65536"),
     (lambda d: repack(d, width=0), "invalid image size"),
     (lambda d: repack(d, colour_type=5), "colour type 5"),
     (lambda d: repack(d, bit_depth=4), "bit depth 4"),
