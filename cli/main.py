@@ -72,7 +72,7 @@ def _guarded(func):
             click.echo("pixcodec: interrupted", err=True)
             sys.exit(EXIT_INTERRUPTED)
         except Exception as exc:
-            from pixcodec.errors import PixcodecError  # lazy: importing pixcodec loads torch
+            from pixcodec.errors import PixcodecError
             if not isinstance(exc, (PixcodecError, OSError, MemoryError)):
                 raise
             _print_error(_message(exc))

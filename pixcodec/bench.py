@@ -440,10 +440,8 @@ def run_bench(specs: Sequence[str], models: Sequence[str | None] = (None,), *,
         if name not in CLASSIC_CODECS:
             raise PixcodecError(f"unknown codec {name!r} (known: {', '.join(CLASSIC_CODECS)})")
     for model in models:
-        if model is not None and zoo.is_model_file(model):
-            zoo.use_model_file(model)  # a bad file fails now, not image by image
-        elif model is not None:
-            zoo.model_info(model)  # an unknown name fails now, not image by image
+        if model is not None:
+            zoo.check_reference(model)  # an unknown name or a bad file fails now
     if jobs < 1:
         raise ValueError("jobs must be at least 1")
     sets = [open_image_set(spec, data_root) for spec in specs]

@@ -145,6 +145,15 @@ def _load_shipped(name: str) -> torch.nn.Module:
     return net.eval()
 
 
+def check_reference(reference: str) -> None:
+    """Refuse, with the known names, what -m cannot mean: a name, a kind (alias) or a .pxm
+    file's path are fine."""
+    if is_model_file(reference):
+        use_model_file(reference)
+    elif not any(reference in info.aliases for info in manifest().values()):
+        model_info(reference)
+
+
 def is_model_file(reference: str) -> bool:
     """Whether a -m argument names a file rather than a model: a path to an existing file."""
     return reference not in manifest() and reference not in _from_files \

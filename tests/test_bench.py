@@ -113,6 +113,13 @@ def test_several_models_are_rows_of_their_own(folder):
         bench.run_bench([str(folder)], models=["nope"])
 
 
+def test_a_kind_names_the_model_for_each_image_as_compress_takes_it(folder):
+    """`-m pixelcnn` as for compress: the shipped PixelCNN of each image's mode."""
+    result = bench.run_bench([str(folder)], models=["pixelcnn"], codecs=[])
+    assert {r.codec for r in result.rows} == {"pixcodec pixelcnn-rgb-v1"}
+    assert not result.problems()
+
+
 def test_missing_codecs_are_reported_not_dropped(folder, monkeypatch):
     def not_installed():
         raise ImportError("imagecodecs is not installed (pip install 'pixcodec[bench]')")
