@@ -1,0 +1,220 @@
+"""Many files in one command: every output name is settled first (collisions are a usage
+error), then the files are coded one by one or, with --jobs N, in N worker processes. A failing
+file is reported on one line and the others go on; a summary ends the run. Only this process
+writes files, each through a temporary file and a rename (pixcodec.fileio), so a failure or
+Ctrl-C leaves no partial output; on Ctrl-C the workers, which hold no files, are terminated at
+once.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import click
+
+from .common import EXIT_ERROR, ProgressBar, fail, message_of, print_error, read_input
+
+@dataclass(frozen=True)
+class Job:
+    input: str    # a path, or "-" for stdin
+    output: str   # a path, or "-" for stdout
+
+
+# ------------------------------------------------------------------------------ planning
+
+def plan_jobs(inputs: tuple[str, ...], output: str | None, recursive: bool, in_suffix: str,
+              out_suffix: str) -> list[Job]:
+    """Inputs (files, '-', or folders with -r) -> jobs with their output names."""
+    if "-" in inputs and len(inputs) > 1:
+        raise click.UsageError("'-' (stdin) cannot be combined with other inputs")
+    if inputs == ("-",):
+        return [Job("-", output or "-")]
+    found: list[tuple[Path, Path]] = []  # (input file, output path relative to its root)
+    for name in inputs:
+        path = Path(name)
+        if path.is_dir():
+            if not recursive:
+                raise click.UsageError(f"{name} is a folder (use -r to process the "
+                                       f"{in_suffix} files in it)")
+            files = sorted(f for f in path.rglob("*")
+                           if f.is_file() and f.suffix.lower() == in_suffix)
+            found += [(f, f.relative_to(path).with_suffix(out_suffix)) for f in files]
+        else:
+            found.append((path, Path(path.name).with_suffix(out_suffix)))
+    if not found:
+        raise click.UsageError(f"no {in_suffix} files in {', '.join(inputs)}")
+    several = len(inputs) > 1 or recursive
+    if output == "-" and (several or len(found) != 1):
+        raise click.UsageError("-o - (stdout) takes a single input")
+    if output is not None and output != "-" and several and Path(output).exists() \
+            and not Path(output).is_dir():
+        raise click.UsageError(f"with several inputs, -o must be a folder; {output} is a file")
+    jobs = []
+    for source, relative in found:
+        if output is None:
+            target = source.with_suffix(out_suffix)
+        elif several or Path(output).is_dir():
+            target = Path(output) / relative
+        else:
+            target = Path(output)
+        jobs.append(Job(str(source), str(target) if output != "-" else "-"))
+    seen: dict[Path, str] = {}
+    for job in jobs:
+        if job.output == "-":
+            continue
+        key = Path(job.output).resolve()
+        if key in seen:
+            raise click.UsageError(f"{seen[key]} and {job.input} would both be written to "
+                                   f"{job.output}")
+        seen[key] = job.input
+    return jobs
+
+
+def _output_problem(job: Job, force: bool) -> str | None:
+    if job.output == "-":
+        return None
+    from pixcodec.fileio import output_problem
+    out = Path(job.output)
+    if job.input != "-" and out.exists() and out.resolve() == Path(job.input).resolve():
+        return f"{job.output} is the input file; pixcodec never overwrites its input"
+    return output_problem(out, force)
+
+
+# ------------------------------------------------------------------------------ the work
+
+def compress_file(path: str, model: str | None, strip: bool, tile: int | None = None,
+                   effort: int | None = None, progress=None) -> tuple[bytes, str]:
+    import pixcodec
+    from pixcodec.adapt import DEFAULT_EFFORT
+    result = pixcodec.encode(read_input(path), model, strip=strip, tile=tile,
+                             effort=DEFAULT_EFFORT if effort is None else effort,
+                             progress=progress)
+    h = result.header
+    coded_by = (f"model {result.nll_bits / result.dims:.3f}, {result.model}" if result.model
+                else "palette indices: LZMA")
+    return result.data, (f"{h.width}x{h.height} {h.describe()}, {len(result.data)} bytes, "
+                         f"{8 * len(result.data) / result.dims:.3f} bits/dim ({coded_by})")
+
+
+def decompress_file(path: str, max_pixels: int, models: tuple = (),
+                     progress=None) -> tuple[bytes, str]:
+    import pixcodec
+    from pixcodec.imageio import write_png
+    result = pixcodec.decode(read_input(path), max_pixels=max_pixels, progress=progress,
+                             models=models)
+    return write_png(result.image), f"{result.header.width}x{result.header.height} " \
+                                    f"{result.header.describe()}"
+
+
+def _write_output(job: Job, data: bytes, force: bool) -> None:
+    from pixcodec.fileio import atomic_write
+    if job.output == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    Path(job.output).parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(job.output, data, force)
+
+
+def _worker_init() -> None:
+    """One torch thread per worker: the workers already share out the cores."""
+    import torch
+    torch.set_num_threads(1)
+
+
+def _start_workers(pool, work, jobs: list[Job]) -> dict:
+    """Submit every job. The workers start meanwhile, with Ctrl-C ignored from their first
+    instruction (an ignored signal stays ignored across exec): Ctrl-C at a terminal reaches them
+    too, and it is this process that stops them."""
+    import signal
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        return {pool.submit(work, job.input): job for job in jobs}
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _stop_workers(pool) -> None:
+    # ProcessPoolExecutor.terminate_workers() arrives in Python 3.14; before, its processes.
+    for process in list((pool._processes or {}).values()):
+        process.terminate()
+    pool.shutdown(wait=False, cancel_futures=True)
+
+
+def run_jobs(jobs: list[Job], work, workers: int, force: bool, quiet: bool, label: str) -> None:
+    """Do `work(input) -> (output bytes, summary)` for every job; report each; exit 1 if any
+    failed."""
+    failed = 0
+
+    def finished(job: Job, outcome) -> None:
+        nonlocal failed
+        try:
+            data, summary = outcome()
+            _write_output(job, data, force)
+        except Exception as exc:  # one file's failure never stops the others
+            failed += 1
+            print_error(f"{job.input}: {message_of(exc)}")
+        else:
+            if not quiet:
+                click.echo(f"{job.input} -> {job.output}: {summary}", err=True)
+
+    runnable = []
+    for job in jobs:
+        problem = _output_problem(job, force)
+        if problem:
+            finished(job, functools.partial(fail, problem))
+        else:
+            runnable.append(job)
+    if workers == 1 or len(runnable) <= 1:
+        for job in runnable:
+            bar = ProgressBar(label, enabled=not quiet and len(jobs) == 1)
+            try:
+                finished(job, functools.partial(work, job.input, progress=bar))
+            finally:
+                bar.close()
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+        pool = ProcessPoolExecutor(max_workers=min(workers, len(runnable)),
+                                   mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_worker_init)
+        try:
+            futures = _start_workers(pool, work, runnable)
+            for future in as_completed(futures):
+                finished(futures[future], future.result)
+        except BaseException:
+            _stop_workers(pool)
+            raise
+        pool.shutdown()
+    if len(jobs) > 1:
+        click.echo(f"pixcodec: {len(jobs) - failed} of {len(jobs)} files {label}ed"
+                   + (f", {failed} failed" if failed else ""), err=True)
+    if failed:
+        sys.exit(EXIT_ERROR)
+
+
+def check_stdout(jobs: list[Job]) -> None:
+    if any(job.output == "-" for job in jobs) and sys.stdout.isatty():
+        raise click.UsageError("refusing to write binary data to a terminal (use -o FILE)")
+
+
+many_files_options = [
+    click.argument("inputs", metavar="IN...", nargs=-1, required=True),
+    click.option("-o", "--output", metavar="OUT",
+                 help="Output file ('-' for stdout); with several inputs or -r, a folder. "
+                      "Default: next to each input."),
+    click.option("-r", "--recursive", is_flag=True, help="Process the files in folders given "
+                                                         "as IN, and in their subfolders."),
+    click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
+                 help="Files to process at once, each in its own worker process."),
+    click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist."),
+    click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors."),
+]
+
+
+def many_files(func):
+    for option in reversed(many_files_options):
+        func = option(func)
+    return func

@@ -1,0 +1,99 @@
+"""What every pixcodec command shares: exit codes, errors as one line, progress bars.
+
+Exit codes: 0 success; 1 some file could not be processed (bad input, corrupted file, refused
+image, existing output), a bench round trip failed or was not exact, or training could not
+start; 2 usage error; 130 interrupted by Ctrl-C.
+"""
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+
+import click
+
+EXIT_ERROR = 1
+EXIT_INTERRUPTED = 130
+
+
+def message_of(exc: BaseException) -> str:
+    """The one line a user sees for an exception raised while processing a file."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from pixcodec.errors import PixcodecError
+    if isinstance(exc, PixcodecError):
+        return str(exc)
+    if isinstance(exc, FileNotFoundError):
+        return f"no such file: {exc.filename}"
+    if isinstance(exc, IsADirectoryError):
+        return f"{exc.filename} is a directory"
+    if isinstance(exc, PermissionError):
+        return f"permission denied: {exc.filename}"
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+    if isinstance(exc, MemoryError):
+        return "out of memory"
+    if isinstance(exc, BrokenProcessPool):
+        return "the worker process died (out of memory?)"
+    return f"internal error ({type(exc).__name__}: {exc}); please report it"
+
+
+def print_error(message: str) -> None:
+    """`pixcodec: error: ...` on one line: control characters (a newline in a file name) are
+    shown escaped."""
+    line = "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii")
+                   for c in message)
+    click.echo(f"pixcodec: error: {line}", err=True)
+
+
+def guarded(func):
+    """Run a command turning Ctrl-C and failures outside any one file into one line."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except KeyboardInterrupt:
+            click.echo("pixcodec: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+        except Exception as exc:
+            from pixcodec.errors import PixcodecError
+            if not isinstance(exc, (PixcodecError, OSError, MemoryError)):
+                raise
+            print_error(message_of(exc))
+            sys.exit(EXIT_ERROR)
+    return wrapper
+
+
+def fail(message: str):
+    from pixcodec.errors import PixcodecError
+    raise PixcodecError(message)
+
+
+class ProgressBar:
+    """A tqdm progress bar on a terminal, nothing otherwise."""
+
+    def __init__(self, label: str, enabled: bool, unit: str = "step"):
+        self.enabled = enabled and sys.stderr.isatty()
+        self.label = label
+        self.unit = unit
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+            self.bar = tqdm(total=total, desc=self.label, unit=self.unit, leave=False,
+                            file=sys.stderr)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def read_input(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    return Path(path).read_bytes()
