@@ -8,6 +8,20 @@ import click
 from .common import ProgressBar, guarded, read_input
 
 
+def _grid_scale(height: int, width: int) -> int:
+    """Pixels shown per image pixel: images at least 64 pixels a side in the grid."""
+    return max(1, -(-64 // max(height, width)))
+
+
+def _drawn(label: str, draw):
+    """draw(progress) under a progress bar on a terminal."""
+    bar = ProgressBar(label, True)
+    try:
+        return draw(bar)
+    finally:
+        bar.close()
+
+
 def _size(text: str) -> tuple[int, int]:
     try:
         height, width = (int(v) for v in text.lower().split("x"))
@@ -82,12 +96,9 @@ def sample(model, count, seed, scale, force, size, output, each):
                                  for k in range(count)] if each else [])
     for path in outputs:
         check_output_path(path, (".png",), force)
-    scale = scale or max(1, -(-64 // max(height, width)))
-    bar = ProgressBar("sample", True)
-    try:
-        images = sampling.sample(net, count, height, width, seed, progress=bar)
-    finally:
-        bar.close()
+    scale = scale or _grid_scale(height, width)
+    images = _drawn("sample", lambda bar: sampling.sample(net, count, height, width, seed,
+                                                           progress=bar))
     atomic_write(outputs[0], sampling.grid_png(sampling.in_rows(images), levels, scale), force)
     for path, image in zip(outputs[1:], images):
         atomic_write(path, sampling.grid_png([[image]], levels), force)
@@ -135,12 +146,9 @@ def complete(image, model, count, seed, scale, force, keep_rows, mask, output):
     else:
         keep[:height // 2 if keep_rows is None else min(keep_rows, height)] = True
     count = count or 4
-    scale = scale or max(1, -(-64 // max(height, width)))
-    bar = ProgressBar("complete", True)
-    try:
-        completions = sampling.complete(net, pixels, keep, count, seed, progress=bar)
-    finally:
-        bar.close()
+    scale = scale or _grid_scale(height, width)
+    completions = _drawn("complete", lambda bar: sampling.complete(net, pixels, keep, count,
+                                                                    seed, progress=bar))
     row = [pixels, sampling.occluded(pixels, keep, levels), *completions]
     atomic_write(output, sampling.grid_png([row], levels, scale), force)
     click.echo(f"{count} completions of {image} ({int(keep.sum())} of {keep.size} pixels kept) "
