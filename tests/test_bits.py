@@ -1,5 +1,6 @@
 """`pixcodec bits`: per-pixel code lengths that sum to the coded NLL, as a heat map and CSV."""
 import io
+import sys
 
 import numpy as np
 import pytest
@@ -45,11 +46,22 @@ def test_csv_and_heat_map(rng):
     assert rows[0] == "y,x,bits" and len(rows) == 1 + 21 * 30
     y, x, value = rows[1 + 2 * 30 + 5].split(",")
     assert (int(y), int(x)) == (2, 5) and float(value) == pytest.approx(result.bits[2, 5], abs=1e-6)
+    pytest.importorskip("matplotlib")  # pixcodec[bench]
     png = Image.open(io.BytesIO(bits.heat_map_png(result, "test")))
     assert png.format == "PNG" and png.width > 100
 
 
+def test_command_without_matplotlib_is_one_clear_line(tmp_path, rng, monkeypatch):
+    Image.fromarray(photo_like(rng)).save(tmp_path / "a.png")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as if not installed
+    result = CliRunner().invoke(main, ["bits", str(tmp_path / "a.png"), "-o",
+                                       str(tmp_path / "m.png")])
+    assert result.exit_code == 1 and "the heat map needs matplotlib" in result.output
+    assert not (tmp_path / "m.png").exists()
+
+
 def test_command_writes_map_and_csv_and_refuses_what_it_cannot_map(tmp_path, rng):
+    pytest.importorskip("matplotlib")  # pixcodec[bench]
     Image.fromarray(photo_like(rng)).save(tmp_path / "a.png")
     runner = CliRunner()
     result = runner.invoke(main, ["bits", str(tmp_path / "a.png"), "-o", str(tmp_path / "m.png"),
