@@ -1,9 +1,9 @@
 """Many files in one command: every output name is settled first (collisions are a usage
 error), then the files are coded one by one or, with --jobs N, in N worker processes. A failing
 file is reported on one line and the others go on; a summary ends the run. Only this process
-writes files, each through a temporary file and a rename (pixcodec.fileio), so a failure or
-Ctrl-C leaves no partial output; on Ctrl-C the workers, which hold no files, are terminated at
-once.
+writes files, each through a temporary file and a rename (pixcodec.fileio), so a failure,
+Ctrl-C or SIGTERM leaves no partial output; the workers (pixcodec.workers), which hold no files,
+are then stopped at once.
 """
 from __future__ import annotations
 
@@ -98,12 +98,12 @@ def compress_file(path: str, model: str | None, strip: bool, tile: int | None = 
                          f"{8 * len(result.data) / result.dims:.3f} bits/dim ({coded_by})")
 
 
-def decompress_file(path: str, max_pixels: int, models: tuple = (),
+def decompress_file(path: str, max_pixels: int, max_metadata: int, models: tuple = (),
                      progress=None) -> tuple[bytes, str]:
     import pixcodec
     from pixcodec.imageio import write_png
-    result = pixcodec.decode(read_input(path), max_pixels=max_pixels, progress=progress,
-                             models=models)
+    result = pixcodec.decode(read_input(path), max_pixels=max_pixels, max_metadata=max_metadata,
+                             progress=progress, models=models)
     return write_png(result.image), f"{result.header.width}x{result.header.height} " \
                                     f"{result.header.describe()}"
 
@@ -116,31 +116,6 @@ def _write_output(job: Job, data: bytes, force: bool) -> None:
         return
     Path(job.output).parent.mkdir(parents=True, exist_ok=True)
     atomic_write(job.output, data, force)
-
-
-def _worker_init() -> None:
-    """One torch thread per worker: the workers already share out the cores."""
-    import torch
-    torch.set_num_threads(1)
-
-
-def _start_workers(pool, work, jobs: list[Job]) -> dict:
-    """Submit every job. The workers start meanwhile, with Ctrl-C ignored from their first
-    instruction (an ignored signal stays ignored across exec): Ctrl-C at a terminal reaches them
-    too, and it is this process that stops them."""
-    import signal
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        return {pool.submit(work, job.input): job for job in jobs}
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-def _stop_workers(pool) -> None:
-    # ProcessPoolExecutor.terminate_workers() arrives in Python 3.14; before, its processes.
-    for process in list((pool._processes or {}).values()):
-        process.terminate()
-    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def run_jobs(jobs: list[Job], work, workers: int, force: bool, quiet: bool, label: str) -> None:
@@ -175,19 +150,13 @@ def run_jobs(jobs: list[Job], work, workers: int, force: bool, quiet: bool, labe
             finally:
                 bar.close()
     else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-        pool = ProcessPoolExecutor(max_workers=min(workers, len(runnable)),
-                                   mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_worker_init)
-        try:
-            futures = _start_workers(pool, work, runnable)
-            for future in as_completed(futures):
-                finished(futures[future], future.result)
-        except BaseException:
-            _stop_workers(pool)
-            raise
-        pool.shutdown()
+        from contextlib import closing
+
+        from pixcodec.workers import run_in_workers
+        tasks = [(job.input,) for job in runnable]
+        with closing(run_in_workers(work, tasks, min(workers, len(runnable)))) as finishing:
+            for index, outcome in finishing:
+                finished(runnable[index], outcome.result)
     if len(jobs) > 1:
         click.echo(f"pixcodec: {len(jobs) - failed} of {len(jobs)} files {label}ed"
                    + (f", {failed} failed" if failed else ""), err=True)

@@ -2,7 +2,7 @@
 
 Exit codes: 0 success; 1 some file could not be processed (bad input, corrupted file, refused
 image, existing output), a bench round trip failed or was not exact, or training could not
-start; 2 usage error; 130 interrupted by Ctrl-C.
+start; 2 usage error; 130 interrupted by Ctrl-C, 143 by SIGTERM (pixcodec.cli.run).
 """
 from __future__ import annotations
 
@@ -13,13 +13,10 @@ from pathlib import Path
 import click
 
 EXIT_ERROR = 1
-EXIT_INTERRUPTED = 130
 
 
 def message_of(exc: BaseException) -> str:
     """The one line a user sees for an exception raised while processing a file."""
-    from concurrent.futures.process import BrokenProcessPool
-
     from pixcodec.errors import PixcodecError
     if isinstance(exc, PixcodecError):
         return str(exc)
@@ -33,8 +30,6 @@ def message_of(exc: BaseException) -> str:
         return f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
     if isinstance(exc, MemoryError):
         return "out of memory"
-    if isinstance(exc, BrokenProcessPool):
-        return "the worker process died (out of memory?)"
     return f"internal error ({type(exc).__name__}: {exc}); please report it"
 
 
@@ -47,15 +42,13 @@ def print_error(message: str) -> None:
 
 
 def guarded(func):
-    """Run a command turning Ctrl-C and failures outside any one file into one line."""
+    """Run a command turning failures outside any one file into one line (Ctrl-C and SIGTERM:
+    pixcodec.cli.run)."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
-        except KeyboardInterrupt:
-            click.echo("pixcodec: interrupted", err=True)
-            sys.exit(EXIT_INTERRUPTED)
         except Exception as exc:
             from pixcodec.errors import PixcodecError
             if not isinstance(exc, (PixcodecError, OSError, MemoryError)):

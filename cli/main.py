@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from pixcodec.limits import DEFAULT_MAX_PIXELS, MAX_TILE
+from pixcodec.limits import DEFAULT_MAX_METADATA, DEFAULT_MAX_PIXELS, MAX_TILE
 
 from .batch import (check_stdout, compress_file, decompress_file, many_files, plan_jobs,
                     run_jobs)
@@ -37,7 +37,8 @@ def main():
     pixcodec complete img.png -o grid.png  # the rest of an image, drawn
 
     Exit codes: 0 success, 1 error (bad input, corrupted file, refused image, existing
-    output) for any file, a bench round trip not exact; 2 usage error; 130 interrupted.
+    output) for any file, a bench round trip not exact; 2 usage error; 130 interrupted
+    (Ctrl-C), 143 terminated (SIGTERM).
     """
 
 
@@ -75,6 +76,10 @@ def compress(inputs, output, recursive, jobs, force, quiet, model, strip, tile, 
 @many_files
 @click.option("--max-pixels", type=click.IntRange(min=1), default=None,
               help=f"Refuse files of more pixels than this (default {DEFAULT_MAX_PIXELS}).")
+@click.option("--max-metadata", type=click.IntRange(min=0), default=DEFAULT_MAX_METADATA,
+              metavar="BYTES", show_default=True,
+              help="Refuse files whose PNG metadata (text, ICC profile, EXIF, other chunks) "
+                   "takes more bytes than this.")
 @click.option("-m", "--model", "models", multiple=True, metavar="FILE.pxm",
               help="A model file (`pixcodec export`) for files coded with a model that is not "
                    "shipped; repeatable.")
@@ -82,14 +87,15 @@ def compress(inputs, output, recursive, jobs, force, quiet, model, strip, tile, 
               help="A folder of .pxm model files to look in (also $PIXCODEC_MODEL_PATH); "
                    "repeatable.")
 @guarded
-def decompress(inputs, output, recursive, jobs, force, quiet, max_pixels, models, model_dirs):
+def decompress(inputs, output, recursive, jobs, force, quiet, max_pixels, max_metadata, models,
+               model_dirs):
     """Decompress .pxc files IN ('-' for stdin; folders with -r: their .pxc files) to PNG
     images identical to the originals. A file coded with your own model finds it by name and
     hash among -m files, --model-dir folders and $PIXCODEC_MODEL_PATH."""
     plan = plan_jobs(inputs, output, recursive, ".pxc", ".png")
     check_stdout(plan)
     work = functools.partial(decompress_file, max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
-                             models=(*models, *model_dirs))
+                             max_metadata=max_metadata, models=(*models, *model_dirs))
     run_jobs(plan, work, jobs, force, quiet, "decompress")
 
 

@@ -1,4 +1,4 @@
 """`python -m pixcodec` is the `pixcodec` command."""
-from pixcodec.cli.main import main
+from pixcodec.cli import run
 
-main(prog_name="pixcodec")
+run()

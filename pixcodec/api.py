@@ -189,15 +189,18 @@ def model_input(source: Source | np.ndarray,
 
 
 def decode(data: Source, *, max_pixels: int = container.DEFAULT_MAX_PIXELS,
-           progress: Progress | None = None, models: Sequence[str | Path] = ()) -> Decompressed:
+           max_metadata: int = container.DEFAULT_MAX_METADATA, progress: Progress | None = None,
+           models: Sequence[str | Path] = ()) -> Decompressed:
     """Decompress a .pxc file (bytes-like, path or binary file object); everything is validated
-    before pixels are decoded. `models`: .pxm files and folders holding them, where a model
-    that is not shipped is looked for (then $PIXCODEC_MODEL_PATH)."""
+    before pixels are decoded. Files of more than `max_pixels` pixels or `max_metadata` bytes of
+    PNG chunks are refused. `models`: .pxm files and folders holding them, where a model that is
+    not shipped is looked for (then $PIXCODEC_MODEL_PATH)."""
     header, sections = container.unpack(_read_source(data, "the .pxc data"), max_pixels)
     height, width, depth = header.height, header.width, header.bit_depth
     plane = _checked_model_plane(sections[COLOUR], header, models) \
         if COLOUR in sections else None
-    before, after = container.unpack_chunks(sections[CHUNKS]) if CHUNKS in sections else ((), ())
+    before, after = (container.unpack_chunks(sections[CHUNKS], max_metadata)
+                     if CHUNKS in sections else ((), ()))
     try:
         check_chunks(before, after, header.colour_type, depth)
     except UnsupportedImageError as exc:

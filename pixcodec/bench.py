@@ -24,11 +24,10 @@ import functools
 import io
 import json
 import math
-import multiprocessing
 import os
 import platform
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import closing
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -39,9 +38,10 @@ import torch
 from PIL import Image
 
 from . import api, container, zoo
-from .codec import Progress, tile_grid
+from .codec import Progress, tile_count, tile_grid
 from .data import MODE_COLOURS, NamedImage, open_image_set
 from .errors import PixcodecError
+from .workers import run_in_workers
 
 TOTAL = "TOTAL"
 INSTALL_HINT = "pip install 'pixcodec[bench]'"
@@ -356,10 +356,9 @@ def float_nll_bits(net: torch.nn.Module, pixels: np.ndarray) -> float:
 def tile_nll_bits(net: torch.nn.Module, pixels: np.ndarray, tile: int) -> tuple[float, float]:
     """(NLL of the whole image in one piece, sum of the NLLs of its tiles), float net, bits."""
     whole = float_nll_bits(net, pixels)
-    tiles = tile_grid(*pixels.shape[:2], tile)
-    if len(tiles) == 1:
+    if tile_count(*pixels.shape[:2], tile) == 1:
         return whole, whole
-    return whole, sum(float_nll_bits(net, pixels[y:y + h, x:x + w]) for y, x, h, w in tiles)
+    return whole, sum(float_nll_bits(net, pixels[y:y + h, x:x + w]) for y, x, h, w in tile_grid(*pixels.shape[:2], tile))
 
 
 def measure_pixcodec(dataset: str, image: NamedImage, model: str | None,
@@ -421,11 +420,6 @@ def sample_indices(size: int, limit: int | None, seed: int) -> list[int]:
     return sorted(int(i) for i in np.random.default_rng(seed).choice(size, limit, replace=False))
 
 
-def _worker_start() -> None:
-    # Worker processes share the cores: one torch thread each (coding uses one anyway).
-    torch.set_num_threads(1)
-
-
 def run_bench(specs: Sequence[str], models: Sequence[str | None] = (None,), *,
               codecs: Sequence[str] | None = None, data_root: str | Path | None = None,
               limit: int | None = None, seed: int = 0, jobs: int = 1, tile_cost: bool = False,
@@ -456,19 +450,12 @@ def run_bench(specs: Sequence[str], models: Sequence[str | None] = (None,), *,
             if progress is not None:
                 progress(k + 1, len(work))
     else:
-        # spawn, not fork: a forked copy of a process that has run torch can hang.
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                 initializer=_worker_start) as pool:
-            futures = {pool.submit(measure_image, dataset, image, *args): k
-                       for k, (dataset, image) in enumerate(work)}
-            try:
-                for done, future in enumerate(as_completed(futures), 1):
-                    results[futures[future]] = future.result()
-                    if progress is not None:
-                        progress(done, len(work))
-            except BaseException:
-                pool.shutdown(wait=False, cancel_futures=True)
-                raise
+        tasks = [(dataset, image, *args) for dataset, image in work]
+        with closing(run_in_workers(measure_image, tasks, jobs)) as finishing:
+            for done, (index, outcome) in enumerate(finishing, 1):
+                results[index] = outcome.result()
+                if progress is not None:
+                    progress(done, len(work))
     rows = [row for image_rows in results for row in image_rows]
     settings = {"data_sets": [s.name for s in sets], "models": list(models), "codecs": codecs,
                 "limit": limit, "seed": seed, "jobs": jobs, "tile_cost": tile_cost,

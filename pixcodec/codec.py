@@ -13,9 +13,10 @@ every machine.
 """
 from __future__ import annotations
 
+import itertools
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Callable
 
 import numpy as np
 import torch
@@ -33,16 +34,25 @@ CODING_THREADS = 1  # see torch_threads; results are identical for any value
 Progress = Callable[[int, int], None]
 
 
-def tile_grid(height: int, width: int, tile: int) -> list[tuple[int, int, int, int]]:
-    """(y, x, h, w) of each tile, in raster order of tiles."""
-    return [(y, x, min(tile, height - y), min(tile, width - x))
-            for y in range(0, height, tile) for x in range(0, width, tile)]
+def tile_grid(height: int, width: int, tile: int) -> Iterator[tuple[int, int, int, int]]:
+    """(y, x, h, w) of each tile, in raster order of tiles; made as they are needed (a file's
+    header may state 2^32 tiles of one pixel)."""
+    return ((y, x, min(tile, height - y), min(tile, width - x))
+            for y in range(0, height, tile) for x in range(0, width, tile))
 
 
-def _rounds(tiles: list, net: nn.Module, tile_h: int, tile_w: int) -> list[list]:
-    per_tile = 4 * (tile_h + 3) * (tile_w + 6) * net.cache_channels()
+def tile_count(height: int, width: int, tile: int) -> int:
+    return -(-height // tile) * -(-width // tile)
+
+
+def _rounds(height: int, width: int, tile: int, net: nn.Module) -> tuple[int, Iterator[list]]:
+    """(how many, the rounds): lists of tiles coded side by side, as many as fit in
+    CACHE_BUDGET_BYTES of the network's cache."""
+    per_tile = 4 * (min(tile, height) + 3) * (min(tile, width) + 6) * net.cache_channels()
     size = max(1, CACHE_BUDGET_BYTES // per_tile)
-    return [tiles[i:i + size] for i in range(0, len(tiles), size)]
+    tiles = tile_grid(height, width, tile)
+    count = -(-tile_count(height, width, tile) // size)
+    return count, (list(itertools.islice(tiles, size)) for _ in range(count))
 
 
 @contextmanager
@@ -76,13 +86,12 @@ def coding_loop(net: nn.Module, pixels: np.ndarray, tile: int,
     ``observe(ys, xs, colour, logits)``, if given, sees the table of every coded position (the
     tests' window on the loop)."""
     height, width, colours = pixels.shape
-    tile_h, tile_w = min(tile, height), min(tile, width)
-    rounds = _rounds(tile_grid(height, width, tile), net, tile_h, tile_w)
+    round_count, rounds = _rounds(height, width, tile, net)
     done, total = 0, None
     with torch_threads(CODING_THREADS):
         for round_tiles in rounds:
             stepper = net.stepper([(h, w) for _, _, h, w in round_tiles])
-            total = total or len(rounds) * stepper.step_count()
+            total = total or round_count * stepper.step_count()
             origin = torch.tensor([(y, x) for y, x, _, _ in round_tiles])
             for t, r, c in stepper.steps():
                 stepper.at(t, r, c)

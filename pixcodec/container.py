@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import FormatError
-from .limits import DEFAULT_MAX_PIXELS, MAX_MODEL_NAME, MAX_SIDE, MAX_TILE  # noqa: F401
+from .limits import (DEFAULT_MAX_METADATA, DEFAULT_MAX_PIXELS, MAX_MODEL_NAME,  # noqa: F401
+                     MAX_SIDE, MAX_TILE)
 from .imageio import COLOUR_TYPES, GRAY_ALPHA, PALETTE, RGBA, Chunk, PngImage
 
 MAGIC = b"\x89PXC"
@@ -241,13 +242,17 @@ def pack_chunks(before: tuple[Chunk, ...], after: tuple[Chunk, ...]) -> bytes:
     return _CRC.pack(len(entries)) + zlib.compress(entries, 9)
 
 
-def unpack_chunks(data: bytes) -> tuple[tuple[Chunk, ...], tuple[Chunk, ...]]:
+def unpack_chunks(data: bytes, max_size: int = DEFAULT_MAX_METADATA
+                  ) -> tuple[tuple[Chunk, ...], tuple[Chunk, ...]]:
     if len(data) < _CRC.size:
         raise FormatError("truncated CHNK section")
     (size,) = _CRC.unpack_from(data)
     stream = data[_CRC.size:]
     if size > _ZLIB_MAX_RATIO * len(stream) + 64:
         raise FormatError("corrupted CHNK section (impossible size)")
+    if size > max_size:
+        raise FormatError(f"the image's metadata (PNG chunks) takes {size} bytes, over the limit "
+                          f"of {max_size} (raise it with --max-metadata if you trust this file)")
     inflater = zlib.decompressobj()
     try:
         entries = inflater.decompress(stream, size)

@@ -2,6 +2,9 @@
 nothing, so the CLI can state them without loading numpy or torch."""
 
 DEFAULT_MAX_PIXELS = 2**28  # a decoder refuses larger images unless told otherwise
+# A decoder refuses a CHNK section (the PNG's metadata) that inflates to more unless told
+# otherwise: Pillow's own bound on a PNG's text.
+DEFAULT_MAX_METADATA = 2**26
 MAX_MODEL_NAME = 64         # characters of a model name in a file
 # The coder keeps a feature cache per tile; this bounds it (about 0.8 GiB for the shipped models
 # at 1024 x 1024), whatever a file says.

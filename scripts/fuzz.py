@@ -37,7 +37,7 @@ def worker(seed: int, start: int, stop: int) -> None:
         kind, which, data = make_case(index, seed, made)
         began = time.perf_counter()
         try:
-            result, message = outcome(data, made[which][0])
+            result, message = outcome(data, made[which][0], index)
         except Exception as exc:  # a bug: reported with where it happened
             where = traceback.extract_tb(exc.__traceback__)[-1]
             result = "traceback"

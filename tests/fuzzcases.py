@@ -6,15 +6,21 @@ flips, byte edits, truncation, junk appended, edited section lengths, edited dim
 header fields (header CRC made valid again, so the values themselves are what is tested), other
 model names and hashes, sections dropped, repeated or reordered, section bodies replaced or
 bit-flipped with their CRC made valid (so only the decoders and the image checksum stand in
-the way), and random bytes. Decoding must end in the exact original image or a PixcodecError.
+the way), random bytes; and forgeries: sizes up to 2^32 a side in tiles of one pixel, and CHNK
+sections that inflate to megabytes. Each file is handed to the decoder in one of the forms the
+API takes (bytes, bytearray, memoryview, a uint8 array, a file object, a path). Decoding must
+end in the exact original image or a PixcodecError.
 The one field no case edits is the image checksum itself: a file whose every part is rewritten
 consistently is a different file, not a damaged one.
 """
 from __future__ import annotations
 
 import dataclasses
+import io
 import struct
+import tempfile
 import zlib
+from pathlib import Path
 
 import numpy as np
 
@@ -25,12 +31,14 @@ from pixcodec.errors import PixcodecError
 from pixcodec.imageio import Chunk, PngImage, read_png, write_png
 
 # Decoding a file whose edited dimensions are within the limit runs the model over them:
-# keep that short. (Real files use --max-pixels the same way.)
+# keep that short. (Real files use --max-pixels the same way.) Likewise the metadata.
 MAX_PIXELS = 1024
+MAX_METADATA = 2**20
 
 KINDS = ("bit flips", "byte edits", "truncation", "junk appended", "section length",
          "dimensions", "header fields", "model", "sections reordered", "section body",
-         "body bits, CRC valid", "random bytes")
+         "body bits, CRC valid", "random bytes", "forged size", "metadata bomb")
+FORMS = ("bytes", "bytearray", "memoryview", "array", "file object", "path")
 
 
 def originals() -> list[tuple[PngImage, bytes]]:
@@ -181,17 +189,51 @@ def make_case(index: int, seed: int, made: list[tuple[PngImage, bytes]]) -> tupl
         i = int(rng.integers(len(sections)))
         sections[i] = (sections[i][0], _flip_bits(rng, sections[i][1], int(rng.integers(1, 9))))
         damaged = assemble(data, sections)
+    elif kind == "forged size":  # sides up to 2^32, tiles of one pixel where there is a model
+        head = bytearray(data[:HEADER_SIZE])
+        side = [1, 31, 32, 33, 1024, 2**16, 2**16 + 1, 2**32 - 1]
+        head[5:13] = struct.pack("<II", *(int(rng.choice(side)) for _ in range(2)))
+        if any(k == COLOUR for k, _ in sections):
+            position = [k for k, _ in sections].index(COLOUR)
+            plane = container.unpack_model_plane(sections[position][1])
+            sections[position] = (COLOUR, container.pack_model_plane(
+                dataclasses.replace(plane, tile=1)))
+        damaged = assemble(bytes(head), sections)
+    elif kind == "metadata bomb":  # zeros deflate about 1000 to 1
+        size = int(rng.choice([2**10, MAX_METADATA - 9, MAX_METADATA + 1, 2**24]))
+        entry = struct.pack("<B4sI", 0, b"tEXt", size) + b"Title\0" + bytes(size - 6)
+        body = struct.pack("<I", len(entry)) + zlib.compress(entry, 9)
+        sections = [(k, b) for k, b in sections if k != container.CHUNKS]
+        sections.append((container.CHUNKS, body))
+        sections.sort(key=lambda section: container.SECTION_ORDER.index(section[0]))
+        damaged = assemble(data, sections)
     else:  # random bytes, half of them behind a valid magic and version
         body = _random_bytes(rng, int(rng.integers(0, 300)))
         damaged = (MAGIC + bytes([VERSION]) + body) if rng.random() < 0.5 else body
     return kind, which, damaged
 
 
-def outcome(data: bytes, original: PngImage) -> tuple[str, str]:
+def as_form(data: bytes, form: str, folder: Path):
+    """The file as the API may be given it."""
+    if form == "path":
+        path = folder / "case.pxc"
+        path.write_bytes(data)
+        return path
+    return {"bytes": lambda: data, "bytearray": lambda: bytearray(data),
+            "memoryview": lambda: memoryview(data),
+            "array": lambda: np.frombuffer(data, dtype=np.uint8),
+            "file object": lambda: io.BytesIO(data)}[form]()
+
+
+def outcome(data: bytes, original: PngImage, index: int = 0) -> tuple[str, str]:
     """('exact', ''), ('error:<class>', message) for a PixcodecError, or ('WRONG', '') for a
-    different image. Any other exception propagates: it is a bug."""
-    try:
-        image = pixcodec.decode(data, max_pixels=MAX_PIXELS).image
-    except PixcodecError as exc:
-        return f"error:{type(exc).__name__}", str(exc)
+    different image. Any other exception propagates: it is a bug. Case `index` is given in the
+    index-th form (FORMS), changing slower than the kind."""
+    form = FORMS[index // len(KINDS) % len(FORMS)]
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            image = pixcodec.decode(as_form(data, form, Path(folder)), max_pixels=MAX_PIXELS,
+                                    max_metadata=MAX_METADATA).image
+        except PixcodecError as exc:
+            return f"error:{type(exc).__name__}", str(exc)
     return ("exact" if image == original else "WRONG"), ""

@@ -202,10 +202,13 @@ def _default_sigint():
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux /proc")
-@pytest.mark.parametrize("jobs,everyone", [(1, False), (2, False), (2, True)])
-def test_ctrl_c_leaves_no_partial_output_and_no_workers(tmp_path, jobs, everyone):
+@pytest.mark.parametrize("jobs,everyone,signum", [(1, False, signal.SIGINT),
+                                                  (2, False, signal.SIGINT),
+                                                  (2, True, signal.SIGINT),
+                                                  (2, False, signal.SIGTERM)])
+def test_ctrl_c_leaves_no_partial_output_and_no_workers(tmp_path, jobs, everyone, signum):
     """Ctrl-C at a terminal signals every process of the group (`everyone`); `kill -INT`
-    signals the main one only."""
+    signals the main one only. SIGTERM (`kill`) is handled as Ctrl-C is, with exit 143."""
     sources = [make_png(tmp_path / f"{i}.png", (48, 48), i) for i in range(4)]
     proc = subprocess.Popen([sys.executable, "-m", "pixcodec", "compress", "--jobs", str(jobs),
                              *map(str, sources)], stderr=subprocess.PIPE, text=True,
@@ -215,12 +218,13 @@ def test_ctrl_c_leaves_no_partial_output_and_no_workers(tmp_path, jobs, everyone
         time.sleep(0.05)
     # One file is done, so the others are being coded or wait for a worker.
     if everyone:
-        os.killpg(proc.pid, signal.SIGINT)
+        os.killpg(proc.pid, signum)
     else:
-        os.kill(proc.pid, signal.SIGINT)
+        os.kill(proc.pid, signum)
     _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
-    assert "interrupted" in stderr and "Traceback" not in stderr
+    assert proc.returncode == 128 + signum, stderr
+    word = "interrupted" if signum == signal.SIGINT else "terminated"
+    assert f"pixcodec: {word}" in stderr and "Traceback" not in stderr
     deadline = time.monotonic() + 30
     while _group_alive(proc.pid) and time.monotonic() < deadline:
         time.sleep(0.2)
@@ -273,7 +277,7 @@ def test_compress_with_a_model_kind(png, tmp_path):
     assert result.exit_code == 0, result.output
     assert model_plane(out.read_bytes()).model == "pixelcnn-rgb-v1"
     for kind, model in (("row_lstm", "row-lstm-rgb-v1"), ("diag_bilstm", "diag-bilstm-rgb-v1"),
-                        ("logistic", "logistic-rgb-v1")):
+                        ("logistic", "logistic-rgb-v2")):
         out = tmp_path / f"{kind}.pxc"
         assert run("compress", png, "-o", out, "-m", kind, "-q").exit_code == 0
         assert model_plane(out.read_bytes()).model == model
@@ -308,3 +312,46 @@ def test_help_version_and_usage_errors_do_not_load_torch(args):
             "assert 'torch' not in sys.modules and 'numpy' not in sys.modules, 'loaded'\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("delay", [0.15, 0.4, 0.8, 1.3, 2.0, 3.0])
+def test_ctrl_c_at_any_moment_exits_130_without_a_traceback(tmp_path, delay):
+    """From startup (click, numpy and torch loading) to the end of the work: exit 130 and one
+    line, the output complete or absent. (Earlier than ~0.1 s, while Python itself starts and
+    before pixcodec's first instruction, Python's own handler would still print a traceback.)"""
+    source = make_png(tmp_path / "a.png", (40, 40), 1)
+    target = tmp_path / "a.pxc"
+    proc = subprocess.Popen([sys.executable, "-m", "pixcodec", "compress", str(source), "-o",
+                             str(target), "-q"], stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert "Traceback" not in stderr
+    if proc.returncode == 0:  # it had finished
+        container.unpack(target.read_bytes())  # raises unless the file is whole
+    else:
+        assert proc.returncode == 130 and stderr == "pixcodec: interrupted\n", stderr
+        assert not target.exists()
+    assert [p.name for p in tmp_path.iterdir()] in (["a.png"], ["a.png", "a.pxc"],
+                                                    ["a.pxc", "a.png"])
+
+
+def test_metadata_past_the_limit_is_refused_before_it_is_inflated(tmp_path):
+    """A ~1 MB .pxc can hold a 1 GB text chunk (zeros deflate 1000 to 1): --max-metadata
+    bounds what decompression writes (default 64 MiB)."""
+    from PIL.PngImagePlugin import PngInfo
+    info = PngInfo()
+    info.add_text("zeros", "0" * 300_000)  # tEXt, stored as is in the PNG, deflated in the .pxc
+    source = tmp_path / "p.png"
+    Image.new("P", (1, 1)).save(source, pnginfo=info)
+    packed = tmp_path / "p.pxc"
+    assert run("compress", source, "-o", packed, "-q").exit_code == 0
+    assert packed.stat().st_size < 2000
+    result = run("decompress", packed, "-o", tmp_path / "back.png", "--max-metadata", 100_000)
+    assert error_lines(result) == [f"pixcodec: error: {packed}: the image's metadata (PNG chunks) "
+                                   "takes 300027 bytes, over the limit of 100000 (raise it "
+                                   "with --max-metadata if you trust this file)"]
+    assert result.exit_code == 1 and not (tmp_path / "back.png").exists()
+    assert run("decompress", packed, "-o", tmp_path / "back.png", "-q").exit_code == 0
+    assert read_image(tmp_path / "back.png", 10) == read_image(source, 10)

@@ -24,12 +24,13 @@ def test_damaged_files_end_in_the_original_or_a_clear_error(made):
     messages = []
     for index in range(CASES):
         kind, which, data = make_case(index, SEED, made)
-        result, message = outcome(data, made[which][0])  # another exception fails the test
+        result, message = outcome(data, made[which][0], index)  # another exception fails it
         assert result == "exact" or (result.startswith("error:") and message
                                      and "\n" not in message), (index, kind, result)
         messages.append(message)
     # The damage reaches every layer of checks, down to the decoders and the checksum.
     for layer in ["bad magic", "corrupted header", "CRC mismatch", "truncated file",
                   "exceeds the limit", "needs model", "different weights", "corrupted ALPH",
-                  "corrupted LOWB", "corrupted CHNK", "fails the checksum"]:
+                  "corrupted LOWB", "corrupted CHNK", "fails the checksum",
+                  "invalid image size", "over the limit of 1048576"]:
         assert any(layer in message for message in messages), layer

@@ -1,0 +1,143 @@
+"""Worker processes for many independent jobs: the CLI's and bench's --jobs.
+
+Not concurrent.futures: a ProcessPoolExecutor whose parent is killed leaves its workers (and
+multiprocessing's resource tracker) running for ever, and one worker's death breaks the whole
+pool, failing every job still to do. Here each worker is a spawned process with a pipe of its
+own, so
+
+* it dies with its parent: Linux's parent-death signal kills it at once; elsewhere it ends at
+  the pipe's end of file, after its current job;
+* a worker that dies fails only the job it held (`WorkerDied`) and another takes its place;
+* it runs one torch thread (the workers already share out the cores) and ignores Ctrl-C, from
+  its first instruction (an ignored signal stays ignored across exec): Ctrl-C at a terminal
+  reaches every process of the group, and it is the parent that stops the workers.
+
+Spawned, not forked: a forked copy of a process that has run torch can hang.
+"""
+from __future__ import annotations
+
+import os
+import pickle
+import signal
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from .errors import PixcodecError
+
+_PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+class WorkerDied(PixcodecError):
+    """The worker process coding a file died (killed, or out of memory)."""
+
+
+class Outcome:
+    """A finished job: `result()` returns its value or raises its exception."""
+
+    def __init__(self, value: Any = None, error: BaseException | None = None):
+        self._value, self._error = value, error
+
+    def result(self) -> Any:
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def _die_with_parent(parent: int) -> None:
+    if sys.platform.startswith("linux"):
+        import ctypes
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # the parent died before the signal was asked for
+        os._exit(1)
+
+
+def _portable(exc: BaseException) -> BaseException:
+    """`exc`, or a RuntimeError saying what it was when it does not survive pickling."""
+    try:
+        pickle.loads(pickle.dumps(exc))
+        return exc
+    except Exception:
+        return RuntimeError(f"{type(exc).__name__}: {exc}")
+
+
+def _serve(connection, parent: int) -> None:
+    """A worker's life: run jobs from the pipe until it closes."""
+    _die_with_parent(parent)
+    import torch
+    torch.set_num_threads(1)
+    while True:
+        try:
+            func, args = connection.recv()
+        except EOFError:
+            return
+        try:
+            reply = (True, func(*args))
+        except Exception as exc:
+            reply = (False, _portable(exc))
+        connection.send(reply)
+
+
+class _Worker:
+    def __init__(self):
+        import multiprocessing
+        context = multiprocessing.get_context("spawn")
+        self.connection, theirs = context.Pipe()
+        self.process = context.Process(target=_serve, args=(theirs, os.getpid()), daemon=True)
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        try:
+            self.process.start()
+        finally:
+            signal.signal(signal.SIGINT, previous)
+        theirs.close()
+
+    def death(self) -> WorkerDied:
+        self.process.join(5)
+        code = self.process.exitcode
+        how = (f"killed by {signal.Signals(-code).name}" if code is not None and code < 0
+               else f"exit status {code}")
+        return WorkerDied(f"the worker process died ({how}; out of memory?)")
+
+    def stop(self) -> None:
+        self.connection.close()
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join(5)
+
+
+def run_in_workers(func: Callable, jobs: Iterable[tuple], workers: int
+                   ) -> Iterator[tuple[int, Outcome]]:
+    """(index, outcome) of `func(*job)` for each of `jobs`, in the order they finish, run in
+    `workers` processes. The workers stop when the iteration ends, however it ends (the caller's
+    Ctrl-C included)."""
+    from multiprocessing.connection import wait
+    waiting = deque(enumerate(jobs))
+    idle: list[_Worker] = []
+    busy: dict[_Worker, int] = {}
+    try:
+        while waiting or busy:
+            while waiting and len(busy) < workers:
+                worker = idle.pop() if idle else _Worker()
+                index, args = waiting.popleft()
+                try:
+                    worker.connection.send((func, args))
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # it died idle: found below, through its sentinel
+                busy[worker] = index
+            ready = wait([w.connection for w in busy] + [w.process.sentinel for w in busy])
+            for worker in [w for w in busy if w.connection in ready
+                           or w.process.sentinel in ready]:
+                index = busy.pop(worker)
+                try:
+                    ok, value = worker.connection.recv()
+                except (EOFError, OSError):
+                    died = worker.death()
+                    worker.stop()
+                    yield index, Outcome(error=died)
+                    continue
+                idle.append(worker)
+                yield index, Outcome(value) if ok else Outcome(error=value)
+    finally:
+        for worker in idle + list(busy):
+            worker.stop()

@@ -1,0 +1,80 @@
+"""Worker processes (pixcodec.workers): results in any order, a dead worker fails only its job
+and is replaced, and no worker outlives its parent."""
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from contextlib import closing
+from pathlib import Path
+
+import pytest
+
+from pixcodec.workers import WorkerDied, run_in_workers
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie has exited: only its parent's wait is missing.
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(") ")[-1].startswith("Z"))
+
+
+def test_a_dead_worker_fails_only_its_job_and_is_replaced():
+    jobs = [(6,), (7,), (3,), (4,), (5,)]
+    funcs = {}
+    # os._exit(3) kills the worker that runs it; the rest are plain results.
+    with closing(run_in_workers(_exit_if_three, jobs, 2)) as finishing:
+        for index, outcome in finishing:
+            try:
+                funcs[index] = outcome.result()
+            except WorkerDied as died:
+                funcs[index] = str(died)
+    assert funcs == {0: 36, 1: 49, 2: "the worker process died (exit status 3; out of memory?)",
+                     3: 16, 4: 25}
+
+
+def _exit_if_three(n: int) -> int:
+    if n == 3:
+        os._exit(3)
+    return n * n
+
+
+def test_an_exception_comes_back_as_the_jobs_outcome():
+    with closing(run_in_workers(int, [("12",), ("x",)], 2)) as finishing:
+        outcomes = dict(finishing)
+    assert outcomes[0].result() == 12
+    with pytest.raises(ValueError, match="invalid literal"):
+        outcomes[1].result()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal: Linux")
+def test_workers_die_with_their_parent(tmp_path):
+    """kill -9 of the parent: the workers, busy on long jobs, go at once (pixcodec compress -j 2
+    used to leave them running for ever)."""
+    script = textwrap.dedent("""
+        import os, sys, time
+        from contextlib import closing
+        from pixcodec.workers import run_in_workers
+        with closing(run_in_workers(os.getpid, [()] * 2, 2)) as first:
+            pids = sorted({outcome.result() for _, outcome in first})
+        print(*pids, flush=True)
+        with closing(run_in_workers(time.sleep, [(600,)] * 2, 2)) as slow:
+            for _ in slow:
+                pass
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    pids = [int(p) for p in proc.stdout.readline().split()]
+    time.sleep(8)  # the second pair of workers started and sleeping
+    children = [int(p) for p in subprocess.run(["ps", "--ppid", str(proc.pid), "-o", "pid="],
+                                               capture_output=True, text=True).stdout.split()]
+    assert pids and children
+    proc.kill()
+    proc.wait()
+    deadline = time.monotonic() + 10
+    while any(map(_alive, children)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(map(_alive, children)), "workers outlived their killed parent"
