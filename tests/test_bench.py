@@ -124,7 +124,10 @@ def test_missing_codecs_are_reported_not_dropped(folder, monkeypatch):
     def not_installed():
         raise ImportError("imagecodecs is not installed (pip install 'pixcodec[bench]')")
 
-    monkeypatch.setattr(bench, "_imagecodecs", not_installed)
+    # Patched where it is looked up: codecs.py (missing_reason, the adapters) and runner.py
+    # (machine(), which records imagecodecs' version).
+    monkeypatch.setattr(bench.codecs, "_imagecodecs", not_installed)
+    monkeypatch.setattr(bench.runner, "_imagecodecs", not_installed)
     result = bench.run_bench([str(folder)], models=[])
     by_codec = {t.codec: t for t in result.totals}
     assert list(by_codec) == list(bench.CLASSIC_CODECS)

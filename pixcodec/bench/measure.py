@@ -1,0 +1,138 @@
+"""Measuring one image: pixcodec's models and the classic codecs, each timed and its round trip
+checked."""
+from __future__ import annotations
+
+import functools
+import math
+import time
+from dataclasses import replace
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from .. import api, container, zoo
+from ..codec import tile_count, tile_grid
+from ..data import MODE_COLOURS, NamedImage
+from ..errors import PixcodecError
+from .codecs import CLASSIC_CODECS, Codec, pillow_png
+from .rows import Row
+
+
+def _timed(func, *args):
+    start = time.perf_counter()
+    out = func(*args)
+    return out, time.perf_counter() - start
+
+
+def pixcodec_label(model: str | None) -> str:
+    return f"pixcodec {model or '(default model)'}"
+
+
+def _blank_row(dataset: str, image: NamedImage, codec: str) -> Row:
+    height, width, _ = image.pixels.shape
+    return Row(dataset, image.name, codec, width=width, height=height, dims=image.pixels.size)
+
+
+def _not_coded(row: Row, status: str, note: str) -> Row:
+    return replace(row, status=status, note=note, images=0)
+
+
+def _pixcodec_source(image: NamedImage) -> np.ndarray | bytes:
+    # The API reads arrays as grayscale or RGB; a 1-bit image goes in as a 1-bit PNG so that it
+    # is coded, and restored, as mode 1.
+    return pillow_png(image.pixels, "1") if image.mode == "1" else image.pixels
+
+
+def _expected_samples(image: NamedImage) -> tuple[int, int, np.ndarray]:
+    """(PNG colour type, bit depth, samples) pixcodec must restore for a bench image."""
+    if image.mode == "1":
+        return 0, 1, image.pixels // 255
+    return (2 if image.mode == "RGB" else 0), 8, image.pixels
+
+
+def _tiny_image(mode: str) -> NamedImage:
+    return NamedImage("warm-up", np.zeros((2, 2, MODE_COLOURS[mode]), dtype=np.uint8), mode)
+
+
+# Each codec runs once on a tiny image before it is timed, so that no image's time includes
+# loading weights, starting torch or importing a codec's library (milliseconds, as long as
+# coding a whole CIFAR image with some codecs).
+@functools.cache
+def _warm_up_pixcodec(model: str | None, mode: str) -> None:
+    api.decode(api.encode(_pixcodec_source(_tiny_image(mode)), model).data)
+
+
+@functools.cache
+def _warm_up_classic(codec: Codec, mode: str) -> None:
+    try:
+        codec.decode(codec.encode(_tiny_image(mode).pixels, mode), mode)
+    except Exception:
+        pass  # the measurement that follows meets the same failure and reports it
+
+
+@torch.no_grad()
+def float_nll_bits(net: torch.nn.Module, pixels: np.ndarray) -> float:
+    """NLL in bits from the float32 network in one parallel pass: fast, used only to price the
+    tile edges (the coded NLL comes from the exact arithmetic)."""
+    x = torch.from_numpy(np.array(pixels)).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        return float(net.loss(net(x), x)) * x.numel() / math.log(2)
+
+
+def tile_nll_bits(net: torch.nn.Module, pixels: np.ndarray, tile: int) -> tuple[float, float]:
+    """(NLL of the whole image in one piece, sum of the NLLs of its tiles), float net, bits."""
+    whole = float_nll_bits(net, pixels)
+    if tile_count(*pixels.shape[:2], tile) == 1:
+        return whole, whole
+    return whole, sum(float_nll_bits(net, pixels[y:y + h, x:x + w]) for y, x, h, w in tile_grid(*pixels.shape[:2], tile))
+
+
+def measure_pixcodec(dataset: str, image: NamedImage, model: str | None,
+                     tile_cost: bool = False) -> Row:
+    row = _blank_row(dataset, image, pixcodec_label(model))
+    source = _pixcodec_source(image)
+    try:
+        _warm_up_pixcodec(model, image.mode)
+        result, encode_s = _timed(api.encode, source, model)
+        decoded, decode_s = _timed(api.decode, result.data)
+    except PixcodecError as exc:  # e.g. a model for another colour mode
+        return _not_coded(row, "error", str(exc))
+    colour_type, depth, samples = _expected_samples(image)
+    exact = ((decoded.header.colour_type, decoded.header.bit_depth) == (colour_type, depth)
+             and np.array_equal(decoded.pixels, samples))
+    plane = container.unpack_model_plane(container.unpack(result.data)[1][container.COLOUR])
+    row = replace(row, codec=pixcodec_label(result.model), bytes=len(result.data),
+                  encode_s=encode_s, decode_s=decode_s, exact=exact, nll_bits=result.nll_bits,
+                  header_bytes=len(result.data) - len(plane.payload))
+    if tile_cost:
+        whole, tiled = tile_nll_bits(zoo.load_model(result.model), image.pixels, plane.tile)
+        row = replace(row, whole_nll_bits=whole, tiled_nll_bits=tiled)
+    return row
+
+
+def measure_classic(dataset: str, image: NamedImage, codec: Codec) -> Row:
+    row = _blank_row(dataset, image, codec.name)
+    _warm_up_classic(codec, image.mode)
+    try:
+        data, encode_s = _timed(codec.encode, image.pixels, image.mode)
+        decoded, decode_s = _timed(codec.decode, data, image.mode)
+    except ImportError as exc:  # imagecodecs raises it when a codec's library is absent
+        return _not_coded(row, "missing", str(exc) or type(exc).__name__)
+    except Exception as exc:  # another library failing on one image must not end a long run
+        return _not_coded(row, "error", f"{type(exc).__name__}: {exc}")
+    return replace(row, bytes=len(data), encode_s=encode_s, decode_s=decode_s,
+                   exact=np.array_equal(decoded, image.pixels))
+
+
+def measure_image(dataset: str, image: NamedImage, models: Sequence[str | None],
+                  codecs: Sequence[str], missing: dict[str, str], tile_cost: bool) -> list[Row]:
+    """Every pixcodec model and classic codec on one image (codecs by name: this runs in worker
+    processes too)."""
+    rows = [measure_pixcodec(dataset, image, model, tile_cost) for model in models]
+    for name in codecs:
+        if name in missing:
+            rows.append(_not_coded(_blank_row(dataset, image, name), "missing", missing[name]))
+        else:
+            rows.append(measure_classic(dataset, image, CLASSIC_CODECS[name]))
+    return rows
