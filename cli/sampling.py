@@ -119,7 +119,7 @@ def complete(image, model, count, seed, scale, force, keep_rows, mask, output):
     """Keep part of IMAGE and draw the rest from a model, N times (the paper's occlusion
     completions, Figure 9); the kept pixels stay exactly as they are."""
     import numpy as np
-    from pixcodec import api, sampling, zoo
+    from pixcodec import api, sampling
     from pixcodec.errors import ArgumentError
     from pixcodec.fileio import atomic_write, check_output_path
     if keep_rows is not None and mask:
@@ -129,9 +129,9 @@ def complete(image, model, count, seed, scale, force, keep_rows, mask, output):
     coded = api.model_input(read_input(image), None if checkpoint else model)
     if coded is None:
         raise ArgumentError(f"{image}: palette images are not model-coded; nothing to complete")
-    name, pixels, _ = coded
-    name, net, levels = _sampled_model(model if checkpoint else name)
-    read_as = zoo.model_info(coded[0]).levels  # 2: the image was read as 0/1 values
+    read_with, pixels = coded
+    name, net, levels = _sampled_model(model if checkpoint else read_with.name)
+    read_as = read_with.levels  # 2: the image was read as 0/1 values
     if pixels.shape[2] != net.config.colours or levels != read_as:
         raise ArgumentError(f"{image}: {name} does not model images like this one "
                             f"({net.config.colours} channel(s), {levels} levels)")

@@ -137,14 +137,16 @@ def encode(source: Source | np.ndarray, model: str | None = None, *,
     if image.colour_type == PALETTE:
         sections[INDICES] = container.pack_lzma(image.samples.tobytes())
     else:
-        name, values, tile = _model_plane_input(image, model, tile)
-        net = zoo.load_model(name)
-        adaptation = adapt.fit(net, values, effort)
+        coder_model, values = _model_plane_input(image, model)
+        tile = tile or coder_model.info.coding_tile
+        adaptation = adapt.fit(coder_model.net, values, effort)
         if adaptation is not None:
             sections[ADAPT] = adaptation.pack()
-        payload, nll_bits = encode_pixels(adapt.apply(net, adaptation), values, tile, progress)
+        payload, nll_bits = encode_pixels(adapt.apply(coder_model.net, adaptation), values,
+                                          tile, progress)
+        name = coder_model.name
         sections[COLOUR] = container.pack_model_plane(
-            ModelPlane(name, zoo.weights_sha256(name), CODER_ID, tile, payload))
+            ModelPlane(name, coder_model.weights_sha256, CODER_ID, tile, payload))
     if image.colour_type in (GRAY_ALPHA, RGBA):
         alpha = _to_eight_bits(image.samples[:, :, -1], image.bit_depth)
         sections[ALPHA] = container.pack_lzma(alpha.tobytes())
@@ -167,25 +169,23 @@ def _image_of(source: Source | np.ndarray) -> PngImage:
     return read_image(_read_source(source, "the image"), container.DEFAULT_MAX_PIXELS)
 
 
-def _model_plane_input(image: PngImage, model: str | None,
-                       tile: int | None) -> tuple[str, np.ndarray, int]:
-    """The model that codes a gray or RGB image's samples, the (H, W, C) uint8 symbols it
-    codes, and the tile side."""
+def _model_plane_input(image: PngImage, model: str | None) -> tuple[zoo.Model, np.ndarray]:
+    """The model that codes a gray or RGB image's samples and the (H, W, C) uint8 symbols it
+    codes."""
     colours = _colour_channels(image.colour_type)
-    name = zoo.resolve_model(model, _model_mode(image.colour_type, image.bit_depth))
-    values = _model_values(image.samples[:, :, :colours], image.bit_depth,
-                           zoo.model_info(name).levels)
-    return name, values, tile or zoo.model_info(name).coding_tile
+    coder_model = zoo.resolve(model, _model_mode(image.colour_type, image.bit_depth))
+    values = _model_values(image.samples[:, :, :colours], image.bit_depth, coder_model.levels)
+    return coder_model, values
 
 
 def model_input(source: Source | np.ndarray,
-                model: str | None = None) -> tuple[str, np.ndarray, int] | None:
-    """What `encode` gives the model for this image: (model name, (H, W, C) uint8 symbols,
-    tile side), or None for a palette image (coded without a model)."""
+                model: str | None = None) -> tuple[zoo.Model, np.ndarray] | None:
+    """What `encode` gives the model for this image: (the model, (H, W, C) uint8 symbols), or
+    None for a palette image (coded without a model)."""
     image = _image_of(source)
     if image.colour_type == PALETTE:
         return None
-    return _model_plane_input(image, model, None)
+    return _model_plane_input(image, model)
 
 
 def decode(data: Source, *, max_pixels: int = container.DEFAULT_MAX_PIXELS,
@@ -197,8 +197,8 @@ def decode(data: Source, *, max_pixels: int = container.DEFAULT_MAX_PIXELS,
     not shipped is looked for (then $PIXCODEC_MODEL_PATH)."""
     header, sections = container.unpack(_read_source(data, "the .pxc data"), max_pixels)
     height, width, depth = header.height, header.width, header.bit_depth
-    plane = _checked_model_plane(sections[COLOUR], header, models) \
-        if COLOUR in sections else None
+    plane, coder_model = _checked_model_plane(sections[COLOUR], header, models) \
+        if COLOUR in sections else (None, None)
     before, after = (container.unpack_chunks(sections[CHUNKS], max_metadata)
                      if CHUNKS in sections else ((), ()))
     try:
@@ -225,11 +225,11 @@ def decode(data: Source, *, max_pixels: int = container.DEFAULT_MAX_PIXELS,
         values[:, :, -1] = np.frombuffer(alpha, dtype=np.uint8).reshape(height, width)
     if plane is not None:
         colours = _colour_channels(header.colour_type)
-        net = zoo.load_model(plane.model)
+        net = coder_model.net
         adaptation = adapt.unpack(sections[ADAPT], net) if ADAPT in sections else None
         values[:, :, :colours] = decode_pixels(adapt.apply(net, adaptation), plane.payload,
                                                height, width, plane.tile, progress, plane.coder)
-        if zoo.model_info(plane.model).levels == 2:  # 0/1 values: the 8-bit form of 1-bit
+        if coder_model.levels == 2:  # 0/1 values: the 8-bit form of 1-bit
             values[:, :, :colours] *= np.uint8(255)
     if depth == 16:
         samples = (values.astype(np.uint16) << 8) | (low_delta + values)  # the sum wraps mod 256
@@ -244,9 +244,9 @@ def decode(data: Source, *, max_pixels: int = container.DEFAULT_MAX_PIXELS,
 
 
 def _checked_model_plane(data: bytes, header: container.Header,
-                         models: Sequence[str | Path] = ()) -> ModelPlane:
-    """The COLR section, after checking that this pixcodec has (or finds) its model and
-    coder."""
+                         models: Sequence[str | Path] = ()) -> tuple[ModelPlane, zoo.Model]:
+    """The COLR section and its model, after checking that this pixcodec has (or finds) the
+    model and the coder."""
     plane = container.unpack_model_plane(data)
     if plane.coder not in CODERS:
         raise FormatError(f"unknown entropy coder id {plane.coder}")
@@ -259,7 +259,7 @@ def _checked_model_plane(data: bytes, header: container.Header,
     if not info.codes(_model_mode(header.colour_type, header.bit_depth)):
         raise FormatError(f"model {plane.model!r} does not match colour type "
                           f"{header.colour_type} at bit depth {header.bit_depth}")
-    return plane
+    return plane, zoo.Model(info, zoo.load_model(info.name))  # damaged weights: a ModelError
 
 
 def _model_mode(colour_type: int, depth: int) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import adapt, zoo
+from . import adapt
 from .api import Source, model_input
 from .codec import coded_pixel_bits
 from .errors import UnsupportedImageError
@@ -37,10 +37,10 @@ def bits_map(source: Source | np.ndarray, model: str | None = None,
     coded = model_input(source, model)
     if coded is None:
         raise UnsupportedImageError("palette images are coded with LZMA, not a model: no map")
-    name, values, tile = coded
-    net = zoo.load_model(name)
-    net = adapt.apply(net, adapt.fit(net, values, effort))
-    return BitsMap(coded_pixel_bits(net, values, tile), name, values.size)
+    coder_model, values = coded
+    net = adapt.apply(coder_model.net, adapt.fit(coder_model.net, values, effort))
+    return BitsMap(coded_pixel_bits(net, values, coder_model.info.coding_tile),
+                   coder_model.name, values.size)
 
 
 def to_csv(result: BitsMap) -> bytes:

@@ -64,6 +64,11 @@ class ModelInfo:
             return self.colours == 1  # binary models, and 8-bit gray ones on 0/255 values
         return self.colours == MODE_COLOURS[mode] and self.levels == 256
 
+    def made_for(self, mode: str) -> bool:
+        """Whether the model codes `mode` images as its own kind (a binary model 1-bit ones),
+        not as a fallback (a gray one 1-bit ones): what an alias picks first."""
+        return self.codes(mode) and (mode != "1" or self.levels == 2)
+
 
 def _weights_dir():
     return resources.files("pixcodec.weights")
@@ -72,8 +77,25 @@ def _weights_dir():
 @functools.cache
 def manifest() -> dict[str, ModelInfo]:
     raw = json.loads((_weights_dir() / "manifest.json").read_text())
-    return {name: ModelInfo(name=name, **{**entry, "aliases": tuple(entry.get("aliases", ()))})
-            for name, entry in raw.items()}
+    models = {name: ModelInfo(name=name, **{**entry, "aliases": tuple(entry.get("aliases", ()))})
+              for name, entry in raw.items()}
+    check_choices(models)
+    return models
+
+
+def check_choices(models: dict[str, ModelInfo]) -> None:
+    """A name that picks a model must pick one: at most one default per colour mode, and an
+    alias names at most one model for each mode."""
+    for mode in ("RGB", "L", "1"):
+        defaults = [info.name for info in models.values() if info.default_for == mode]
+        if len(defaults) > 1:
+            raise ModelError(f"the manifest names several default {mode} models: {defaults}")
+        for alias in {a for info in models.values() for a in info.aliases}:
+            named = [info.name for info in models.values()
+                     if alias in info.aliases and info.made_for(mode)]
+            if len(named) > 1:
+                raise ModelError(f"the manifest's alias {alias!r} names several {mode} models: "
+                                 f"{named}")
 
 
 # Models read from .pxm files in this process: name -> (info, network).
@@ -96,7 +118,7 @@ def default_model(mode: str) -> str:
     grayscale model when no binary one is shipped."""
     for wanted in ([mode, "L"] if mode == "1" else [mode]):
         for info in manifest().values():
-            if info.default_for == wanted:
+            if info.default_for == wanted:  # one at most (check_choices)
                 return info.name
     raise ModelError(f"no default model for {mode} images")
 
@@ -109,10 +131,10 @@ def resolve_model(name: str | None, mode: str) -> str:
     if is_model_file(name):
         name = use_model_file(name)
     if name not in manifest() and name not in _from_files:
-        fitting = [info.name for info in manifest().values()
-                   if name in info.aliases and info.codes(mode)]
+        fitting = sorted((not info.made_for(mode), info.name) for info in manifest().values()
+                         if name in info.aliases and info.codes(mode))
         if fitting:
-            return fitting[0]
+            return fitting[0][1]  # the model made for `mode`, else the fallback
         if any(name in info.aliases for info in manifest().values()):
             raise ModelError(f"no {name!r} model for {mode} images is shipped")
     info = model_info(name)
@@ -120,6 +142,37 @@ def resolve_model(name: str | None, mode: str) -> str:
         kind = "1-bit" if info.levels == 2 else f"{info.colours}-channel"
         raise ModelError(f"model {name!r} codes {kind} images, not {mode} images")
     return name
+
+
+@dataclass(frozen=True)
+class Model:
+    """A model resolved once (by name, kind, file or a .pxc file's reference): its manifest
+    entry and its network, checked against the weights hash. What encode and decode carry."""
+    info: ModelInfo
+    net: torch.nn.Module
+
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def levels(self) -> int:
+        return self.info.levels
+
+    @property
+    def weights_sha256(self) -> bytes:
+        return bytes.fromhex(self.info.sha256)
+
+
+def model(name: str) -> Model:
+    """The known model of that exact name (shipped, or read from a .pxm file)."""
+    return Model(model_info(name), load_model(name))
+
+
+def resolve(reference: str | None, mode: str) -> Model:
+    """-m's argument (a name, a kind, a .pxm file's path, or None for the default) for `mode`
+    images, as a Model."""
+    return model(resolve_model(reference, mode))
 
 
 def weights_sha256(name: str) -> bytes:

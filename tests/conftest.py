@@ -92,12 +92,13 @@ def weights_dir(tmp_path, monkeypatch):
 def add_model(folder: Path, name: str, weights: bytes, sha256: str | None = None,
               **entry) -> None:
     """Put a model into the weights folder of `weights_dir`: by default a copy of the shipped
-    gray model's entry with other weights; `entry` overrides fields (architecture, config...)."""
+    gray model's entry with other weights, without its default role or alias (a manifest lets
+    a name pick one model only); `entry` overrides fields (architecture, config...)."""
     manifest = json.loads((folder / "manifest.json").read_text())
     (folder / f"{name}.safetensors").write_bytes(weights)
     manifest[name] = {**manifest[SHIPPED], "weights": f"{name}.safetensors",
                       "sha256": sha256 or hashlib.sha256(weights).hexdigest(), "default_for": None,
-                      **entry}
+                      "aliases": [], **entry}
     (folder / "manifest.json").write_text(json.dumps(manifest))
     zoo.clear_caches()
 

@@ -56,6 +56,23 @@ def test_aliases_pick_the_model_of_that_kind(zoo_with_more, alias, rng):
         pixcodec.compress(rng.integers(0, 256, (3, 3, 3), dtype=np.uint8), alias)
 
 
+def test_an_alias_picks_the_binary_model_for_1_bit_images_before_the_gray_one(zoo_with_more):
+    """Both are `pixelcnn`s that code 1-bit images; the gray one comes first in the manifest."""
+    assert list(zoo.manifest())[0] == SHIPPED and "pixelcnn" in zoo.model_info(SHIPPED).aliases
+    assert zoo.resolve_model("pixelcnn", "1") == "binary-test"
+    assert zoo.resolve_model("pixelcnn", "L") == SHIPPED
+
+
+@pytest.mark.parametrize("entry,message", [
+    (dict(default_for="L"), "several default L models"),
+    (dict(aliases=["row_lstm"]), "alias 'row_lstm' names several L models")])
+def test_a_manifest_that_makes_a_name_ambiguous_is_refused(zoo_with_more, entry, message):
+    add_network(zoo_with_more, "another-gray", random_net("pixelcnn", 1), "pixelcnn", **entry)
+    zoo.clear_caches()
+    with pytest.raises(ModelError, match=message):
+        zoo.default_model("L")
+
+
 def test_without_a_binary_model_one_bit_images_fall_back_to_gray(weights_dir):
     assert zoo.default_model("1") == SHIPPED
 
