@@ -2,8 +2,9 @@
 
 A range coder (constriction's queue coder) so the encoder can stream symbols in decoding order.
 Tables arrive as integer-valued float64 weights (``pixcodec.fixedpoint``); constriction's
-``Categorical(perfect=False)`` turns them into its fixed-point distribution with integer-exact
-arithmetic. Pinned: a constriction release that quantised differently would change the bitstream,
+``Categorical(perfect=False)`` turns them into its fixed-point distribution. Its quantiser
+divides in float64: deterministic on every IEEE-754 machine for these inputs (integers below
+2**53, each operation correctly rounded), though not integer arithmetic. Pinned: a constriction release that quantised differently would change the bitstream,
 so the coder id in the header names both (see docs/FORMAT.md).
 """
 from __future__ import annotations

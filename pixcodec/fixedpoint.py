@@ -32,8 +32,10 @@ LOGIT_BITS = 10
 # |w| < 2**4 and |a| < 2**8 make each product < 2**40 units of 2**-28; 2**13 of them < 2**53.
 MAX_FAN_IN = 2**13
 
-# exp(-d / 1024) in units of 2**-40 for d = 0 .. EXP_TABLE_SIZE-1; probability ratios below
-# exp(-32) are clipped (the coder gives every symbol a nonzero floor anyway).
+# exp(-d / 1024) in units of 2**-40 for d = 0 .. EXP_TABLE_SIZE-1. Rounding each step of the
+# recurrence makes it stop decreasing at 512 units (2**-31) from d = 21,884 (exp(-21.4)): every
+# smaller probability ratio is 2**-31, so a table entry costs at most about 39 bits of NLL (the
+# coder gives every symbol a floor of its own anyway).
 EXP_TABLE_SIZE = 32 * 2**LOGIT_BITS
 _EXP_STEP = 1098438410069  # round(exp(-1/1024) * 2**40), computed with 50-digit decimals
 

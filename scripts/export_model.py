@@ -15,6 +15,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import save
 
+from pixcodec.nets.presets import make_network
+
 MODELS = Path(__file__).resolve().parent.parent / "models"
 
 
@@ -40,7 +42,8 @@ def main() -> None:
     old = manifest.get(args.name, {})
     manifest[args.name] = {
         "architecture": architecture,
-        "config": state["config"],
+        # Every field, defaults included: a later change of a default must not change the model.
+        "config": make_network(architecture, state["config"]).config.to_dict(),
         "weights": f"{args.name}.safetensors",
         "sha256": hashlib.sha256(blob).hexdigest(),
         "card": f"{args.name}.md",

@@ -82,33 +82,98 @@ def test_binary_pixelcnn_stepper_equals_parallel_exact_pass(rng):
     check_stepper_against_parallel(net, rng.integers(0, 2, (11, 13, 1), dtype=np.uint8), 8)
 
 
-def test_wavefront_never_codes_a_dependency_late():
-    net = random_pixelcnn(3, blocks=4)
-    slope = net.wavefront_slope(64)
-    for dy, dx in net.dependency_offsets():
-        assert dy < 0 or (dy == 0 and dx < 0)
-        assert dx + slope * dy < 0  # coded at a strictly earlier step
+def coding_steps(net, shape, tile):
+    """(H, W): the loop step at which each position is coded (the tables it sees)."""
+    step = np.full(shape, -1)
+    count = [0]
+    pixels = np.zeros((*shape, net.config.colours), dtype=np.uint8)
+
+    def observe(ys, xs, colour, table):
+        if colour == 0:
+            step[ys, xs] = count[0]
+            count[0] += 1
+    codec.coding_loop(net, pixels, tile, lambda ys, xs, colour, weights: pixels[ys, xs, colour]
+                      .astype(np.int64), observe=observe)
+    return step
 
 
-def test_bitstream_is_independent_of_thread_count(rng):
+@pytest.mark.parametrize("architecture", [*ARCHITECTURES, "logistic"])
+def test_no_position_is_coded_before_a_pixel_it_depends_on(architecture, rng):
+    """Dependencies found by experiment, not from the offsets that set the wavefront slope:
+    changing a pixel changes the exact tables of later positions only (steps of the real
+    coding loop), for every architecture."""
+    if architecture == "logistic":
+        from test_logistic import random_logistic_net
+        net = random_logistic_net(3, edge_predictor=True)
+    else:
+        net = random_net(architecture, 3, levels=256)
+    shape = (7, 9)
+    step = coding_steps(net, shape, tile=64)
+    assert (step >= 0).all()
+    pixels = rng.integers(0, 256, (*shape, 3), dtype=np.uint8)
+    tables = lambda im: net.exact_tables(torch.from_numpy(im).permute(2, 0, 1)[None])[0]
+    base = tables(pixels)
+    for y in range(shape[0]):
+        for x in range(shape[1]):
+            changed = pixels.copy()
+            changed[y, x] = 255 - changed[y, x]
+            moved = (tables(changed) != base).flatten(0, 1).any(0).numpy()  # (H, W)
+            moved[y, x] = False  # a pixel's later colours see its earlier ones: same step
+            assert (step[moved] > step[y, x]).all(), (y, x)
+
+
+def test_bitstream_is_independent_of_thread_count(rng, monkeypatch):
     net = random_pixelcnn(3, hidden=12, blocks=2)
     pixels = rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)
-    threads = torch.get_num_threads()
-    try:
-        torch.set_num_threads(1)
-        one, _ = codec.encode_pixels(net, pixels, tile=16)
-        torch.set_num_threads(max(2, threads))
-        many, _ = codec.encode_pixels(net, pixels, tile=16)
-    finally:
-        torch.set_num_threads(threads)
-    assert one == many
+    one, _ = codec.encode_pixels(net, pixels, tile=16)
+    monkeypatch.setattr(codec, "CODING_THREADS", 2)  # the loop sets torch's count from it
+    seen = set()
+    codec.coding_loop(net, pixels.copy(), 16, lambda ys, xs, colour, weights: seen.add(
+        torch.get_num_threads()) or pixels[ys, xs, colour].astype(np.int64))
+    assert seen == {2}
+    two, _ = codec.encode_pixels(net, pixels, tile=16)
+    assert one == two
     assert np.array_equal(codec.decode_pixels(net, one, 24, 40, tile=16), pixels)
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_an_image_coded_in_several_rounds_of_tiles(architecture, rng, monkeypatch):
+    """Rounds hold as many tiles as fit the cache budget; a small budget makes several, each
+    still exact and the whole a round trip."""
+    net = random_net(architecture, 3)
+    pixels = rng.integers(0, 256, (13, 17, 3), dtype=np.uint8)
+    monkeypatch.setattr(codec, "CACHE_BUDGET_BYTES", 1)  # one tile a round
+    assert codec._rounds(13, 17, 4, net)[0] == codec.tile_count(13, 17, 4) == 20
+    check_stepper_against_parallel(net, pixels, 4)
+    payload, bits = codec.encode_pixels(net, pixels, tile=4)
+    assert bits == pytest.approx(codec.coded_nll_bits(net, pixels, tile=4), rel=1e-12)
+    assert np.array_equal(codec.decode_pixels(net, payload, 13, 17, tile=4), pixels)
+
+
+def test_a_huge_tile_grid_costs_memory_one_round_at_a_time():
+    """A 93-byte file may state 65536 x 65536 pixels in tiles of one pixel: the rounds are made
+    as they are coded, not 2^32 tuples (tens of GB) first."""
+    import tracemalloc
+    net = random_pixelcnn(1)
+    tracemalloc.start()
+    try:
+        count, rounds = codec._rounds(65536, 65536, 1, net)
+        first = next(rounds)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert count * len(first) >= 2**32 and first[1] == (0, 1, 1, 1)
+    assert peak < 2**27
 
 
 def test_exp_table_is_a_decreasing_positive_exp():
     assert fx.EXP_TABLE[0] == 2**40 and (np.diff(fx.EXP_TABLE) <= 0).all() and fx.EXP_TABLE[-1] > 0
-    d = np.array([0, 1024, 5000, 20000])
-    assert np.allclose(fx.EXP_TABLE[d] / 2**40, np.exp(-d / 1024), rtol=1e-6)
+    # Each step's rounding adds up: relative error 1e-7 by d = 10,000, 0.2 % by 20,000.
+    for d, rtol in ((1024, 1e-9), (10000, 2e-7), (15000, 3e-6), (20000, 3e-3)):
+        assert fx.EXP_TABLE[d] / 2**40 == pytest.approx(np.exp(-d / 1024), rel=rtol, abs=0)
+    # The rounding floor (fixedpoint.py): from d = 21,884 every entry is 512 units, 2**-31.
+    floor = np.nonzero(fx.EXP_TABLE == 512)[0]
+    assert floor[0] == 21884 and (fx.EXP_TABLE[floor[0]:] == 512).all()
 
 
 def test_real_size_tracks_model_nll(rng):
