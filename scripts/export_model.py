@@ -2,7 +2,7 @@
 
     python scripts/export_model.py runs/rgb.pt pixelcnn-rgb-v1 --default-for RGB --alias pixelcnn
 
-Checkpoints of `pixcodec train` and of scripts/train_default.py both work. The card and the
+A checkpoint of `pixcodec train`, the one trainer. The card and the
 measured figures are written by scripts/measure_model.py.
 """
 from __future__ import annotations
@@ -30,10 +30,7 @@ def main() -> None:
     ap.add_argument("--tile", type=int, help="the tile side files are coded with")
     args = ap.parse_args()
     state = torch.load(args.checkpoint, weights_only=True)
-    if "weights" in state:  # pixcodec train
-        weights, architecture = state["weights"], state["architecture"]
-    else:  # scripts/train_default.py: a PixelCNN
-        weights, architecture = state["model"], "pixelcnn"
+    weights, architecture = state["weights"], state["architecture"]
     weights = {k: v.contiguous() for k, v in weights.items()}
     blob = save(weights, metadata={"name": args.name, "step": str(state["step"])})
     (MODELS / f"{args.name}.safetensors").write_bytes(blob)

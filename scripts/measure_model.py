@@ -117,7 +117,7 @@ NOTES = "\n## Notes\n"
 
 
 def training_curve(log: Path, rows_shown: int = 12) -> str:
-    """A dozen rows of the CSV log as a table. scripts/train_default.py's log has no header
+    """A dozen rows of the CSV log as a table. the logs of the removed scripts/train_default.py have no header
     (step, train, held-out bits/dim, lr); pixcodec train's names its columns."""
     lines = list(csv.reader(log.open()))
     if lines[0][0].isdigit():
