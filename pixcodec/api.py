@@ -1,15 +1,5 @@
-"""The Python API: images or arrays in, .pxc bytes out, and back.
-
-How an image becomes the sections of a .pxc file (docs/FORMAT.md has the details and the
-measurements behind the choices):
-
-* gray and RGB samples -> 8-bit values (the high byte at 16 bits; v * 255 / (2^d - 1) at 1, 2
-  and 4 bits) -> the model (COLR);
-* alpha samples (high bytes at 16 bits), palette indices, and the low bytes of 16-bit samples
-  (minus their high byte, which makes them zero in images widened from 8 bits) -> LZMA;
-* PNG chunks other than the pixel data (PLTE, tRNS, ICC profile, gamma, text, EXIF, ...) ->
-  zlib (CHNK), restored byte for byte and in their place.
-"""
+"""The Python API: images or arrays in, .pxc bytes out, and back. Which plane of an image goes
+to which section, and the value rules: pixcodec.planes; the bytes: pixcodec.container."""
 from __future__ import annotations
 
 import os
@@ -22,10 +12,13 @@ import numpy as np
 from . import adapt, container, zoo
 from .codec import Progress, decode_pixels, encode_pixels
 from .coder import CODER_ID, CODERS
-from .container import ADAPT, ALPHA, CHUNKS, COLOUR, INDICES, LOW_BYTES, ModelPlane
+from .container import ModelPlane
 from .errors import ArgumentError, FormatError, ModelError, UnsupportedImageError
 from .imageio import (GRAY_ALPHA, PALETTE, RGBA, PngImage, check_chunks, image_from_array,
                       read_image)
+from .planes import (ADAPT, ALPHA, CHUNKS, COLOUR, INDICES, LOW_BYTES, MODEL_CHANNELS,
+                     model_mode, model_symbols, samples_of_symbols,
+                     to_eight_bits)
 
 
 # What the API reads: a path, a bytes-like object (bytes, bytearray, memoryview, a uint8 array)
@@ -87,31 +80,6 @@ class Decompressed:
         return self.image.samples
 
 
-def _colour_channels(colour_type: int) -> int:
-    """Gray or RGB channels coded by the model (the alpha channel, if any, comes last)."""
-    return {0: 1, 2: 3, 4: 1, 6: 3}[colour_type]
-
-
-def _to_eight_bits(samples: np.ndarray, depth: int) -> np.ndarray:
-    """What the 8-bit models see: the high byte at 16 bits, the full range at 1, 2 and 4 bits."""
-    if depth == 16:
-        return (samples >> 8).astype(np.uint8)
-    if depth < 8:
-        return samples * np.uint8(255 // (2 ** depth - 1))
-    return samples
-
-
-def _from_eight_bits(values: np.ndarray, depth: int) -> np.ndarray:
-    """Inverse of _to_eight_bits for depths up to 8; refuses values it cannot have made."""
-    if depth < 8:
-        scale = np.uint8(255 // (2 ** depth - 1))
-        if (values % scale).any():
-            raise FormatError(f"decoded values are not {depth}-bit samples: the file is "
-                              "corrupted")
-        return values // scale
-    return values
-
-
 def encode(source: Source | np.ndarray, model: str | None = None, *,
            tile: int | None = None, progress: Progress | None = None,
            strip: bool = False, effort: int = adapt.DEFAULT_EFFORT) -> Compressed:
@@ -148,7 +116,7 @@ def encode(source: Source | np.ndarray, model: str | None = None, *,
         sections[COLOUR] = container.pack_model_plane(
             ModelPlane(name, coder_model.weights_sha256, CODER_ID, tile, payload))
     if image.colour_type in (GRAY_ALPHA, RGBA):
-        alpha = _to_eight_bits(image.samples[:, :, -1], image.bit_depth)
+        alpha = to_eight_bits(image.samples[:, :, -1], image.bit_depth)
         sections[ALPHA] = container.pack_lzma(alpha.tobytes())
     if image.bit_depth == 16:
         high = (image.samples >> 8).astype(np.uint8)
@@ -172,9 +140,9 @@ def _image_of(source: Source | np.ndarray) -> PngImage:
 def _model_plane_input(image: PngImage, model: str | None) -> tuple[zoo.Model, np.ndarray]:
     """The model that codes a gray or RGB image's samples and the (H, W, C) uint8 symbols it
     codes."""
-    colours = _colour_channels(image.colour_type)
-    coder_model = zoo.resolve(model, _model_mode(image.colour_type, image.bit_depth))
-    values = _model_values(image.samples[:, :, :colours], image.bit_depth, coder_model.levels)
+    colours = MODEL_CHANNELS[image.colour_type]
+    coder_model = zoo.resolve(model, model_mode(image.colour_type, image.bit_depth))
+    values = model_symbols(image.samples[:, :, :colours], image.bit_depth, coder_model.levels)
     return coder_model, values
 
 
@@ -217,26 +185,24 @@ def decode(data: Source, *, max_pixels: int = container.DEFAULT_MAX_PIXELS,
         size = height * width * header.channels
         low_delta = np.frombuffer(container.unpack_lzma(sections[LOW_BYTES], size, "LOWB"),
                                   dtype=np.uint8).reshape(height, width, header.channels)
-    # The 8-bit values of every channel, as the sections hold them.
+    # Every channel as its section holds it: model symbols, 8-bit alpha, palette indices.
     values = np.empty((height, width, header.channels), dtype=np.uint8)
     if indices is not None:
         values[:, :, 0] = np.frombuffer(indices, dtype=np.uint8).reshape(height, width)
     if alpha is not None:
         values[:, :, -1] = np.frombuffer(alpha, dtype=np.uint8).reshape(height, width)
     if plane is not None:
-        colours = _colour_channels(header.colour_type)
+        colours = MODEL_CHANNELS[header.colour_type]
         net = coder_model.net
         adaptation = adapt.unpack(sections[ADAPT], net) if ADAPT in sections else None
         values[:, :, :colours] = decode_pixels(adapt.apply(net, adaptation), plane.payload,
                                                height, width, plane.tile, progress, plane.coder)
-        if coder_model.levels == 2:  # 0/1 values: the 8-bit form of 1-bit
-            values[:, :, :colours] *= np.uint8(255)
     if depth == 16:
         samples = (values.astype(np.uint16) << 8) | (low_delta + values)  # the sum wraps mod 256
     elif header.colour_type == PALETTE:
         samples = values
-    else:
-        samples = _from_eight_bits(values, depth)
+    else:  # gray or RGB, with 8-bit alpha where there is one (alpha needs depth 8 or 16)
+        samples = samples_of_symbols(values, depth, coder_model.levels)
     image = PngImage(samples, header.colour_type, depth, header.interlaced, before, after)
     if container.image_checksum(image) != header.checksum:
         raise FormatError("decoded image fails the checksum: the file is corrupted")
@@ -256,24 +222,10 @@ def _checked_model_plane(data: bytes, header: container.Header,
         raise FormatError(str(exc)) from None
     if bytes.fromhex(info.sha256) != plane.weights_sha256:
         raise FormatError(f"file was made with different weights for model {plane.model!r}")
-    if not info.codes(_model_mode(header.colour_type, header.bit_depth)):
+    if not info.codes(model_mode(header.colour_type, header.bit_depth)):
         raise FormatError(f"model {plane.model!r} does not match colour type "
                           f"{header.colour_type} at bit depth {header.bit_depth}")
     return plane, zoo.Model(info, zoo.load_model(info.name))  # damaged weights: a ModelError
-
-
-def _model_mode(colour_type: int, depth: int) -> str:
-    """What the model codes: "RGB", "L" (8-bit values) or "1" (1-bit gray)."""
-    if _colour_channels(colour_type) == 3:
-        return "RGB"
-    return "1" if depth == 1 else "L"
-
-
-def _model_values(samples: np.ndarray, depth: int, levels: int) -> np.ndarray:
-    """The symbols the model codes: 0/1 for a binary model, else the 8-bit values."""
-    if levels == 2:
-        return np.ascontiguousarray(samples, dtype=np.uint8)
-    return np.ascontiguousarray(_to_eight_bits(samples, depth))
 
 
 def compress(source: Source | np.ndarray, model: str | None = None, *,

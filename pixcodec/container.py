@@ -18,7 +18,9 @@ import numpy as np
 from .errors import FormatError
 from .limits import (DEFAULT_MAX_METADATA, DEFAULT_MAX_PIXELS, MAX_MODEL_NAME,  # noqa: F401
                      MAX_SIDE, MAX_TILE)
-from .imageio import COLOUR_TYPES, GRAY_ALPHA, PALETTE, RGBA, Chunk, PngImage
+from .imageio import COLOUR_TYPES, Chunk, PngImage
+from .planes import (ADAPT, ALPHA, CHUNKS, COLOUR, INDICES, LOW_BYTES,  # noqa: F401
+                     SECTION_ORDER, allowed_sections, required_sections)
 
 MAGIC = b"\x89PXC"
 VERSION = 2
@@ -29,16 +31,6 @@ _SECTION_HEAD = struct.Struct("<4sI")
 _MODEL_FIXED = struct.Struct("<32sBH")   # after the model name: weights sha256, coder, tile
 _CHUNK_HEAD = struct.Struct("<B4sI")     # place, type, length
 HEADER_SIZE = _HEADER.size + _CRC.size
-
-# Section types in the order they appear in a file. Decoding follows this order, so the cheap
-# sections are checked before the model runs.
-CHUNKS = b"CHNK"   # PNG chunks other than IHDR/IDAT/IEND, zlib-compressed
-INDICES = b"INDX"  # palette indices, LZMA
-ALPHA = b"ALPH"    # alpha samples (high bytes at 16 bits), LZMA
-LOW_BYTES = b"LOWB"  # 16-bit images: low byte minus high byte (mod 256) of every sample, LZMA
-ADAPT = b"ADPT"    # per-image change to the model's last layers (pixcodec.adapt)
-COLOUR = b"COLR"   # gray or RGB samples as 8-bit values, coded with a model
-SECTION_ORDER = (CHUNKS, INDICES, ALPHA, LOW_BYTES, ADAPT, COLOUR)
 
 # Places of stored PNG chunks.
 BEFORE_IDAT, AFTER_IDAT = 0, 1
@@ -76,13 +68,6 @@ class Header:
     def describe(self) -> str:
         return f"{COLOUR_TYPES[self.colour_type][0]} {self.bit_depth}-bit"
 
-    def required_sections(self) -> set[bytes]:
-        needed = {CHUNKS, INDICES} if self.colour_type == PALETTE else {COLOUR}
-        if self.colour_type in (GRAY_ALPHA, RGBA):
-            needed.add(ALPHA)
-        if self.bit_depth == 16:
-            needed.add(LOW_BYTES)
-        return needed
 
 
 @dataclass(frozen=True)
@@ -137,13 +122,11 @@ def unpack(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> tuple[Header, d
                           "pixels (raise it with --max-pixels if you trust this file)")
     header = Header(width, height, colour_type, depth, bool(interlace), checksum)
     sections = _read_sections(data, HEADER_SIZE, count)
-    needed = header.required_sections()
-    missing = sorted(needed - sections.keys())
+    missing = sorted(required_sections(colour_type, depth) - sections.keys())
     if missing:
         raise FormatError(f"file lacks the {missing[0].decode()} section that a "
                           f"{header.describe()} image needs")
-    allowed = needed | {CHUNKS} | ({ADAPT} if COLOUR in needed else set())
-    extra = sorted(k for k in sections if k not in allowed)
+    extra = sorted(k for k in sections if k not in allowed_sections(colour_type, depth))
     if extra:
         raise FormatError(f"unexpected {extra[0].decode()} section for a {header.describe()} "
                           "image")

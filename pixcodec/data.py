@@ -59,7 +59,7 @@ BUILTIN_SETS = ("kodak", "cifar10-heldout", "bsd68-heldout", "imagenet32-heldout
 @dataclass(frozen=True)
 class NamedImage:
     name: str
-    pixels: np.ndarray  # (H, W, C) uint8; 1-bit images hold 0 and 255, as pixcodec reads them
+    pixels: np.ndarray  # (H, W, C) uint8 samples; 1-bit images hold 0 and 1, as PNG does
     mode: str           # "RGB", "L" or "1"
 
 
@@ -109,7 +109,7 @@ def _open_builtin(name: str, root: Path | None) -> ImageSet:
         images = _npz_array(root / "binarized-mnist.npz", "test", name)
         if images.max() > 1:
             raise PixcodecError(f"{root / 'binarized-mnist.npz'}: key test is not 0/1 valued")
-        return _array_set(name, images * np.uint8(255), "1")
+        return _array_set(name, images, "1")
     return _array_set(name, _npz_array(root / "mnist.npz", "x_test", name), "L")
 
 
@@ -148,7 +148,7 @@ def _png_folder(name: str, folder: Path, every: int = 1) -> ImageSet:
             raise UnsupportedImageError(f"{paths[i]}: {exc}") from None
         kind = (image.colour_type, image.bit_depth)
         if kind == (GRAY, 1):
-            return NamedImage(paths[i].name, image.samples * np.uint8(255), "1")
+            return NamedImage(paths[i].name, image.samples, "1")
         if kind in ((GRAY, 8), (RGB, 8)):
             return NamedImage(paths[i].name, image.samples, "L" if kind[0] == GRAY else "RGB")
         raise UnsupportedImageError(f"{paths[i]}: the bench takes 8-bit gray or RGB and 1-bit "

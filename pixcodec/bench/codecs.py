@@ -32,7 +32,7 @@ def _imagecodecs():
 
 def _samples(pixels: np.ndarray, mode: str, rgb: bool = False) -> np.ndarray:
     """What an imagecodecs codec is given: (H, W) or (H, W, 3); 1-bit images as 0/1."""
-    samples = pixels // 255 if mode == "1" else pixels
+    samples = pixels
     if samples.shape[2] == 1:
         samples = np.repeat(samples, 3, axis=2) if rgb else samples[:, :, 0]
     return np.ascontiguousarray(samples)
@@ -44,16 +44,17 @@ def _pixels(samples: np.ndarray, mode: str) -> np.ndarray:
         samples = samples[:, :, None]
     if mode != "RGB" and samples.shape[2] == 3 and (samples == samples[:, :, :1]).all():
         samples = samples[:, :, :1]
-    return samples * np.uint8(255) if mode == "1" else samples
+    return samples
 
 
 def pillow_png(pixels: np.ndarray, mode: str, optimize: bool = False) -> bytes:
-    """(H, W, C) pixels in `mode` (1-bit as 0/255) -> a PNG written by Pillow. `optimize`:
+    """(H, W, C) pixels in `mode` (1-bit as 0/1) -> a PNG written by Pillow. `optimize`:
     zlib level 9 and extra filter search, Pillow's smallest file."""
-    im = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels,
-                         "L" if pixels.shape[2] == 1 else "RGB")
     if mode == "1":
-        im = im.convert("1", dither=Image.Dither.NONE)
+        im = Image.fromarray(pixels[:, :, 0].astype(bool))
+    else:
+        im = Image.fromarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels,
+                             "L" if pixels.shape[2] == 1 else "RGB")
     buf = io.BytesIO()
     im.save(buf, format="PNG", optimize=optimize)
     return buf.getvalue()
@@ -67,8 +68,7 @@ def _png_decode(data, mode):
     im = Image.open(io.BytesIO(data))
     if im.mode != mode:
         raise ValueError(f"PNG came back as mode {im.mode}, not {mode}")
-    return _pixels(np.asarray(im.convert("L") if mode == "1" else im), "RGB" if mode == "RGB"
-                   else "L")
+    return _pixels(np.asarray(im, dtype=np.uint8), mode)
 
 
 def _webp_encode(pixels, mode, **settings):

@@ -11,7 +11,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .. import api, container, zoo
+from .. import api, container
 from ..codec import tile_count, tile_grid
 from ..data import MODE_COLOURS, NamedImage
 from ..errors import PixcodecError
@@ -47,7 +47,7 @@ def _pixcodec_source(image: NamedImage) -> np.ndarray | bytes:
 def _expected_samples(image: NamedImage) -> tuple[int, int, np.ndarray]:
     """(PNG colour type, bit depth, samples) pixcodec must restore for a bench image."""
     if image.mode == "1":
-        return 0, 1, image.pixels // 255
+        return 0, 1, image.pixels
     return (2 if image.mode == "RGB" else 0), 8, image.pixels
 
 
@@ -85,7 +85,8 @@ def tile_nll_bits(net: torch.nn.Module, pixels: np.ndarray, tile: int) -> tuple[
     whole = float_nll_bits(net, pixels)
     if tile_count(*pixels.shape[:2], tile) == 1:
         return whole, whole
-    return whole, sum(float_nll_bits(net, pixels[y:y + h, x:x + w]) for y, x, h, w in tile_grid(*pixels.shape[:2], tile))
+    return whole, sum(float_nll_bits(net, pixels[y:y + h, x:x + w])
+                      for y, x, h, w in tile_grid(*pixels.shape[:2], tile))
 
 
 def measure_pixcodec(dataset: str, image: NamedImage, model: str | None,
@@ -106,7 +107,9 @@ def measure_pixcodec(dataset: str, image: NamedImage, model: str | None,
                   encode_s=encode_s, decode_s=decode_s, exact=exact, nll_bits=result.nll_bits,
                   header_bytes=len(result.data) - len(plane.payload))
     if tile_cost:
-        whole, tiled = tile_nll_bits(zoo.load_model(result.model), image.pixels, plane.tile)
+        # the symbols the model coded: 1-bit samples are 0/1 for a binary model, 0/255 else
+        coder_model, symbols = api.model_input(source, result.model)
+        whole, tiled = tile_nll_bits(coder_model.net, symbols, plane.tile)
         row = replace(row, whole_nll_bits=whole, tiled_nll_bits=tiled)
     return row
 
