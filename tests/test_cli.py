@@ -318,7 +318,9 @@ def test_help_version_and_usage_errors_do_not_load_torch(args):
 def test_ctrl_c_at_any_moment_exits_130_without_a_traceback(tmp_path, delay):
     """From startup (click, numpy and torch loading) to the end of the work: exit 130 and one
     line, the output complete or absent. (Earlier than ~0.1 s, while Python itself starts and
-    before pixcodec's first instruction, Python's own handler would still print a traceback.)"""
+    before pixcodec's first instruction, Python's own handler would still print a traceback;
+    after the work, while the interpreter shuts down with its default handlers back, the
+    signal ends the process, its output complete.)"""
     source = make_png(tmp_path / "a.png", (40, 40), 1)
     target = tmp_path / "a.pxc"
     proc = subprocess.Popen([sys.executable, "-m", "pixcodec", "compress", str(source), "-o",
@@ -328,13 +330,14 @@ def test_ctrl_c_at_any_moment_exits_130_without_a_traceback(tmp_path, delay):
     proc.send_signal(signal.SIGINT)
     _, stderr = proc.communicate(timeout=120)
     assert "Traceback" not in stderr
-    if proc.returncode == 0:  # it had finished
+    assert sorted(p.name for p in tmp_path.iterdir()) in (["a.png"], ["a.png", "a.pxc"])
+    if target.exists():
         container.unpack(target.read_bytes())  # raises unless the file is whole
+    if proc.returncode == 130:
+        assert stderr == "pixcodec: interrupted\n", stderr
     else:
-        assert proc.returncode == 130 and stderr == "pixcodec: interrupted\n", stderr
-        assert not target.exists()
-    assert [p.name for p in tmp_path.iterdir()] in (["a.png"], ["a.png", "a.pxc"],
-                                                    ["a.pxc", "a.png"])
+        assert target.exists() and proc.returncode in (0, -signal.SIGINT), (proc.returncode,
+                                                                             stderr)
 
 
 def test_metadata_past_the_limit_is_refused_before_it_is_inflated(tmp_path):
