@@ -26,7 +26,7 @@ from .codec import DEFAULT_TILE
 from .errors import ModelError
 
 from .data import MODE_COLOURS
-from .nets.presets import make_network
+from .nets.presets import make_config, make_network
 
 MODEL_PATH_ENV = "PIXCODEC_MODEL_PATH"
 
@@ -51,12 +51,12 @@ class ModelInfo:
 
     @property
     def colours(self) -> int:
-        return self.config["colours"]
+        return make_config(self.architecture, self.config).colours
 
     @property
     def levels(self) -> int:
         """256 for 8-bit values, 2 for a binary (1-bit) model."""
-        return self.config.get("levels", 256)
+        return make_config(self.architecture, self.config).levels
 
     def codes(self, mode: str) -> bool:
         """Whether the model fits images of `mode` ("RGB", "L" or "1")."""

@@ -73,6 +73,18 @@ def test_a_manifest_that_makes_a_name_ambiguous_is_refused(zoo_with_more, entry,
         zoo.default_model("L")
 
 
+def test_a_multi_scale_model_codes_what_its_config_says(weights_dir, rng):
+    """A multi-scale config nests its networks' fields: colours and levels come from them."""
+    add_network(weights_dir, "multiscale-binary-test", random_net("multiscale", 1, levels=2),
+                "multiscale", aliases=["multiscale"])
+    info = zoo.model_info("multiscale-binary-test")
+    assert (info.colours, info.levels) == (1, 2)
+    pixels = rng.integers(0, 2, (6, 5), dtype=np.uint8)
+    result = pixcodec.encode(one_bit_png(pixels), "multiscale")
+    assert result.model == "multiscale-binary-test"
+    assert np.array_equal(pixcodec.decompress(result.data), pixels)
+
+
 def test_without_a_binary_model_one_bit_images_fall_back_to_gray(weights_dir):
     assert zoo.default_model("1") == SHIPPED
 

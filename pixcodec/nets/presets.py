@@ -91,12 +91,17 @@ PRESETS: dict[str, tuple[str, dict]] = {
 }
 
 
-def make_network(architecture: str, config: dict) -> nn.Module:
+def make_config(architecture: str, config: dict):
+    """An architecture's config object from its dict (a manifest's, a checkpoint's)."""
     try:
-        config_cls, net_cls = ARCHITECTURES[architecture]
+        config_cls, _ = ARCHITECTURES[architecture]
     except KeyError:
         raise ValueError(f"unknown architecture {architecture!r}") from None
-    net = net_cls(config_cls(**config))
+    return config_cls(**config)
+
+
+def make_network(architecture: str, config: dict) -> nn.Module:
+    net = ARCHITECTURES[architecture][1](make_config(architecture, config))
     check_fan_in(net)
     return net
 
