@@ -144,18 +144,31 @@ def export(checkpoint, output, name, force):
     click.echo(f"{checkpoint} -> {output}: model {name!r}")
 
 
+def _benchmark_training(opts, steps: int) -> None:
+    from pixcodec.train import measure_throughput
+    try:
+        speed = measure_throughput(opts, steps)
+    except ValueError as exc:
+        fail(str(exc))
+    click.echo(f"{speed['model']}: {speed['images_per_s']:.1f} images/s, "
+               f"{speed['ms_per_step']:.0f} ms a step (median of {steps}; batch {speed['batch']} "
+               f"of {speed['side']}x{speed['side']}, {speed['threads']} thread(s), "
+               f"{'bfloat16' if speed['bfloat16'] else 'float32'}, {speed['device']})")
+
+
 @main.command()
 @click.option("--model", "preset", required=True, metavar="NAME",
               help="Network configuration to train (see `pixcodec configs`).")
-@click.option("--data", required=True, multiple=True, metavar="DATA",
+@click.option("--data", multiple=True, metavar="DATA",
               help="binarized-mnist, mnist, cifar10, imagenet32, imagenet64 (under --data-root), "
                    "or a path: an image folder, cifar-10-python.tar.gz, or an npz. Repeat to "
-                   "mix sets of one image size (in proportion to their pixels).")
+                   "mix sets of one image size (in proportion to their pixels). Required but "
+                   "with --benchmark.")
 @click.option("--data-root", metavar="DIR", envvar="PIXCODEC_DATA",
               help="Folder holding the named data sets (default: $PIXCODEC_DATA).")
-@click.option("--checkpoint", required=True, type=click.Path(dir_okay=False), metavar="FILE",
+@click.option("--checkpoint", type=click.Path(dir_okay=False), metavar="FILE",
               help="Saved every --save-every steps; an existing one is resumed exactly. The CSV "
-                   "log goes next to it.")
+                   "log goes next to it. Required but with --benchmark.")
 @click.option("--steps", default=20000, show_default=True, help="Total steps (also the lr schedule).")
 @click.option("--batch", default=16, show_default=True, help="Images per step (per GPU).")
 @click.option("--lr", default=1e-3, show_default=True, help="Peak learning rate.")
@@ -181,21 +194,31 @@ def export(checkpoint, output, name, force):
               help="Start a new run from another checkpoint's weights where names and shapes "
                    "match (e.g. a network grown by a zero-initialised part); ignored when "
                    "--checkpoint exists and is resumed.")
+@click.option("--benchmark", type=click.IntRange(min=1), metavar="STEPS",
+              help="Only time this many training steps on random images of --crop a side (no "
+                   "data, no checkpoint) and print images/s.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @guarded
 def train(preset, data, data_root, checkpoint, steps, batch, lr, optimizer, schedule, crop,
           heldout, eval_every, eval_images, save_every, seed, device, no_amp, threads, minutes,
-          init, quiet):
+          init, benchmark, quiet):
     """Train a network, or resume its checkpoint. Several GPUs:
     `torchrun --nproc_per_node N -m pixcodec train ...`."""
     from pixcodec.train import TrainOptions
     from pixcodec.train import train as run_training
+    if not benchmark:
+        for value, name in ((data, "--data"), (checkpoint, "--checkpoint")):
+            if not value:
+                raise click.UsageError(f"Missing option '{name}'.")
     opts = TrainOptions(model=preset, data=list(data), data_root=data_root,
-                        checkpoint=Path(checkpoint), steps=steps, batch=batch, lr=lr,
+                        checkpoint=Path(checkpoint or "unused"), steps=steps, batch=batch, lr=lr,
                         optimizer=optimizer, schedule=schedule, crop=crop, heldout=heldout,
                         eval_every=eval_every, eval_images=eval_images, save_every=save_every,
                         seed=seed, device=device, amp=not no_amp, threads=threads,
                         max_minutes=minutes, init=Path(init) if init else None)
+    if benchmark:
+        _benchmark_training(opts, benchmark)
+        return
     bar = ProgressBar("train", not quiet)
 
     def progress(step, total, figures):

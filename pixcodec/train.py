@@ -226,6 +226,58 @@ def _rng_from_state(saved: dict) -> np.random.Generator:
 Progress = Callable[[int, int, dict], None]
 
 
+def _setup(opts: TrainOptions, device: torch.device):
+    """(network, optimizer, whether bfloat16 autocast is used), as a run starts."""
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    torch.manual_seed(opts.seed)
+    net = build(opts.model).to(device)
+    if net.prefers_channels_last and device.type == "cpu":
+        net = net.to(memory_format=torch.channels_last)
+    use_amp = opts.amp and (device.type == "cuda" or _cpu_has_bfloat16())
+    return net, _optimizer(opts, net.parameters()), use_amp
+
+
+def _step(model, net, optimizer, x: torch.Tensor, clip: float, use_amp: bool) -> torch.Tensor:
+    """One optimisation step on the batch x; the loss (nats per subpixel). `model` is `net`,
+    or its DistributedDataParallel wrapper."""
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=use_amp):
+        loss = nll_nats(model, x)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip:
+        torch.nn.utils.clip_grad_norm_(net.parameters(), clip)
+    optimizer.step()
+    return loss
+
+
+def measure_throughput(opts: TrainOptions, steps: int, warmup: int = 2) -> dict:
+    """Training speed of a preset as `train` would run it (threads, bfloat16, channels-last,
+    the optimizer and clipping), on random images of `opts.crop` a side: no data, no
+    checkpoint. Returns images/s and ms a step (median over `steps` timed steps)."""
+    if opts.model not in PRESETS:
+        raise ValueError(f"unknown model configuration {opts.model!r} "
+                         f"(known: {', '.join(PRESETS)})")
+    device = _device(opts, Distributed())
+    net, optimizer, use_amp = _setup(opts, device)
+    shape = (opts.batch, net.config.colours, opts.crop, opts.crop)
+    rng = np.random.default_rng(opts.seed)
+    net.train()
+    seconds = []
+    for step in range(warmup + steps):
+        x = torch.from_numpy(rng.integers(0, net.config.levels, shape, dtype=np.uint8)).to(device)
+        began = time.perf_counter()
+        _step(net, net, optimizer, x, opts.clip, use_amp)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if step >= warmup:
+            seconds.append(time.perf_counter() - began)
+    step_s = float(np.median(seconds))
+    return {"model": opts.model, "images_per_s": opts.batch / step_s, "ms_per_step": 1000 * step_s,
+            "batch": opts.batch, "side": opts.crop, "threads": torch.get_num_threads(),
+            "bfloat16": use_amp, "device": device.type, "steps": steps}
+
+
 def train(opts: TrainOptions, progress: Progress | None = None,
           data: TrainingSet | None = None) -> dict:
     """Train (or resume) until `opts.steps`; returns the last figures. `progress(step, total,
@@ -236,16 +288,10 @@ def train(opts: TrainOptions, progress: Progress | None = None,
     dist = _init_distributed("cuda" if opts.device != "cpu" and torch.cuda.is_available()
                              else "cpu")
     device = _device(opts, dist)
-    if opts.threads:
-        torch.set_num_threads(opts.threads)
-    torch.manual_seed(opts.seed)
-    net = build(opts.model).to(device)
-    if net.prefers_channels_last and device.type == "cpu":
-        net = net.to(memory_format=torch.channels_last)
+    net, optimizer, use_amp = _setup(opts, device)
     specs = [opts.data] if isinstance(opts.data, str) else list(opts.data)
     data = data or open_training_sets(specs, opts.data_root, net.config.colours,
                                       net.config.levels, opts.crop, opts.heldout)
-    optimizer = _optimizer(opts, net.parameters())
     step = 0
     rng = np.random.default_rng([opts.seed, dist.rank])
     checkpoint = Path(opts.checkpoint)
@@ -267,7 +313,6 @@ def train(opts: TrainOptions, progress: Progress | None = None,
     if dist.world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
             net, device_ids=[dist.local_rank] if device.type == "cuda" else None)
-    use_amp = opts.amp and (device.type == "cuda" or _cpu_has_bfloat16())
     log = Log(checkpoint.with_suffix(".csv"), dist.main)
     heldout = data.heldout[:opts.eval_images] if opts.eval_images else data.heldout
     dims_per_image = int(np.prod(heldout.shape[1:]))
@@ -284,13 +329,7 @@ def train(opts: TrainOptions, progress: Progress | None = None,
         for group in optimizer.param_groups:
             group["lr"] = lr
         x = torch.from_numpy(data.train.sample(opts.batch, rng)).to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-            loss = nll_nats(model, x)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if opts.clip:
-            torch.nn.utils.clip_grad_norm_(net.parameters(), opts.clip)
-        optimizer.step()
+        loss = _step(model, net, optimizer, x, opts.clip, use_amp)
         step += 1
         bpd = loss.item() / math.log(2)
         running = bpd if running is None else 0.98 * running + 0.02 * bpd

@@ -2,6 +2,7 @@
 import dataclasses
 import io
 import pickle
+import re
 import tarfile
 
 import numpy as np
@@ -189,3 +190,17 @@ def test_a_grown_network_starts_as_the_one_it_grew_from(tmp_path):
     x = torch.randint(0, 256, (1, 3, 9, 10), dtype=torch.uint8)
     with torch.no_grad():
         assert torch.equal(grown(x), small(x))
+
+
+def test_benchmark_times_training_steps_without_data_or_checkpoint(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, ["train", "--model", "mnist_pixelcnn", "--benchmark", "2",
+                                       "--batch", "4", "--crop", "8", "--threads", "1"])
+    assert result.exit_code == 0, result.output
+    assert re.fullmatch(r"mnist_pixelcnn: [\d.]+ images/s, \d+ ms a step \(median of 2; batch 4 "
+                        r"of 8x8, 1 thread\(s\), (bfloat16|float32), cpu\)\n", result.output)
+    assert list(tmp_path.iterdir()) == []  # nothing written
+    missing = CliRunner().invoke(main, ["train", "--model", "mnist_pixelcnn"])
+    assert missing.exit_code == 2 and "Missing option '--data'" in missing.output
+    unknown = CliRunner().invoke(main, ["train", "--model", "nope", "--benchmark", "1"])
+    assert unknown.exit_code == 1 and "unknown model configuration 'nope'" in unknown.output
