@@ -25,8 +25,8 @@ from torch import nn
 
 from . import fixedpoint as fx
 from .coder import CODER_ID, Decoder, Encoder
+from .limits import DEFAULT_TILE
 
-DEFAULT_TILE = 256
 CACHE_BUDGET_BYTES = 1 << 30  # per round of tiles decoded together
 CODING_THREADS = 1  # see torch_threads; results are identical for any value
 

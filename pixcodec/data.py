@@ -49,7 +49,6 @@ def load_cifar10_npz(path: str | Path, colours: int) -> np.ndarray:
 #   mnist.npz                        key x_test (10000, 28, 28)
 DATA_ROOT_ENV = "PIXCODEC_DATA"
 CIFAR10_NPZ = "cifar10-train-first4000.npz"
-MODE_COLOURS = {"RGB": 3, "L": 1, "1": 1}
 CIFAR10_HELDOUT_START = 3000  # images before this index are for training, never for evaluation
 FOLDER_HELDOUT_EVERY = 10  # of a training folder's images (sorted by name), every 10th is held out
 BUILTIN_SETS = ("kodak", "cifar10-heldout", "bsd68-heldout", "imagenet32-heldout200",

@@ -9,4 +9,5 @@ MAX_MODEL_NAME = 64         # characters of a model name in a file
 # The coder keeps a feature cache per tile; this bounds it (about 0.8 GiB for the shipped models
 # at 1024 x 1024), whatever a file says.
 MAX_TILE = 1024
+DEFAULT_TILE = 256         # the tile side of files coded with a model that names none
 MAX_SIDE = 2**16            # pixels a side, for images read and for .pxc headers alike

@@ -28,6 +28,8 @@ SECTION_ORDER = (CHUNKS, INDICES, ALPHA, LOW_BYTES, ADAPT, COLOUR)
 
 # colour type -> channels coded by a model (the alpha channel, if any, comes after them)
 MODEL_CHANNELS = {GRAY: 1, RGB: 3, PALETTE: 0, GRAY_ALPHA: 1, RGBA: 3}
+# What a model codes (model_mode) -> its channels
+MODE_COLOURS = {"RGB": 3, "L": 1, "1": 1}
 
 
 def required_sections(colour_type: int, depth: int) -> frozenset[bytes]:

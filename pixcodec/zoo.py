@@ -22,11 +22,11 @@ from pathlib import Path
 import torch
 from safetensors.torch import load as load_safetensors
 
-from .codec import DEFAULT_TILE
 from .errors import ModelError
+from .limits import DEFAULT_TILE
 
-from .data import MODE_COLOURS
 from .nets.presets import make_config, make_network
+from .planes import MODE_COLOURS
 
 MODEL_PATH_ENV = "PIXCODEC_MODEL_PATH"
 

@@ -13,7 +13,8 @@ import torch
 
 from .. import api, container
 from ..codec import tile_count, tile_grid
-from ..data import MODE_COLOURS, NamedImage
+from ..data import NamedImage
+from ..planes import MODE_COLOURS
 from ..errors import PixcodecError
 from .codecs import CLASSIC_CODECS, Codec, pillow_png
 from .rows import Row
