@@ -20,6 +20,7 @@ import os
 import pickle
 import signal
 import sys
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -64,6 +65,7 @@ def _portable(exc: BaseException) -> BaseException:
 
 def _serve(connection, parent: int) -> None:
     """A worker's life: run jobs from the pipe until it closes."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent)
     import torch
     torch.set_num_threads(1)
@@ -85,11 +87,15 @@ class _Worker:
         context = multiprocessing.get_context("spawn")
         self.connection, theirs = context.Pipe()
         self.process = context.Process(target=_serve, args=(theirs, os.getpid()), daemon=True)
-        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # Signal dispositions can be set from the main thread only; a host program's other
+        # threads start workers that take Ctrl-C as their first instruction sets it.
+        main = threading.current_thread() is threading.main_thread()
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
         try:
             self.process.start()
         finally:
-            signal.signal(signal.SIGINT, previous)
+            if main:
+                signal.signal(signal.SIGINT, previous)
         theirs.close()
 
     def death(self) -> WorkerDied:

@@ -51,6 +51,18 @@ def test_an_exception_comes_back_as_the_jobs_outcome():
         outcomes[1].result()
 
 
+def test_workers_start_from_a_thread_other_than_the_main_one():
+    """A host program may run pixcodec (bench --jobs) from any thread; only the main one may
+    set signal dispositions."""
+    import threading
+    outcomes = {}
+    thread = threading.Thread(target=lambda: outcomes.update(
+        (i, o.result()) for i, o in run_in_workers(abs, [(-3,), (4,)], 2)))
+    thread.start()
+    thread.join(120)
+    assert outcomes == {0: 3, 1: 4}
+
+
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal: Linux")
 def test_workers_die_with_their_parent(tmp_path):
     """kill -9 of the parent: the workers, busy on long jobs, go at once (pixcodec compress -j 2
