@@ -225,7 +225,7 @@ def _checked_model_plane(data: bytes, header: container.Header,
     if not info.codes(model_mode(header.colour_type, header.bit_depth)):
         raise FormatError(f"model {plane.model!r} does not match colour type "
                           f"{header.colour_type} at bit depth {header.bit_depth}")
-    return plane, zoo.Model(info, zoo.load_model(info.name))  # damaged weights: a ModelError
+    return plane, zoo.model(info.name)  # damaged weights: a ModelError
 
 
 def compress(source: Source | np.ndarray, model: str | None = None, *,

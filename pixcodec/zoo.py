@@ -49,14 +49,18 @@ class ModelInfo:
         """The tile side new files are coded with when none is asked for."""
         return self.tile or DEFAULT_TILE
 
+    @functools.cached_property
+    def _network_config(self):
+        return make_config(self.architecture, self.config)
+
     @property
     def colours(self) -> int:
-        return make_config(self.architecture, self.config).colours
+        return self._network_config.colours
 
     @property
     def levels(self) -> int:
         """256 for 8-bit values, 2 for a binary (1-bit) model."""
-        return make_config(self.architecture, self.config).levels
+        return self._network_config.levels
 
     def codes(self, mode: str) -> bool:
         """Whether the model fits images of `mode` ("RGB", "L" or "1")."""
