@@ -8,6 +8,7 @@ are then stopped at once.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,12 +86,13 @@ def _output_problem(job: Job, force: bool) -> str | None:
 # ------------------------------------------------------------------------------ the work
 
 def compress_file(path: str, model: str | None, strip: bool, tile: int | None = None,
-                   effort: int | None = None, progress=None) -> tuple[bytes, str]:
+                   effort: int | None = None, threads: int = 1, progress=None
+                   ) -> tuple[bytes, str]:
     import pixcodec
     from pixcodec.adapt import DEFAULT_EFFORT
     result = pixcodec.encode(read_input(path), model, strip=strip, tile=tile,
                              effort=DEFAULT_EFFORT if effort is None else effort,
-                             progress=progress)
+                             progress=progress, threads=threads)
     h = result.header
     coded_by = (f"model {result.nll_bits / result.dims:.3f}, {result.model}" if result.model
                 else "palette indices: LZMA")
@@ -99,11 +101,11 @@ def compress_file(path: str, model: str | None, strip: bool, tile: int | None = 
 
 
 def decompress_file(path: str, max_pixels: int, max_metadata: int, models: tuple = (),
-                     progress=None) -> tuple[bytes, str]:
+                     threads: int = 1, progress=None) -> tuple[bytes, str]:
     import pixcodec
     from pixcodec.imageio import write_png
     result = pixcodec.decode(read_input(path), max_pixels=max_pixels, max_metadata=max_metadata,
-                             progress=progress, models=models)
+                             progress=progress, models=models, threads=threads)
     return write_png(result.image), f"{result.header.width}x{result.header.height} " \
                                     f"{result.header.describe()}"
 
@@ -118,9 +120,11 @@ def _write_output(job: Job, data: bytes, force: bool) -> None:
     atomic_write(job.output, data, force)
 
 
-def run_jobs(jobs: list[Job], work, workers: int, force: bool, quiet: bool, label: str) -> None:
-    """Do `work(input) -> (output bytes, summary)` for every job; report each; exit 1 if any
-    failed."""
+def run_jobs(jobs: list[Job], work, workers: int, threads: int | None, force: bool, quiet: bool,
+             label: str) -> None:
+    """Do `work(input, threads=...) -> (output bytes, summary)` for every job; report each;
+    exit 1 if any failed. Files one at a time get `threads` processes each (default: one per
+    core); files in `workers` processes at once get one each."""
     failed = 0
 
     def finished(job: Job, outcome) -> None:
@@ -143,10 +147,11 @@ def run_jobs(jobs: list[Job], work, workers: int, force: bool, quiet: bool, labe
         else:
             runnable.append(job)
     if workers == 1 or len(runnable) <= 1:
+        threads = threads or os.cpu_count() or 1
         for job in runnable:
             bar = ProgressBar(label, enabled=not quiet and len(jobs) == 1)
             try:
-                finished(job, functools.partial(work, job.input, progress=bar))
+                finished(job, functools.partial(work, job.input, threads=threads, progress=bar))
             finally:
                 bar.close()
     else:
@@ -154,7 +159,8 @@ def run_jobs(jobs: list[Job], work, workers: int, force: bool, quiet: bool, labe
 
         from pixcodec.workers import run_in_workers
         tasks = [(job.input,) for job in runnable]
-        with closing(run_in_workers(work, tasks, min(workers, len(runnable)))) as finishing:
+        with closing(run_in_workers(functools.partial(work, threads=1), tasks,
+                                   min(workers, len(runnable)))) as finishing:
             for index, outcome in finishing:
                 finished(runnable[index], outcome.result)
     if len(jobs) > 1:
@@ -178,6 +184,9 @@ many_files_options = [
                                                          "as IN, and in their subfolders."),
     click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
                  help="Files to process at once, each in its own worker process."),
+    click.option("--threads", type=click.IntRange(min=1), metavar="N",
+                 help="Processes coding the tiles of one image at once, when files are coded "
+                      "one at a time (the same bytes for any number); default: one per core."),
     click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist."),
     click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors."),
 ]

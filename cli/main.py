@@ -61,7 +61,7 @@ def main():
                    "and the linear predictor, 2 also the whole output layer where that saves "
                    "more (default). Kept only where it saves more than it stores.")
 @guarded
-def compress(inputs, output, recursive, jobs, force, quiet, model, strip, tile, effort):
+def compress(inputs, output, recursive, jobs, threads, force, quiet, model, strip, tile, effort):
     """Compress images IN ('-' for stdin; folders with -r: their .png files) losslessly.
 
     Every PNG is kept exactly: colour type, bit depth 1-16, palette, transparency, interlacing
@@ -69,7 +69,7 @@ def compress(inputs, output, recursive, jobs, force, quiet, model, strip, tile, 
     plan = plan_jobs(inputs, output, recursive, ".png", ".pxc")
     check_stdout(plan)
     work = functools.partial(compress_file, model=model, strip=strip, tile=tile, effort=effort)
-    run_jobs(plan, work, jobs, force, quiet, "compress")
+    run_jobs(plan, work, jobs, threads, force, quiet, "compress")
 
 
 @main.command()
@@ -87,8 +87,8 @@ def compress(inputs, output, recursive, jobs, force, quiet, model, strip, tile, 
               help="A folder of .pxm model files to look in (also $PIXCODEC_MODEL_PATH); "
                    "repeatable.")
 @guarded
-def decompress(inputs, output, recursive, jobs, force, quiet, max_pixels, max_metadata, models,
-               model_dirs):
+def decompress(inputs, output, recursive, jobs, threads, force, quiet, max_pixels, max_metadata,
+               models, model_dirs):
     """Decompress .pxc files IN ('-' for stdin; folders with -r: their .pxc files) to PNG
     images identical to the originals. A file coded with your own model finds it by name and
     hash among -m files, --model-dir folders and $PIXCODEC_MODEL_PATH."""
@@ -96,7 +96,7 @@ def decompress(inputs, output, recursive, jobs, force, quiet, max_pixels, max_me
     check_stdout(plan)
     work = functools.partial(decompress_file, max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
                              max_metadata=max_metadata, models=(*models, *model_dirs))
-    run_jobs(plan, work, jobs, force, quiet, "decompress")
+    run_jobs(plan, work, jobs, threads, force, quiet, "decompress")
 
 
 @main.command()
@@ -264,6 +264,9 @@ def configs():
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
               metavar="N",
               help="Worker processes, one image each at a time (timings then share the CPU).")
+@click.option("--threads", type=click.IntRange(min=1), metavar="N",
+              help="Processes coding the tiles of one image at once, with --jobs 1 (default: "
+                   "one per core).")
 @click.option("--per-image", is_flag=True, help="Print a row per image and codec too.")
 @click.option("--tile-cost", is_flag=True,
               help="Also price pixcodec's tiles: the extra NLL of coding tiles independently "
@@ -273,8 +276,8 @@ def configs():
               help="Plot bits/dim against seconds per image to FILE (.png; needs matplotlib).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite --out and --plot files.")
 @guarded
-def bench(datasets, models, data_root, limit, seed, jobs, per_image, tile_cost, out, plot,
-          force):
+def bench(datasets, models, data_root, limit, seed, jobs, threads, per_image, tile_cost, out,
+          plot, force):
     """Measure pixcodec against the classic lossless codecs on data sets or folders of PNGs.
 
     \b
@@ -299,8 +302,8 @@ def bench(datasets, models, data_root, limit, seed, jobs, per_image, tile_cost, 
     bar = ProgressBar("bench", True, unit="image")
     try:
         result = bench_lib.run_bench(datasets, models or (None,), data_root=data_root,
-                                     limit=limit, seed=seed, jobs=jobs, tile_cost=tile_cost,
-                                     progress=bar)
+                                     limit=limit, seed=seed, jobs=jobs, threads=threads,
+                                     tile_cost=tile_cost, progress=bar)
     finally:
         bar.close()
     click.echo(bench_lib.format_table(result, per_image))

@@ -3,14 +3,14 @@ to which section, and the value rules: pixcodec.planes; the bytes: pixcodec.cont
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import BinaryIO, Sequence, Union
 
 import numpy as np
 
 from . import adapt, container, zoo
-from .codec import Progress, decode_pixels, encode_pixels
+from .codec import Progress, decode_interleaved, decode_pixels, encode_pixels
 from .coder import CODER_ID, CODERS
 from .container import ModelPlane
 from .errors import ArgumentError, FormatError, ModelError, UnsupportedImageError
@@ -82,7 +82,8 @@ class Decompressed:
 
 def encode(source: Source | np.ndarray, model: str | None = None, *,
            tile: int | None = None, progress: Progress | None = None,
-           strip: bool = False, effort: int = adapt.DEFAULT_EFFORT) -> Compressed:
+           strip: bool = False, effort: int = adapt.DEFAULT_EFFORT, threads: int = 1
+           ) -> Compressed:
     """Compress an image file (path, bytes-like or binary file object) or a uint8/uint16 array
     (H, W[, C]).
 
@@ -90,8 +91,10 @@ def encode(source: Source | np.ndarray, model: str | None = None, *,
     for the colour type); `tile` is the side of the independently coded tiles (default: the
     model's own, else 256); `strip` drops the PNG's ancillary chunks except tRNS; `effort`
     (0-2) how much of a logistic-mixture model is fitted to the image (``pixcodec.adapt``;
-    other models ignore it)."""
+    other models ignore it); `threads` how many processes code its tiles at once (the same
+    bytes for any number)."""
     tile = _checked_tile(tile)
+    threads = _checked_threads(threads)
     if isinstance(effort, bool) or effort not in adapt.EFFORTS:
         raise ArgumentError(f"effort must be one of {adapt.EFFORTS}, not {effort!r}")
     image = _image_of(source)
@@ -110,11 +113,12 @@ def encode(source: Source | np.ndarray, model: str | None = None, *,
         adaptation = adapt.fit(coder_model.net, values, effort)
         if adaptation is not None:
             sections[ADAPT] = adaptation.pack()
-        payload, nll_bits = encode_pixels(adapt.apply(coder_model.net, adaptation), values,
-                                          tile, progress)
-        name = coder_model.name
-        sections[COLOUR] = container.pack_model_plane(
-            ModelPlane(name, coder_model.weights_sha256, CODER_ID, tile, payload))
+        coded = encode_pixels(adapt.apply(coder_model.net, adaptation), values, tile, progress,
+                              threads)
+        name, nll_bits = coder_model.name, coded.nll_bits
+        sections[COLOUR] = container.pack_model_plane(ModelPlane(
+            name, coder_model.weights_sha256, CODER_ID, tile, coded.streams,
+            coded.checksums if len(coded.streams) > 1 else None, coder_model.info.id))
     if image.colour_type in (GRAY_ALPHA, RGBA):
         alpha = to_eight_bits(image.samples[:, :, -1], image.bit_depth)
         sections[ALPHA] = container.pack_lzma(alpha.tobytes())
@@ -125,6 +129,12 @@ def encode(source: Source | np.ndarray, model: str | None = None, *,
     header = container.Header(width, height, image.colour_type, image.bit_depth,
                               image.interlaced, container.image_checksum(image))
     return Compressed(container.pack(header, sections), header, name, nll_bits)
+
+
+def _checked_threads(threads) -> int:
+    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
+        raise ArgumentError(f"threads must be a positive integer, not {threads!r}")
+    return int(threads)
 
 
 def _image_of(source: Source | np.ndarray) -> PngImage:
@@ -158,11 +168,13 @@ def model_input(source: Source | np.ndarray,
 
 def decode(data: Source, *, max_pixels: int = container.DEFAULT_MAX_PIXELS,
            max_metadata: int = container.DEFAULT_MAX_METADATA, progress: Progress | None = None,
-           models: Sequence[str | Path] = ()) -> Decompressed:
+           models: Sequence[str | Path] = (), threads: int = 1) -> Decompressed:
     """Decompress a .pxc file (bytes-like, path or binary file object); everything is validated
     before pixels are decoded. Files of more than `max_pixels` pixels or `max_metadata` bytes of
     PNG chunks are refused. `models`: .pxm files and folders holding them, where a model that is
-    not shipped is looked for (then $PIXCODEC_MODEL_PATH)."""
+    not shipped is looked for (then $PIXCODEC_MODEL_PATH). `threads`: processes decoding tiles
+    at once."""
+    threads = _checked_threads(threads)
     header, sections = container.unpack(_read_source(data, "the .pxc data"), max_pixels)
     height, width, depth = header.height, header.width, header.bit_depth
     plane, coder_model = _checked_model_plane(sections[COLOUR], header, models) \
@@ -195,8 +207,14 @@ def decode(data: Source, *, max_pixels: int = container.DEFAULT_MAX_PIXELS,
         colours = MODEL_CHANNELS[header.colour_type]
         net = coder_model.net
         adaptation = adapt.unpack(sections[ADAPT], net) if ADAPT in sections else None
-        values[:, :, :colours] = decode_pixels(adapt.apply(net, adaptation), plane.payload,
-                                               height, width, plane.tile, progress, plane.coder)
+        net = adapt.apply(net, adaptation)
+        if plane.version == 2:
+            values[:, :, :colours] = decode_interleaved(net, plane.payload, height, width,
+                                                        plane.tile, progress, plane.coder)
+        else:
+            values[:, :, :colours] = decode_pixels(net, plane.streams, height, width, plane.tile,
+                                                   progress, plane.coder, plane.checksums,
+                                                   threads)
     if depth == 16:
         samples = (values.astype(np.uint16) << 8) | (low_delta + values)  # the sum wraps mod 256
     elif header.colour_type == PALETTE:
@@ -204,7 +222,7 @@ def decode(data: Source, *, max_pixels: int = container.DEFAULT_MAX_PIXELS,
     else:  # gray or RGB, with 8-bit alpha where there is one (alpha needs depth 8 or 16)
         samples = samples_of_symbols(values, depth, coder_model.levels)
     image = PngImage(samples, header.colour_type, depth, header.interlaced, before, after)
-    if container.image_checksum(image) != header.checksum:
+    if container.image_checksum(image, header.version) != header.checksum:
         raise FormatError("decoded image fails the checksum: the file is corrupted")
     return Decompressed(image, header)
 
@@ -213,14 +231,17 @@ def _checked_model_plane(data: bytes, header: container.Header,
                          models: Sequence[str | Path] = ()) -> tuple[ModelPlane, zoo.Model]:
     """The COLR section and its model, after checking that this pixcodec has (or finds) the
     model and the coder."""
-    plane = container.unpack_model_plane(data)
+    plane = container.unpack_model_plane(data, header)
     if plane.coder not in CODERS:
         raise FormatError(f"unknown entropy coder id {plane.coder}")
     try:
-        info = zoo.model_info(zoo.find_model(plane.model, plane.weights_sha256, models))
+        if plane.model is None:  # a shipped model by its registry number
+            plane = replace(plane, model=zoo.model_by_id(plane.model_id))
+        info = zoo.model_info(zoo.find_model(plane.model, plane.weights_sha256, models)
+                              if plane.model_id == 0 else plane.model)
     except ModelError as exc:  # a decoder's view: the file cannot be decoded here
         raise FormatError(str(exc)) from None
-    if bytes.fromhex(info.sha256) != plane.weights_sha256:
+    if not bytes.fromhex(info.sha256).startswith(plane.weights_sha256):
         raise FormatError(f"file was made with different weights for model {plane.model!r}")
     if not info.codes(model_mode(header.colour_type, header.bit_depth)):
         raise FormatError(f"model {plane.model!r} does not match colour type "

@@ -1,22 +1,30 @@
-"""Pixels <-> payload: one coding loop shared by the encoder and the decoder.
+"""Pixels <-> range-coder streams: one coding loop shared by the encoder and the decoder.
 
-The image is cut into independent tiles of at most ``tile`` x ``tile`` pixels (the default is
-large enough that most photos are few tiles). All tiles of a round advance together along a
-wavefront: position (r, c) of every tile is coded at step c + slope * r, where ``slope`` is the
-smallest integer for which nothing a position depends on is coded at the same or a later step.
-So each step codes up to one position per row of every tile at once, and an H x W tile needs
-W + slope * (H - 1) steps, one table computation per colour.
+The image is cut into independent tiles of at most ``tile`` x ``tile`` pixels, and each tile is
+coded into a stream of its own (format version 3). Tiles are coded side by side in rounds: all
+tiles of a round advance together along a wavefront, position (r, c) of every tile at step
+c + slope * r, where ``slope`` is the smallest integer for which nothing a position depends on is
+coded at the same or a later step. So each step codes up to one position per row of every tile
+at once, and an H x W tile needs W + slope * (H - 1) steps, one table computation per colour.
+How many tiles share a round, and which process codes them, changes the speed, never the bytes:
+each stream holds its tile's symbols in the tile's own wavefront order.
 
 The encoder runs exactly the decoder's loop, with the known symbols instead of decoded ones, so
 both see the same tables by construction; ``pixcodec.fixedpoint`` makes those tables identical on
 every machine.
+
+Version 2 files hold one stream for all tiles, interleaved in rounds that a memory budget fixed
+(``legacy_rounds``); ``decode_interleaved`` reads them.
 """
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
-from collections.abc import Callable, Iterator
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -25,31 +33,63 @@ from torch import nn
 
 from . import fixedpoint as fx
 from .coder import CODER_ID, Decoder, Encoder
+from .container import tile_count, tile_grid  # noqa: F401 (the format's rules)
+from .errors import FormatError
 from .limits import DEFAULT_TILE
+from .nets.incremental import wavefront
 
-CACHE_BUDGET_BYTES = 1 << 30  # per round of tiles decoded together
+# Version 2's rounds: as many tiles as fit this much feature cache. Part of that format: never
+# change it.
+CACHE_BUDGET_BYTES = 1 << 30
+# Version 3's rounds: at most this many tiles side by side, and no more than fit the budget.
+# Any value gives the same bytes.
+ROUND_TILES = 8
+# Rows of a band of the encoder's parallel passes (encode_tile_by_passes): more rows repeat
+# fewer halo rows and hold more tables. Any value gives the same bytes.
+PASS_ROWS = 16
+# A worker process takes about a second to start (Python, torch): smaller images are coded in
+# the calling process alone.
+PARALLEL_MIN_PIXELS = 2**17
 CODING_THREADS = 1  # see torch_threads; results are identical for any value
 
 # Called as progress(steps_done, steps_total) after every wavefront step.
 Progress = Callable[[int, int], None]
+# code(tile, row, col, colour, weights) -> the symbols at those positions of the round's tiles.
+Code = Callable[[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray], np.ndarray]
 
 
-def tile_grid(height: int, width: int, tile: int) -> Iterator[tuple[int, int, int, int]]:
-    """(y, x, h, w) of each tile, in raster order of tiles; made as they are needed (a file's
-    header may state 2^32 tiles of one pixel)."""
-    return ((y, x, min(tile, height - y), min(tile, width - x))
-            for y in range(0, height, tile) for x in range(0, width, tile))
+class StepCounter:
+    """Calls progress(steps_done, total) after each wavefront step; `total` may be set late."""
+
+    def __init__(self, progress: Progress | None, total: int = 0):
+        self.progress, self.total, self.done = progress, total, 0
+
+    def __call__(self) -> None:
+        self.done += 1
+        if self.progress is not None:
+            self.progress(self.done, self.total)
 
 
-def tile_count(height: int, width: int, tile: int) -> int:
-    return -(-height // tile) * -(-width // tile)
+def tile_checksum(symbols: np.ndarray) -> int:
+    """CRC-32 of a tile's (h, w, C) uint8 symbols in row-major order (format version 3)."""
+    return zlib.crc32(np.ascontiguousarray(symbols, dtype=np.uint8).tobytes())
 
 
-def _rounds(height: int, width: int, tile: int, net: nn.Module) -> tuple[int, Iterator[list]]:
-    """(how many, the rounds): lists of tiles coded side by side, as many as fit in
-    CACHE_BUDGET_BYTES of the network's cache."""
-    per_tile = 4 * (min(tile, height) + 3) * (min(tile, width) + 6) * net.cache_channels()
-    size = max(1, CACHE_BUDGET_BYTES // per_tile)
+def _cache_bytes(height: int, width: int, net: nn.Module) -> int:
+    return 4 * (height + 3) * (width + 6) * net.cache_channels()
+
+
+def round_size(height: int, width: int, tile: int, net: nn.Module) -> int:
+    """Tiles coded side by side in one round (version 3): speed and memory only."""
+    per_tile = _cache_bytes(min(tile, height), min(tile, width), net)
+    return max(1, min(ROUND_TILES, CACHE_BUDGET_BYTES // per_tile))
+
+
+def legacy_rounds(height: int, width: int, tile: int, net: nn.Module
+                  ) -> tuple[int, Iterator[list]]:
+    """Version 2's rounds, (how many, the rounds): lists of tiles coded side by side into the
+    one stream, as many as fit CACHE_BUDGET_BYTES of the network's cache."""
+    size = max(1, CACHE_BUDGET_BYTES // _cache_bytes(min(tile, height), min(tile, width), net))
     tiles = tile_grid(height, width, tile)
     count = -(-tile_count(height, width, tile) // size)
     return count, (list(itertools.islice(tiles, size)) for _ in range(count))
@@ -74,79 +114,301 @@ def torch_threads(n: int):
 _THREADS_LOCK = threading.RLock()
 
 
-def coding_loop(net: nn.Module, pixels: np.ndarray, tile: int,
-                 code: Callable[[np.ndarray, np.ndarray, int, np.ndarray], np.ndarray],
-                 progress: Progress | None = None, observe: Callable | None = None) -> None:
-    """Run the network over every position in decoding order.
+def code_round(net: nn.Module, canvas: np.ndarray, sizes: Sequence[tuple[int, int]],
+               code: Code, step_done: Callable[[], None] | None = None,
+               observe: Callable | None = None) -> None:
+    """Run the network over every position of a round of tiles, in decoding order.
 
-    ``code(ys, xs, colour, weights)`` gets the tables of positions to code (integer-valued
-    float64 weights, one row per position) and returns the symbols there (read from `pixels`
-    when encoding, from the bitstream when decoding, then written to `pixels`). Positions the
-    stepper marks as known are not coded: their values are already in `pixels`.
-    ``observe(ys, xs, colour, logits)``, if given, sees the table of every coded position (the
-    tests' window on the loop)."""
-    height, width, colours = pixels.shape
-    round_count, rounds = _rounds(height, width, tile, net)
-    done, total = 0, None
+    `canvas` (n, H, W, C) uint8 holds tile k at [k, :h_k, :w_k] (sizes[k] = (h_k, w_k)).
+    ``code(tile, row, col, colour, weights)`` gets the tables of positions to code (integer-valued
+    float64 weights, one row per position; in a step, tiles in order, rows increasing) and
+    returns the symbols there: read from the canvas when encoding, from the streams when
+    decoding. The loop writes them into the canvas. Positions the stepper marks as known are not
+    coded: their values are already in the canvas.
+    ``observe(tile, row, col, colour, table)``, if given, sees the table of every coded position
+    (the tests' window on the loop)."""
+    colours = canvas.shape[3]
+    stepper = net.stepper(list(sizes))
     with torch_threads(CODING_THREADS):
-        for round_tiles in rounds:
-            stepper = net.stepper([(h, w) for _, _, h, w in round_tiles])
-            total = total or round_count * stepper.step_count()
-            origin = torch.tensor([(y, x) for y, x, _, _ in round_tiles])
-            for t, r, c in stepper.steps():
-                stepper.at(t, r, c)
-                ys = (origin[t, 0] + r).numpy()
-                xs = (origin[t, 1] + c).numpy()
-                known = stepper.known
-                coded = slice(None) if known is None else ~known.numpy()
-                for colour in range(colours):
-                    table = stepper.table(colour).numpy()[coded]  # known ones: features only
+        for t, r, c in stepper.steps():
+            stepper.at(t, r, c)
+            t, r, c = t.numpy(), r.numpy(), c.numpy()
+            known = stepper.known
+            if known is not None:
+                coded = ~known.numpy()
+                tc, rc, cc = t[coded], r[coded], c[coded]
+            for colour in range(colours):
+                table = stepper.table(colour).numpy()
+                if known is None:  # every position is coded
                     if observe is not None:
-                        observe(ys[coded], xs[coded], colour, table)
-                    weights = net.table_weights(table)
-                    if known is None:
-                        symbols = code(ys, xs, colour, weights)
-                    else:
-                        symbols = pixels[ys, xs, colour].astype(np.int64)
-                        if coded.any():
-                            symbols[coded] = code(ys[coded], xs[coded], colour, weights)
-                    stepper.reveal(colour, torch.from_numpy(symbols))
-                done += 1
-                if progress is not None:
-                    progress(done, total)
+                        observe(t, r, c, colour, table)
+                    symbols = code(t, r, c, colour, net.table_weights(table))
+                else:  # known ones: their tables were computed for the features only
+                    table = table[coded]
+                    if observe is not None:
+                        observe(tc, rc, cc, colour, table)
+                    symbols = canvas[t, r, c, colour].astype(np.int64)
+                    if len(tc):
+                        symbols[coded] = code(tc, rc, cc, colour, net.table_weights(table))
+                canvas[t, r, c, colour] = symbols
+                stepper.reveal(colour, torch.from_numpy(symbols))
+            if step_done is not None:
+                step_done()
+
+
+def _canvas(tiles: Sequence[np.ndarray]) -> np.ndarray:
+    height = max(t.shape[0] for t in tiles)
+    width = max(t.shape[1] for t in tiles)
+    canvas = np.zeros((len(tiles), height, width, tiles[0].shape[2]), dtype=np.uint8)
+    for k, t in enumerate(tiles):
+        canvas[k, :t.shape[0], :t.shape[1]] = t
+    return canvas
+
+
+def _runs(tiles: np.ndarray) -> Iterator[tuple[int, slice]]:
+    """(tile, slice) of each run of equal tile numbers (a step lists tiles in order)."""
+    bounds = [0, *(np.flatnonzero(np.diff(tiles)) + 1), len(tiles)]
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        if stop > start:
+            yield int(tiles[start]), slice(start, stop)
+
+
+def coding_loop(net: nn.Module, pixels: np.ndarray, tile: int,
+                code: Callable[[np.ndarray, np.ndarray, int, np.ndarray], np.ndarray],
+                progress: Progress | None = None, observe: Callable | None = None,
+                rounds: tuple[int, Iterator[list]] | None = None) -> None:
+    """The loop over a whole (H, W, C) image in image coordinates: ``code(ys, xs, colour,
+    weights)`` and ``observe(ys, xs, colour, table)`` as in `code_round`; the symbols are
+    written into `pixels`. `rounds` (how many, the lists of tiles): default, version 3's."""
+    height, width, _ = pixels.shape
+    if rounds is None:
+        size = round_size(height, width, tile, net)
+        count = -(-tile_count(height, width, tile) // size)
+        grid = tile_grid(height, width, tile)
+        rounds = count, (list(itertools.islice(grid, size)) for _ in range(count))
+    count, round_lists = rounds
+    steps = StepCounter(progress)
+    for round_tiles in round_lists:
+        origin = np.array([(y, x) for y, x, _, _ in round_tiles])
+        canvas = _canvas([pixels[y:y + h, x:x + w] for y, x, h, w in round_tiles])
+        sizes = [(h, w) for _, _, h, w in round_tiles]
+        steps.total = steps.total or count * net.stepper(sizes).step_count()
+
+        def image_code(t, r, c, colour, weights):
+            return code(origin[t, 0] + r, origin[t, 1] + c, colour, weights)
+
+        def image_observe(t, r, c, colour, table):
+            observe(origin[t, 0] + r, origin[t, 1] + c, colour, table)
+
+        code_round(net, canvas, sizes, image_code, steps,
+                   image_observe if observe is not None else None)
+        for k, (y, x, h, w) in enumerate(round_tiles):
+            pixels[y:y + h, x:x + w] = canvas[k, :h, :w]
+
+
+@dataclass(frozen=True)
+class CodedTiles:
+    """An image's model-coded plane: one stream per tile, in raster order of tiles."""
+    streams: tuple[bytes, ...]
+    checksums: tuple[int, ...]   # tile_checksum of each tile
+    nll_bits: float              # the model's ideal code length: what the streams approach
+
+
+def _tiles_of(pixels: np.ndarray, tile: int) -> list[np.ndarray]:
+    return [pixels[y:y + h, x:x + w] for y, x, h, w in tile_grid(*pixels.shape[:2], tile)]
+
+
+def _useful_workers(height: int, width: int, workers: int) -> int:
+    return workers if height * width >= PARALLEL_MIN_PIXELS else 1
+
+
+def _groups(count: int, parts: int) -> list[range]:
+    """`count` tiles in at most `parts` runs of consecutive tiles, as even as can be."""
+    parts = max(1, min(parts, count))
+    bounds = [count * k // parts for k in range(parts + 1)]
+    return [range(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _in_groups(func: Callable, items: Sequence, workers: int, progress: Progress | None
+               ) -> list:
+    """func(part, progress=...) over runs of consecutive items, in `workers` processes when
+    more than one (each reports progress only when done), joined in order."""
+    groups = _groups(len(items), workers)
+    if len(groups) == 1:
+        return func(list(items), progress=progress)
+    from .workers import run_in_workers
+    results: list = [None] * len(groups)
+    steps = StepCounter(progress, len(items))
+    for index, outcome in run_in_workers(func, [([items[k] for k in g],) for g in groups],
+                                         len(groups)):
+        results[index] = outcome.result()
+        for _ in groups[index]:
+            steps()
+    return [r for part in results for r in part]
+
+
+def _fits_passes(net: nn.Module, height: int, width: int) -> bool:
+    """Whether tiles of this size can be encoded from parallel passes (`encode_tile_by_passes`)
+    within the cache budget: the tables of the rows the wavefront crosses at once, and a band.
+    Networks without a plain wavefront (multi-scale) cannot."""
+    if not hasattr(net, "wavefront_slope"):
+        return False
+    halo = net.halo_rows()
+    rows = height if halo is None else min(height, -(-width // net.wavefront_slope(width))
+                                           + 2 * PASS_ROWS)
+    cfg = net.config
+    return rows * width * cfg.colours * cfg.levels * 16 <= CACHE_BUDGET_BYTES
+
+
+def encode_tile_by_passes(net: nn.Module, pixels: np.ndarray,
+                          step_done: Callable[[], None] | None = None) -> tuple[bytes, float]:
+    """A (h, w, C) uint8 tile -> (its stream, its NLL in bits), from exact parallel passes over
+    bands of PASS_ROWS rows (with the rows above that the model sees): the very tables the
+    decoder's loop computes (the tests hold them equal), coded in the loop's order, at a
+    fraction of its cost. A band's tables live while the wavefront crosses it."""
+    height, width, colours = pixels.shape
+    levels = net.config.levels
+    halo = net.halo_rows()
+    band = height if halo is None else PASS_ROWS
+    x = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None]
+    weights: dict[int, np.ndarray] = {}  # band -> (rows, w, C, levels) float64
+
+    def band_weights(b: int) -> np.ndarray:
+        top = max(0, b * band - (halo or 0))
+        tables = net.exact_tables(x[:, :, top:(b + 1) * band])[0, :, :, b * band - top:]
+        rows = tables.shape[2]
+        flat = tables.permute(2, 3, 0, 1).reshape(-1, levels).numpy()
+        return net.table_weights(flat).reshape(rows, width, colours, levels)
+
+    encoder = Encoder()
+    bits = 0.0
+    with torch_threads(CODING_THREADS):
+        for _, r, c in wavefront([(height, width)], net.wavefront_slope(width)):
+            r, c = r.numpy(), c.numpy()
+            parts = r // band  # rows increase within a step
+            for b in range(parts[0], parts[-1] + 1):
+                if b not in weights:
+                    weights[b] = band_weights(b)
+            for b in [b for b in weights if b < parts[0]]:
+                del weights[b]  # the wavefront has left it
+            splits = np.flatnonzero(np.diff(parts)) + 1
+            for colour in range(colours):
+                table = np.concatenate([weights[int(p[0])][rr - p[0] * band, cc, colour]
+                                        for p, rr, cc in zip(np.split(parts, splits),
+                                                             np.split(r, splits),
+                                                             np.split(c, splits))])
+                symbols = pixels[r, c, colour].astype(np.int64)
+                encoder.code(symbols, table)
+                bits += float(fx.bits_of(table, symbols).sum())
+            if step_done is not None:
+                step_done()
+    return encoder.finish(), bits
+
+
+def encode_tiles(net: nn.Module, tiles: Sequence[np.ndarray], tile: int,
+                 progress: Progress | None = None) -> list[tuple[bytes, float]]:
+    """Each (h, w, C) uint8 tile -> (its stream, its NLL in bits): from parallel passes where
+    they fit, else with the decoder's loop, tiles side by side in rounds."""
+    if tiles and _fits_passes(net, *tiles[0].shape[:2]):
+        steps = StepCounter(progress, sum(net.stepper([t.shape[:2]]).step_count()
+                                          for t in tiles))
+        return [encode_tile_by_passes(net, t, steps) for t in tiles]
+    size = round_size(*tiles[0].shape[:2], tile, net) if tiles else 1
+    rounds = [tiles[k:k + size] for k in range(0, len(tiles), size)]
+    steps = StepCounter(progress, sum(net.stepper([t.shape[:2] for t in r]).step_count()
+                                      for r in rounds))
+    results = []
+    for round_tiles in rounds:
+        canvas = _canvas(round_tiles)
+        encoders = [Encoder() for _ in round_tiles]
+        bits = np.zeros(len(round_tiles))
+
+        def code(t, r, c, colour, weights):
+            symbols = canvas[t, r, c, colour].astype(np.int64)
+            for k, run in _runs(t):
+                encoders[k].code(symbols[run], weights[run])
+                bits[k] += float(fx.bits_of(weights[run], symbols[run]).sum())
+            return symbols
+
+        code_round(net, canvas, [t.shape[:2] for t in round_tiles], code, steps)
+        results += [(e.finish(), float(b)) for e, b in zip(encoders, bits)]
+    return results
 
 
 @torch.no_grad()
 def encode_pixels(net: nn.Module, pixels: np.ndarray, tile: int = DEFAULT_TILE,
-                  progress: Progress | None = None) -> tuple[bytes, float]:
-    """(H, W, C) uint8 -> (payload, model NLL in bits: the ideal code length)."""
-    encoder = Encoder()
-    nll_bits = 0.0
+                  progress: Progress | None = None, workers: int = 1) -> CodedTiles:
+    """(H, W, C) uint8 -> one stream per tile, in `workers` processes (the same bytes for any
+    number)."""
+    tiles = _tiles_of(pixels, tile)
+    coded = _in_groups(functools.partial(encode_tiles, net, tile=tile), tiles,
+                       _useful_workers(*pixels.shape[:2], workers), progress)
+    return CodedTiles(tuple(stream for stream, _ in coded), tuple(map(tile_checksum, tiles)),
+                      float(sum(bits for _, bits in coded)))
 
-    def code(ys, xs, colour, weights):
-        nonlocal nll_bits
-        symbols = pixels[ys, xs, colour].astype(np.int64)
-        nll_bits += float(fx.bits_of(weights, symbols).sum())
-        return encoder.code(symbols, weights)
 
-    coding_loop(net, pixels, tile, code, progress)
-    return encoder.finish(), nll_bits
+def decode_tiles(net: nn.Module, jobs: Sequence[tuple[int, bytes, tuple[int, int], int | None]],
+                 tile: int, coder: int = CODER_ID, progress: Progress | None = None
+                 ) -> list[np.ndarray]:
+    """(number, stream, (h, w), checksum or None) of tiles -> each tile's (h, w, C) uint8
+    symbols, tiles decoded side by side in rounds. Each round's tiles are checked against their
+    checksums as soon as they are decoded, so a damaged or forged file costs one round."""
+    colours = net.config.colours
+    size = round_size(*jobs[0][2], tile, net) if jobs else 1
+    rounds = [jobs[k:k + size] for k in range(0, len(jobs), size)]
+    steps = StepCounter(progress, sum(net.stepper([s for _, _, s, _ in r]).step_count()
+                                      for r in rounds))
+    results = []
+    for round_jobs in rounds:
+        sizes = [size for _, _, size, _ in round_jobs]
+        canvas = np.zeros((len(sizes), max(h for h, _ in sizes), max(w for _, w in sizes),
+                           colours), dtype=np.uint8)
+        decoders = [Decoder(stream, coder) for _, stream, _, _ in round_jobs]
+
+        def code(t, r, c, colour, weights):
+            symbols = np.empty(len(t), dtype=np.int64)
+            for k, run in _runs(t):
+                symbols[run] = decoders[k].code(None, weights[run])
+            return symbols
+
+        code_round(net, canvas, sizes, code, steps)
+        for k, (number, _, (h, w), checksum) in enumerate(round_jobs):
+            symbols = canvas[k, :h, :w]
+            if checksum is not None and tile_checksum(symbols) != checksum:
+                raise FormatError(f"tile {number + 1} fails its checksum: the file is corrupted")
+            results.append(symbols.copy())
+    return results
 
 
 @torch.no_grad()
-def decode_pixels(net: nn.Module, payload: bytes, height: int, width: int,
+def decode_pixels(net: nn.Module, streams: Sequence[bytes], height: int, width: int,
                   tile: int = DEFAULT_TILE, progress: Progress | None = None,
-                  coder: int = CODER_ID) -> np.ndarray:
-    colours = net.config.colours
-    pixels = np.zeros((height, width, colours), dtype=np.uint8)
+                  coder: int = CODER_ID, checksums: Sequence[int] | None = None,
+                  workers: int = 1) -> np.ndarray:
+    """One stream per tile -> (H, W, C) uint8, in `workers` processes. With `checksums`, each
+    tile is checked as soon as it is decoded."""
+    grid = list(tile_grid(height, width, tile))
+    if len(streams) != len(grid):
+        raise FormatError(f"{len(streams)} tile streams for {len(grid)} tiles")
+    jobs = [(k, streams[k], (h, w), None if checksums is None else checksums[k])
+            for k, (_, _, h, w) in enumerate(grid)]
+    tiles = _in_groups(functools.partial(decode_tiles, net, tile=tile, coder=coder), jobs,
+                       _useful_workers(height, width, workers), progress)
+    pixels = np.zeros((height, width, net.config.colours), dtype=np.uint8)
+    for (y, x, h, w), symbols in zip(grid, tiles):
+        pixels[y:y + h, x:x + w] = symbols
+    return pixels
+
+
+@torch.no_grad()
+def decode_interleaved(net: nn.Module, payload: bytes, height: int, width: int,
+                       tile: int = DEFAULT_TILE, progress: Progress | None = None,
+                       coder: int = CODER_ID) -> np.ndarray:
+    """A version 2 plane: one stream for all tiles, in version 2's rounds."""
+    pixels = np.zeros((height, width, net.config.colours), dtype=np.uint8)
     decoder = Decoder(payload, coder)
-
-    def code(ys, xs, colour, weights):
-        symbols = decoder.code(None, weights)
-        pixels[ys, xs, colour] = symbols
-        return symbols
-
-    coding_loop(net, pixels, tile, code, progress)
+    coding_loop(net, pixels, tile, lambda ys, xs, colour, weights: decoder.code(None, weights),
+                progress, rounds=legacy_rounds(height, width, tile, net))
     return pixels
 
 

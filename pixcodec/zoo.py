@@ -43,6 +43,7 @@ class ModelInfo:
     measured: dict  # data set -> bits/dim (nats per image for binary models), as on the card
     aliases: tuple[str, ...] = ()  # short names, e.g. "row_lstm": picked by colour mode
     tile: int | None = None   # the manifest's tile side, if the model needs its own
+    id: int = 0  # a shipped model's registry number, for ever its own; 0: not shipped
 
     @property
     def coding_tile(self) -> int:
@@ -89,7 +90,12 @@ def manifest() -> dict[str, ModelInfo]:
 
 def check_choices(models: dict[str, ModelInfo]) -> None:
     """A name that picks a model must pick one: at most one default per colour mode, and an
-    alias names at most one model for each mode."""
+    alias names at most one model for each mode. A file names a shipped model by its registry
+    number: each has its own."""
+    ids = [info.id for info in models.values()]
+    if min(ids, default=1) < 1 or len(set(ids)) < len(ids):
+        raise ModelError(f"the manifest's registry numbers are not distinct positive integers: "
+                         f"{sorted(ids)}")
     for mode in ("RGB", "L", "1"):
         defaults = [info.name for info in models.values() if info.default_for == mode]
         if len(defaults) > 1:
@@ -177,6 +183,15 @@ def resolve(reference: str | None, mode: str) -> Model:
     """-m's argument (a name, a kind, a .pxm file's path, or None for the default) for `mode`
     images, as a Model."""
     return model(resolve_model(reference, mode))
+
+
+def model_by_id(number: int) -> str:
+    """The name of the shipped model with that registry number."""
+    for info in manifest().values():
+        if info.id == number:
+            return info.name
+    raise ModelError(f"file needs the shipped model number {number}, which this pixcodec "
+                     "does not have (made by a newer pixcodec?)")
 
 
 def weights_sha256(name: str) -> bytes:

@@ -47,10 +47,11 @@ def main() -> None:
     if args.time:
         pixels = photos[names.index(args.time)]
         start = time.perf_counter()
-        payload, coded_bits = codec.encode_pixels(net, pixels, codec.DEFAULT_TILE)
+        coded = codec.encode_pixels(net, pixels, codec.DEFAULT_TILE)
+        coded_bits = coded.nll_bits
         encode_s = time.perf_counter() - start
         start = time.perf_counter()
-        decoded = codec.decode_pixels(net, payload, *pixels.shape[:2], codec.DEFAULT_TILE)
+        decoded = codec.decode_pixels(net, coded.streams, *pixels.shape[:2], codec.DEFAULT_TILE)
         decode_s = time.perf_counter() - start
         assert np.array_equal(decoded, pixels)
         print(f"{args.time}: {coded_bits / pixels.size:.4f} bits/dim coded, "

@@ -37,7 +37,7 @@ def adaptive_order0_bytes(values: np.ndarray) -> float:
 
 
 def model_bytes(name: str, values: np.ndarray) -> int:
-    return len(encode_pixels(zoo.load_model(name), np.ascontiguousarray(values))[0])
+    return len(b"".join(encode_pixels(zoo.load_model(name), np.ascontiguousarray(values)).streams))
 
 
 def table(title: str, header: list[str], rows: list[list]) -> None:

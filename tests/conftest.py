@@ -1,3 +1,4 @@
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -10,6 +11,7 @@ from safetensors.torch import save
 from pixcodec import container, zoo
 
 from pixcodec.nets import PixelCNN, PixelCNNConfig
+from pixcodec.nets.logistic_pixelcnn import LogisticPixelCNN, LogisticPixelCNNConfig
 from pixcodec.nets.pixelrnn import PixelRNN, PixelRNNConfig
 
 
@@ -29,6 +31,19 @@ def random_pixelrnn(cell: str, colours: int, seed: int = 0, hidden: int = 6, lay
     net = PixelRNN(PixelRNNConfig(cell, colours, hidden, layers, out_features, levels=levels))
     for p in net.parameters():
         p.data.normal_(0, 0.5)
+    return net.eval()
+
+
+def random_logistic_net(colours: int, seed: int = 0, components: int = 3,
+                        predictor: int = 5, spatial_width: int = 3,
+                        edge_predictor: bool = False) -> LogisticPixelCNN:
+    torch.manual_seed(seed)
+    net = LogisticPixelCNN(LogisticPixelCNNConfig(colours, hidden=6, blocks=2, out_features=9,
+                                                  components=components, predictor=predictor,
+                                                  spatial_width=spatial_width,
+                                                  edge_predictor=edge_predictor))
+    for p in net.parameters():
+        p.data.normal_(0, 0.3)
     return net.eval()
 
 
@@ -93,12 +108,13 @@ def add_model(folder: Path, name: str, weights: bytes, sha256: str | None = None
               **entry) -> None:
     """Put a model into the weights folder of `weights_dir`: by default a copy of the shipped
     gray model's entry with other weights, without its default role or alias (a manifest lets
-    a name pick one model only); `entry` overrides fields (architecture, config...)."""
+    a name pick one model only) and with a registry number of its own; `entry` overrides fields
+    (architecture, config...)."""
     manifest = json.loads((folder / "manifest.json").read_text())
     (folder / f"{name}.safetensors").write_bytes(weights)
     manifest[name] = {**manifest[SHIPPED], "weights": f"{name}.safetensors",
                       "sha256": sha256 or hashlib.sha256(weights).hexdigest(), "default_for": None,
-                      "aliases": [], **entry}
+                      "aliases": [], "id": max(e["id"] for e in manifest.values()) + 1, **entry}
     (folder / "manifest.json").write_text(json.dumps(manifest))
     zoo.clear_caches()
 
@@ -113,5 +129,8 @@ def add_network(folder: Path, name: str, net, architecture: str, **entry) -> Non
 
 
 def model_plane(data: bytes) -> container.ModelPlane:
-    """The COLR section of a .pxc file: model, weights hash, coder, tile, payload."""
-    return container.unpack_model_plane(container.unpack(data)[1][container.COLOUR])
+    """The COLR section of a .pxc file (model, weights hash, coder, tile, streams), with the
+    name of a model the file gives by registry number."""
+    plane = container.model_plane_of(data)
+    return plane if plane.model else dataclasses.replace(plane,
+                                                         model=zoo.model_by_id(plane.model_id))

@@ -64,7 +64,7 @@ def test_per_image_figures_equal_sizes_measured_here(folder, measured):
         ours = rows[name, f"pixcodec {RGB_DEFAULT}"]
         encoded = pixcodec.encode(pixels_of(path))
         # Everything but the model's payload, which is coded here on its own.
-        payload, _ = encode_pixels(zoo.load_model(RGB_DEFAULT), pixels_of(path))
+        payload = b"".join(encode_pixels(zoo.load_model(RGB_DEFAULT), pixels_of(path)).streams)
         header_bits = 8 * (len(encoded.data) - len(payload))
         assert ours.bytes == len(encoded.data) and ours.dims == dims
         assert ours.bits_per_dim == pytest.approx(8 * len(encoded.data) / dims)

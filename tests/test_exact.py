@@ -7,7 +7,7 @@ import torch
 from pixcodec import codec
 from pixcodec import fixedpoint as fx
 
-from conftest import ARCHITECTURES, random_net, random_pixelcnn
+from conftest import ARCHITECTURES, random_logistic_net, random_net, random_pixelcnn
 
 
 def tables_in_coding_order(net, pixels, tile):
@@ -125,44 +125,85 @@ def test_no_position_is_coded_before_a_pixel_it_depends_on(architecture, rng):
 def test_bitstream_is_independent_of_thread_count(rng, monkeypatch):
     net = random_pixelcnn(3, hidden=12, blocks=2)
     pixels = rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)
-    one, _ = codec.encode_pixels(net, pixels, tile=16)
+    one = codec.encode_pixels(net, pixels, tile=16)
     monkeypatch.setattr(codec, "CODING_THREADS", 2)  # the loop sets torch's count from it
     seen = set()
     codec.coding_loop(net, pixels.copy(), 16, lambda ys, xs, colour, weights: seen.add(
         torch.get_num_threads()) or pixels[ys, xs, colour].astype(np.int64))
     assert seen == {2}
-    two, _ = codec.encode_pixels(net, pixels, tile=16)
+    two = codec.encode_pixels(net, pixels, tile=16)
     assert one == two
-    assert np.array_equal(codec.decode_pixels(net, one, 24, 40, tile=16), pixels)
+    assert np.array_equal(codec.decode_pixels(net, one.streams, 24, 40, tile=16), pixels)
+
+
+def test_bytes_are_the_same_for_any_number_of_worker_processes(rng, monkeypatch):
+    """Tiles split among 1 or 2 processes (really two: PARALLEL_MIN_PIXELS lowered): the same
+    streams, and decoding with either count gives the pixels."""
+    net = random_pixelcnn(3, hidden=12, blocks=2)
+    pixels = rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    monkeypatch.setattr(codec, "PARALLEL_MIN_PIXELS", 1)
+    from pixcodec import workers
+    started = []
+    real = workers._Worker.__init__
+    monkeypatch.setattr(workers._Worker, "__init__", lambda self: started.append(1) or real(self))
+    one = codec.encode_pixels(net, pixels, tile=16, workers=1)
+    assert not started
+    two = codec.encode_pixels(net, pixels, tile=16, workers=2)
+    assert len(started) == 2 and one == two and len(one.streams) == 6
+    for count in (1, 2):
+        assert np.array_equal(codec.decode_pixels(net, one.streams, 24, 40, 16,
+                                                  checksums=one.checksums, workers=count), pixels)
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
-def test_an_image_coded_in_several_rounds_of_tiles(architecture, rng, monkeypatch):
-    """Rounds hold as many tiles as fit the cache budget; a small budget makes several, each
-    still exact and the whole a round trip."""
+def test_bytes_do_not_depend_on_how_many_tiles_a_round_holds(architecture, rng, monkeypatch):
+    """Rounds hold up to ROUND_TILES tiles that fit the cache budget; one tile a round, or all
+    twenty together, code the same streams (the order is the format's, tile by tile), each
+    exact and the whole a round trip."""
     net = random_net(architecture, 3)
     pixels = rng.integers(0, 256, (13, 17, 3), dtype=np.uint8)
+    monkeypatch.setattr(codec, "ROUND_TILES", 20)
+    together = codec.encode_pixels(net, pixels, tile=4)
     monkeypatch.setattr(codec, "CACHE_BUDGET_BYTES", 1)  # one tile a round
-    assert codec._rounds(13, 17, 4, net)[0] == codec.tile_count(13, 17, 4) == 20
+    assert codec.round_size(13, 17, 4, net) == 1 and codec.tile_count(13, 17, 4) == 20
     check_stepper_against_parallel(net, pixels, 4)
-    payload, bits = codec.encode_pixels(net, pixels, tile=4)
-    assert bits == pytest.approx(codec.coded_nll_bits(net, pixels, tile=4), rel=1e-12)
-    assert np.array_equal(codec.decode_pixels(net, payload, 13, 17, tile=4), pixels)
+    alone = codec.encode_pixels(net, pixels, tile=4)
+    assert alone == together
+    assert alone.nll_bits == pytest.approx(codec.coded_nll_bits(net, pixels, tile=4), rel=1e-12)
+    assert np.array_equal(codec.decode_pixels(net, alone.streams, 13, 17, tile=4), pixels)
 
 
-def test_a_huge_tile_grid_costs_memory_one_round_at_a_time():
-    """A 93-byte file may state 65536 x 65536 pixels in tiles of one pixel: the rounds are made
-    as they are coded, not 2^32 tuples (tens of GB) first."""
+@pytest.mark.parametrize("architecture", ["pixelcnn", "logistic", "row_lstm", "diag_bilstm"])
+def test_encoding_from_parallel_passes_gives_the_loops_bytes(architecture, rng, monkeypatch):
+    """The encoder takes its tables from banded parallel passes where they fit: the same
+    streams as the decoder's loop gives, with bands smaller than the tile (halo rows
+    recomputed) and bands dropped as the wavefront leaves them."""
+    net = random_net(architecture, 3) if architecture != "logistic" else random_logistic_net(3)
+    pixels = rng.integers(0, 256, (21, 15, 3), dtype=np.uint8)
+    assert codec._fits_passes(net, 21, 15)
+    monkeypatch.setattr(codec, "PASS_ROWS", 4)
+    by_passes = codec.encode_pixels(net, pixels, tile=16)
+    monkeypatch.setattr(codec, "_fits_passes", lambda *args: False)
+    by_loop = codec.encode_pixels(net, pixels, tile=16)
+    assert by_passes.streams == by_loop.streams
+    assert by_passes.nll_bits == pytest.approx(by_loop.nll_bits, rel=1e-12)
+
+
+def test_version_2_rounds_follow_the_cache_budget_and_huge_grids_cost_one_round():
+    """Version 2's interleaved order: as many tiles a round as fit 1 GiB; a file may state
+    65536 x 65536 pixels in tiles of one pixel, and the rounds are made as they are coded,
+    not 2^32 tuples (tens of GB) first."""
     import tracemalloc
     net = random_pixelcnn(1)
     tracemalloc.start()
     try:
-        count, rounds = codec._rounds(65536, 65536, 1, net)
+        count, rounds = codec.legacy_rounds(65536, 65536, 1, net)
         first = next(rounds)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
     assert count * len(first) >= 2**32 and first[1] == (0, 1, 1, 1)
+    assert len(first) == codec.CACHE_BUDGET_BYTES // (4 * 4 * 7 * net.cache_channels())
     assert peak < 2**27
 
 
@@ -179,14 +220,14 @@ def test_exp_table_is_a_decreasing_positive_exp():
 def test_real_size_tracks_model_nll(rng):
     net = random_pixelcnn(3, hidden=12)
     pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-    payload, nll_bits = codec.encode_pixels(net, pixels, tile=32)
-    assert 8 * len(payload) <= nll_bits * 1.01 + 64
+    coded = codec.encode_pixels(net, pixels, tile=32)
+    assert 8 * len(coded.streams[0]) <= coded.nll_bits * 1.01 + 64
 
 
 def test_banded_parallel_nll_equals_coded_nll(rng):
     net = random_pixelcnn(3, hidden=6, blocks=3)
     pixels = rng.integers(0, 256, (23, 9, 3), dtype=np.uint8)
-    _, coded_bits = codec.encode_pixels(net, pixels, tile=64)
+    coded_bits = codec.encode_pixels(net, pixels, tile=64).nll_bits
     assert codec.model_nll_bits(net, pixels[None], rows_per_pass=4) == pytest.approx(coded_bits,
                                                                                      rel=1e-12)
 
@@ -195,7 +236,7 @@ def test_banded_parallel_nll_equals_coded_nll(rng):
 def test_tiled_parallel_nll_equals_coded_nll(architecture, rng):
     net = random_net(architecture, 3)
     pixels = rng.integers(0, 256, (11, 14, 3), dtype=np.uint8)
-    _, coded_bits = codec.encode_pixels(net, pixels, tile=6)
+    coded_bits = codec.encode_pixels(net, pixels, tile=6).nll_bits
     assert codec.coded_nll_bits(net, pixels, tile=6) == pytest.approx(coded_bits, rel=1e-12)
     assert codec.coded_nll_bits(net, pixels, tile=6) != pytest.approx(
         codec.model_nll_bits(net, pixels[None]), rel=1e-6)  # the tile edges are priced
@@ -209,5 +250,6 @@ def test_round_trip_any_size_and_tiling(height, width, tile, colours, levels, ar
     net = random_net(architecture, colours, seed=seed % 7, levels=levels)
     pixels = np.random.default_rng(seed).integers(0, levels, (height, width, colours),
                                                   dtype=np.uint8)
-    payload, _ = codec.encode_pixels(net, pixels, tile=tile)
-    assert np.array_equal(codec.decode_pixels(net, payload, height, width, tile=tile), pixels)
+    coded = codec.encode_pixels(net, pixels, tile=tile)
+    assert np.array_equal(codec.decode_pixels(net, coded.streams, height, width, tile=tile,
+                                              checksums=coded.checksums), pixels)

@@ -29,8 +29,9 @@ def test_damaged_files_end_in_the_original_or_a_clear_error(made):
                                      and "\n" not in message), (index, kind, result)
         messages.append(message)
     # The damage reaches every layer of checks, down to the decoders and the checksum.
-    for layer in ["bad magic", "corrupted header", "CRC mismatch", "truncated file",
-                  "exceeds the limit", "needs model", "different weights", "corrupted ALPH",
-                  "corrupted LOWB", "corrupted CHNK", "fails the checksum",
-                  "invalid image size", "over the limit of 1048576"]:
+    for layer in ["bad magic", "corrupted file", "CRC mismatch",
+                  "truncated file", "exceeds the limit", "needs model", "shipped model number",
+                  "different weights", "corrupted ALPH", "corrupted LOWB", "corrupted CHNK",
+                  "fails the checksum", "fails its checksum", "invalid image size",
+                  "over the limit of 1048576", "whose table alone needs", "shortest form"]:
         assert any(layer in message for message in messages), layer

@@ -14,6 +14,8 @@ from pixcodec import container, zoo
 
 from conftest import model_plane
 
+ASSETS = Path(__file__).parent / "assets"
+
 
 def pattern(colours: int, levels: int = 256) -> np.ndarray:
     gray = (np.add.outer(np.arange(12) * 7, np.arange(10) * 5) % 256).astype(np.uint8)
@@ -34,28 +36,55 @@ def source(model: str, folder):
 
 
 # model -> sha256 of (the whole .pxc file, the model's range-coder payload in it), as written
-# today: format version 2, coder 2 (the cut payload). The Diagonal BiLSTMs' files changed when
-# their default tile became 64 (the header records it; their payloads did not change).
+# today: format version 3, coder 2 (the cut payload). The pattern is one tile, whose stream is
+# the very payload version 2 wrote (the same hashes as then): only the container changed.
 GOLDEN = {
-    "pixelcnn-rgb-v1": ("82b5c2d06362482073fb348141dbdb796648bd51fc407bb073932fe422b62b4c",
+    "pixelcnn-rgb-v1": ("cb2b9ec3c8e158530b0abcac64256d9e72fe83184bcb71e4d8f324e2a6256d55",
                         "6fcd79adf82b735f5ea627941768e03ac54658774c24f4e53173422c9f4abe60"),
-    "pixelcnn-gray-v1": ("8f2366f1d890f5c2903c4bbd1d1e01d0052170e13d8c156661d9e3847e4202ca",
+    "pixelcnn-gray-v1": ("cb8ed0090b3e8968775873a3d44254260bef762292618f288a9680ce14f68650",
                          "b12614f5415f897436bf0a514592d0f143de692ac67a11b90086ef4a9d74ed4c"),
-    "pixelcnn-binary-v1": ("57a773b1b7028a4556018a0a23b5d6445e701412416f53d2062085153860da9d",
+    "pixelcnn-binary-v1": ("bc0155a0b4321a826d63071314b8714f2bddf9d18712c59bd8d63225583eaa6d",
                            "fd077395d76f9ae56b8604a3ffee4e768a93af62bede82b4a3c6ff30b868ce3f"),
-    "row-lstm-binary-v1": ("2e2a5bf7637acb561858454cbb69abcc259d97c57f29a701e36d8a23eeddc11c",
+    "row-lstm-binary-v1": ("b6f028bc44d9b42177b7512c16c11deb5e53af9e60e5382fdb94c50cabb8eef1",
                            "27b580b7be2cca3d0c33f8923e03dfddf724c0efb12749eb5c07977634748d5c"),
-    "diag-bilstm-binary-v1": ("a3d87930eee4b10d6ad61fc3366947a056cab94dcd4070461469580ac256afe4",
+    "diag-bilstm-binary-v1": ("caeef56e2dba24b96b0e4307872da831eedf6b3c880174311baa47ecbe552221",
                               "54a6faeb7ff49497dc22509b1d025717bc43078227dd9130a990182282103b5c"),
-    "row-lstm-rgb-v1": ("11a2d74db0878bf5acade099160cef4ebc06dcd2e0829dba72501a6db592327b",
+    "row-lstm-rgb-v1": ("4efc45de54973335ead2fd475e1badc1e53ad51fc84c18666507fc0778087dcb",
                         "0e4eb0699c613b10bedee2fac3919413363085cd9c91933501bd1ade31e3365a"),
-    "diag-bilstm-rgb-v1": ("abf4a8c060a8911faaa6a4f0708d9f421aa708116037725bac42cb4546c3288d",
+    "diag-bilstm-rgb-v1": ("eea4e8a345a35dc20928e280e5f93e4fbee86b381a04a1b7f9cdbbb63c2448cf",
                            "055d7458909d06cedc4a0927ae064ec8bf0b0a6ccd847033bf7090df62cb9fed"),
     # The pattern is too small for an adaptation to pay: no ADPT section.
-    "logistic-rgb-v1": ("453c2360becd0885a86415cf5eb1fa1b25609ac5af79d20cbb907a2afae00676",
+    "logistic-rgb-v1": ("59dd2a5066ee7d82485807ceedfff55d4b9a50cdc883ddb67747cc883b60e361",
                         "c3eea2463c54ebda78ca4b247494748bd46466c64d134566585c06cfbf26f63e"),
-    "logistic-rgb-v2": ("d6d4b103518ddbff991ac2efa44ba5c9d9623255d1a9e969b8f23e5c8ea6d5e6",
+    "logistic-rgb-v2": ("c042112a97b5398fe9527a304bc79689ed82f15b438ccaefcc68271910962a9c",
                         "e13b288c9e14dd1ffa322858b86b6b053ec0eee910a0d22997133c903cbf4ec7"),
+}
+# The same patterns as format version 2 wrote them (until 2026-12-02), in assets/v2/: they
+# must decode for ever.
+WRITTEN_AS_V2 = {
+    "pixelcnn-rgb-v1": "82b5c2d06362482073fb348141dbdb796648bd51fc407bb073932fe422b62b4c",
+    "pixelcnn-gray-v1": "8f2366f1d890f5c2903c4bbd1d1e01d0052170e13d8c156661d9e3847e4202ca",
+    "pixelcnn-binary-v1": "57a773b1b7028a4556018a0a23b5d6445e701412416f53d2062085153860da9d",
+    "row-lstm-binary-v1": "2e2a5bf7637acb561858454cbb69abcc259d97c57f29a701e36d8a23eeddc11c",
+    "diag-bilstm-binary-v1": "a3d87930eee4b10d6ad61fc3366947a056cab94dcd4070461469580ac256afe4",
+    "row-lstm-rgb-v1": "11a2d74db0878bf5acade099160cef4ebc06dcd2e0829dba72501a6db592327b",
+    "diag-bilstm-rgb-v1": "abf4a8c060a8911faaa6a4f0708d9f421aa708116037725bac42cb4546c3288d",
+    "logistic-rgb-v1": "453c2360becd0885a86415cf5eb1fa1b25609ac5af79d20cbb907a2afae00676",
+    "logistic-rgb-v2": "d6d4b103518ddbff991ac2efa44ba5c9d9623255d1a9e969b8f23e5c8ea6d5e6",
+}
+# A 40 x 56 crop (assets/crop-40x56.png) in 12 tiles of 16: version 2's one interleaved stream,
+# and version 3's twelve streams, coded in two rounds (codec.ROUND_TILES is 8). The version 3
+# files are pinned as the encoder writes them (effort 0) and must decode for ever.
+TILED_ORIGINAL = "crop-40x56.png"
+TILED = {
+    "v2/pixelcnn-rgb-v1-12-tiles.pxc":
+        "dcede16c0121f54442928c2dbbca3826c44aa8625986e1d09c4aeccbae945469",
+    "v3/pixelcnn-rgb-v1-12-tiles.pxc":
+        "92176fc8081db3402a489ee4b8451590fa806ca54903ba4464c638d8dcbfcd07",
+    "v3/logistic-rgb-v2-12-tiles.pxc":
+        "389cdf605ef65af075de019a6e1144576bb105d6130c5a68ca991ec615cdfea3",
+    "v3/row-lstm-rgb-v1-12-tiles.pxc":
+        "1da5bf5f39f55edafff73235211743cd516a3d06ff4d24ec0476240bb1b731fa",
 }
 # Files whose model was adapted to their image (an ADPT section: the fit runs in float32, so the
 # encoder's bytes may differ between machines; the decoder's result may not). The v1 file was
@@ -86,6 +115,31 @@ def test_shipped_models_produce_the_pinned_bytes(model, tmp_path):
     info = zoo.model_info(model)
     expected = pattern(info.colours, info.levels)  # 1-bit samples come back as 0/1
     assert np.array_equal(pixcodec.decompress(data), expected // 255 if info.levels == 2 else expected)
+
+
+@pytest.mark.parametrize("model", sorted(WRITTEN_AS_V2))
+def test_files_written_as_version_2_still_decode(model):
+    data = (ASSETS / "v2" / f"{model}.pxc").read_bytes()
+    assert hashlib.sha256(data).hexdigest() == WRITTEN_AS_V2[model]
+    assert data[4] == 2 and model_plane(data).model == model
+    info = zoo.model_info(model)
+    expected = pattern(info.colours, info.levels)
+    assert np.array_equal(pixcodec.decompress(data),
+                          expected // 255 if info.levels == 2 else expected)
+
+
+@pytest.mark.parametrize("name", sorted(TILED))
+def test_files_of_many_tiles_decode_and_version_3_ones_encode_the_same(name):
+    data = (ASSETS / name).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == TILED[name]
+    original = np.array(Image.open(ASSETS / TILED_ORIGINAL))
+    plane = model_plane(data)
+    assert plane.tile == 16 and len(plane.streams) == (1 if data[4] == 2 else 12)
+    assert np.array_equal(pixcodec.decompress(data), original)
+    if data[4] == 3:
+        model = Path(name).name.removesuffix("-12-tiles.pxc")
+        assert zoo.model_by_id(plane.model_id) == model
+        assert pixcodec.encode(original, model, tile=16, effort=0).data == data
 
 
 @pytest.mark.parametrize("model", sorted(WRITTEN_WITH_CODER_1))

@@ -11,20 +11,8 @@ from pixcodec import codec
 from pixcodec.nets import logistic
 from pixcodec.nets.logistic_pixelcnn import LogisticPixelCNN, LogisticPixelCNNConfig, median_edge
 
+from conftest import random_logistic_net
 from test_exact import tables_in_coding_order
-
-
-def random_logistic_net(colours: int, seed: int = 0, components: int = 3,
-                        predictor: int = 5, spatial_width: int = 3,
-                        edge_predictor: bool = False) -> LogisticPixelCNN:
-    torch.manual_seed(seed)
-    net = LogisticPixelCNN(LogisticPixelCNNConfig(colours, hidden=6, blocks=2, out_features=9,
-                                                  components=components, predictor=predictor,
-                                                  spatial_width=spatial_width,
-                                                  edge_predictor=edge_predictor))
-    for p in net.parameters():
-        p.data.normal_(0, 0.3)
-    return net.eval()
 
 
 def random_outputs(n: int, colours: int, components: int, rng, sharp: bool = False,
@@ -188,8 +176,9 @@ def test_stepper_equals_parallel_exact_pass(colours, spatial_width, edge, shape,
 def test_round_trip_and_exact_nll_near_float(colours, predictor, rng):
     net = random_logistic_net(colours, seed=3, predictor=predictor)
     pixels = np.cumsum(rng.integers(0, 40, (19, 22, colours)), axis=1).astype(np.uint8)
-    payload, bits = codec.encode_pixels(net, pixels, tile=12)
-    assert np.array_equal(codec.decode_pixels(net, payload, 19, 22, tile=12), pixels)
+    coded = codec.encode_pixels(net, pixels, tile=12)
+    bits = coded.nll_bits
+    assert np.array_equal(codec.decode_pixels(net, coded.streams, 19, 22, tile=12), pixels)
     assert codec.coded_nll_bits(net, pixels, tile=12) == pytest.approx(bits, rel=1e-12)
     float_bits = 0.0
     for y, x, h, w in codec.tile_grid(19, 22, 12):

@@ -30,16 +30,17 @@ def coded_once():
     encoded, decoded = {}, {}
     encode, decode = api.encode_pixels, api.decode_pixels
 
-    def encode_once(net, values, tile, progress):
+    def encode_once(net, values, tile, progress, threads):
         key = (id(net), values.shape, values.tobytes(), tile)
         if key not in encoded:
-            encoded[key] = encode(net, values, tile, progress)
+            encoded[key] = encode(net, values, tile, progress, threads)
         return encoded[key]
 
-    def decode_once(net, payload, height, width, tile, progress, coder):
-        key = (id(net), payload, height, width, tile, coder)
+    def decode_once(net, streams, height, width, tile, progress, coder, checksums, threads):
+        key = (id(net), tuple(streams), height, width, tile, coder, checksums)
         if key not in decoded:
-            decoded[key] = decode(net, payload, height, width, tile, progress, coder)
+            decoded[key] = decode(net, streams, height, width, tile, progress, coder, checksums,
+                                  threads)
         return decoded[key].copy()
 
     with pytest.MonkeyPatch.context() as patch:

@@ -56,15 +56,18 @@ def test_damaged_installed_weights_are_refused_when_decoding(weights_dir):
 
 def _with_plane(data: bytes, **changes) -> bytes:
     header, sections = container.unpack(data)
-    plane = container.unpack_model_plane(sections[COLOUR])
+    plane = container.model_plane_of(data)
     body = container.pack_model_plane(dataclasses.replace(plane, **changes))
     return container.pack(header, {**sections, COLOUR: body})
 
 
 @pytest.mark.parametrize("changes,message", [
-    ({"model": "pixelcnn-gray-v7"}, "needs model 'pixelcnn-gray-v7' .*which is not shipped: "
-                                    "pass its .pxm file with -m FILE or --model-dir DIR"),
-    ({"weights_sha256": bytes(32)}, f"different weights for model '{SHIPPED}'"),
+    ({"model": "pixelcnn-gray-v7", "model_id": 0, "weights_sha256": bytes(32)},
+     "needs model 'pixelcnn-gray-v7' .*which is not shipped: pass its .pxm file with -m FILE "
+     "or --model-dir DIR"),
+    ({"weights_sha256": bytes(2)}, f"different weights for model '{SHIPPED}'"),
+    ({"model": SHIPPED, "model_id": 0, "weights_sha256": bytes(32)},
+     f"different weights for model '{SHIPPED}'"),
 ])
 def test_files_naming_an_unknown_or_different_model_are_refused_by_name(changes, message):
     data = pixcodec.compress(np.zeros((2, 3), np.uint8))

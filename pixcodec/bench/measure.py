@@ -91,19 +91,19 @@ def tile_nll_bits(net: torch.nn.Module, pixels: np.ndarray, tile: int) -> tuple[
 
 
 def measure_pixcodec(dataset: str, image: NamedImage, model: str | None,
-                     tile_cost: bool = False) -> Row:
+                     tile_cost: bool = False, threads: int = 1) -> Row:
     row = _blank_row(dataset, image, pixcodec_label(model))
     source = _pixcodec_source(image)
     try:
         _warm_up_pixcodec(model, image.mode)
-        result, encode_s = _timed(api.encode, source, model)
-        decoded, decode_s = _timed(api.decode, result.data)
+        result, encode_s = _timed(functools.partial(api.encode, threads=threads), source, model)
+        decoded, decode_s = _timed(functools.partial(api.decode, threads=threads), result.data)
     except PixcodecError as exc:  # e.g. a model for another colour mode
         return _not_coded(row, "error", str(exc))
     colour_type, depth, samples = _expected_samples(image)
     exact = ((decoded.header.colour_type, decoded.header.bit_depth) == (colour_type, depth)
              and np.array_equal(decoded.pixels, samples))
-    plane = container.unpack_model_plane(container.unpack(result.data)[1][container.COLOUR])
+    plane = container.model_plane_of(result.data)
     row = replace(row, codec=pixcodec_label(result.model), bytes=len(result.data),
                   encode_s=encode_s, decode_s=decode_s, exact=exact, nll_bits=result.nll_bits,
                   header_bytes=len(result.data) - len(plane.payload))
@@ -130,10 +130,11 @@ def measure_classic(dataset: str, image: NamedImage, codec: Codec) -> Row:
 
 
 def measure_image(dataset: str, image: NamedImage, models: Sequence[str | None],
-                  codecs: Sequence[str], missing: dict[str, str], tile_cost: bool) -> list[Row]:
+                  codecs: Sequence[str], missing: dict[str, str], tile_cost: bool,
+                  threads: int = 1) -> list[Row]:
     """Every pixcodec model and classic codec on one image (codecs by name: this runs in worker
     processes too)."""
-    rows = [measure_pixcodec(dataset, image, model, tile_cost) for model in models]
+    rows = [measure_pixcodec(dataset, image, model, tile_cost, threads) for model in models]
     for name in codecs:
         if name in missing:
             rows.append(_not_coded(_blank_row(dataset, image, name), "missing", missing[name]))

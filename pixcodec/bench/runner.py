@@ -30,13 +30,15 @@ def sample_indices(size: int, limit: int | None, seed: int) -> list[int]:
 
 def run_bench(specs: Sequence[str], models: Sequence[str | None] = (None,), *,
               codecs: Sequence[str] | None = None, data_root: str | Path | None = None,
-              limit: int | None = None, seed: int = 0, jobs: int = 1, tile_cost: bool = False,
-              progress: Progress | None = None) -> BenchResult:
+              limit: int | None = None, seed: int = 0, jobs: int = 1, threads: int | None = None,
+              tile_cost: bool = False, progress: Progress | None = None) -> BenchResult:
     """Run the benchmark on data sets or folders (`specs`, see data.open_image_set).
 
     `models`: pixcodec models, each a row; None is the default model for each image's mode.
     `codecs`: names from CLASSIC_CODECS (default all). `limit`: a sample of that many images of
-    each set, drawn with `seed`. `jobs`: worker processes, one image at a time each."""
+    each set, drawn with `seed`. `jobs`: worker processes, one image at a time each. `threads`:
+    processes coding one image's tiles when `jobs` is 1 (default: one per core; with more jobs,
+    one)."""
     codecs = list(CLASSIC_CODECS) if codecs is None else list(codecs)
     for name in codecs:
         if name not in CLASSIC_CODECS:
@@ -50,7 +52,8 @@ def run_bench(specs: Sequence[str], models: Sequence[str | None] = (None,), *,
     work = [(s.name, s.read(i)) for s in sets for i in sample_indices(s.size, limit, seed)]
     missing = {name: reason for name in codecs
                if (reason := missing_reason(CLASSIC_CODECS[name])) is not None}
-    args = (models, codecs, missing, tile_cost)
+    threads = 1 if jobs > 1 else threads or os.cpu_count() or 1
+    args = (models, codecs, missing, tile_cost, threads)
     results: list[list[Row] | None] = [None] * len(work)
     if jobs == 1:
         for k, (dataset, image) in enumerate(work):
@@ -66,7 +69,8 @@ def run_bench(specs: Sequence[str], models: Sequence[str | None] = (None,), *,
                     progress(done, len(work))
     rows = [row for image_rows in results for row in image_rows]
     settings = {"data_sets": [s.name for s in sets], "models": list(models), "codecs": codecs,
-                "limit": limit, "seed": seed, "jobs": jobs, "tile_cost": tile_cost,
+                "limit": limit, "seed": seed, "jobs": jobs, "threads": threads,
+                "tile_cost": tile_cost,
                 "machine": machine()}
     return BenchResult(rows, totals(rows), settings)
 

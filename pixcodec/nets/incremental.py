@@ -102,16 +102,18 @@ class FeatureCache:
         """(N, T, channels) float64 at the cache's offsets (or `offsets`, from
         ``flat_offsets``) around each centre."""
         offsets = self.offsets if offsets is None else offsets
-        return self.data[centre[:, None] + offsets[None, :]].to(torch.float64)
+        # index_select on the flat indices: about twice as fast as indexing with a 2-D tensor
+        rows = self.data.index_select(0, (centre[:, None] + offsets[None, :]).reshape(-1))
+        return rows.view(len(centre), len(offsets), self.data.shape[1]).to(torch.float64)
 
     def flat_offsets(self, offsets: list[tuple[int, int]]) -> torch.Tensor:
         return torch.tensor([dr * self.row_len + dc for dr, dc in offsets], dtype=torch.long)
 
     def read(self, index: torch.Tensor) -> torch.Tensor:
-        return self.data[index].to(torch.float64)
+        return self.data.index_select(0, index).to(torch.float64)
 
     def write(self, index: torch.Tensor, values: torch.Tensor) -> None:
-        self.data[index] = values.to(torch.float32)
+        self.data.index_copy_(0, index, values.to(torch.float32))
 
 
 class PixelCache(FeatureCache):

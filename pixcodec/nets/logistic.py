@@ -239,11 +239,38 @@ def _cdf_at_edge(j, mean, inv_scale, cdf):
 
 
 @numba.njit(cache=True, nogil=True)
+def _edge_t(j, mean, inv_scale):
+    return ((2 * j - 257) * EDGE_UNIT - mean) * inv_scale
+
+
+@numba.njit(cache=True, nogil=True)
+def _live_edges(mean, inv_scale):
+    """(lo, hi): the bin edges j in lo..hi are those whose CDF is not saturated (-T_LIMIT < t <
+    T_LIMIT); t grows with j, so edges below lo read cdf[0] and edges above hi the last entry.
+    Found from a float estimate, then settled with the exact integer test."""
+    centre = (mean / EDGE_UNIT + 257) / 2
+    half = _T_LIMIT / (2.0 * EDGE_UNIT * inv_scale) + 2
+    lo = min(max(int(centre - half), 1), 256)
+    while lo > 1 and _edge_t(lo - 1, mean, inv_scale) > -_T_LIMIT:
+        lo -= 1
+    while lo <= 255 and _edge_t(lo, mean, inv_scale) <= -_T_LIMIT:
+        lo += 1
+    hi = min(max(int(centre + half), 0), 255)
+    while hi < 255 and _edge_t(hi + 1, mean, inv_scale) < _T_LIMIT:
+        hi += 1
+    while hi >= 1 and _edge_t(hi, mean, inv_scale) >= _T_LIMIT:
+        hi -= 1
+    return lo, hi
+
+
+@numba.njit(cache=True, nogil=True)
 def _mixture_tables(means, inv_scales, weights, cdf, out):
     """out[n, j] = 1 + sum_k weights[n, k] * (CDF_k(edge j+1) - CDF_k(edge j)) in int64, with
-    CDF(edge 0) = 0 and CDF(edge 256) = 2**CDF_BITS."""
+    CDF(edge 0) = 0 and CDF(edge 256) = 2**CDF_BITS. Only a component's live edges are
+    interpolated: a run of saturated edges adds nothing but at its start."""
     n_pixels, n_components = means.shape
     top = 1 << CDF_BITS
+    low, high = cdf[0], cdf[2 * CDF_LIMIT << CDF_STEP_BITS]
     for n in range(n_pixels):
         for j in range(256):
             out[n, j] = 1
@@ -251,11 +278,19 @@ def _mixture_tables(means, inv_scales, weights, cdf, out):
             w = weights[n, k]
             if w == 0:
                 continue
+            mean, inv_scale = means[n, k], inv_scales[n, k]
+            lo, hi = _live_edges(mean, inv_scale)
             prev = 0
-            for j in range(1, 256):
-                c = _cdf_at_edge(j, means[n, k], inv_scales[n, k], cdf)
+            if lo > 1:  # edges 1 .. lo - 1 read cdf[0]
+                out[n, 0] += w * low
+                prev = low
+            for j in range(lo, hi + 1):
+                c = _cdf_at_edge(j, mean, inv_scale, cdf)
                 out[n, j - 1] += w * (c - prev)
                 prev = c
+            if hi < 255:  # edges hi + 1 .. 255 read the last entry
+                out[n, hi] += w * (high - prev)
+                prev = high
             out[n, 255] += w * (top - prev)
 
 
