@@ -46,11 +46,11 @@ bench-photo-sets: install ## the same on the RGB held-out sets: cifar10, bsd68, 
 	$(BIN)/pixcodec bench cifar10-heldout bsd68-heldout imagenet64-heldout200 --data-root $(DATA) \
 		--out runs/photo-sets.json --plot docs/photo-sets.png --force
 
-bench-small: install ## the same on cifar10-heldout and 1,000 binarized MNIST test images (~1 h)
+bench-small: install ## the same on cifar10-heldout and 1,000 binarized MNIST test images, pixcodec's files coded together
 	$(BIN)/pip install -q -e ".[bench]"
 	mkdir -p runs
 	$(BIN)/pixcodec bench cifar10-heldout binarized-mnist-test --limit 1000 --data-root $(DATA) \
-		--out runs/small-sets.json --plot docs/small-sets.png --force
+		--together --out runs/small-sets.json --plot docs/small-sets.png --force
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -93,11 +93,26 @@ def compress_file(path: str, model: str | None, strip: bool, tile: int | None = 
     result = pixcodec.encode(read_input(path), model, strip=strip, tile=tile,
                              effort=DEFAULT_EFFORT if effort is None else effort,
                              progress=progress, threads=threads)
+    return result.data, _compress_summary(result)
+
+
+def compress_files(paths: list[str], model: str | None, strip: bool, tile: int | None = None,
+                   effort: int | None = None) -> list[tuple[bytes, str]]:
+    """compress_file of many files at once (pixcodec.encode_many: small images many to a
+    pass)."""
+    import pixcodec
+    from pixcodec.adapt import DEFAULT_EFFORT
+    results = pixcodec.encode_many([read_input(path) for path in paths], model, strip=strip,
+                                   tile=tile, effort=DEFAULT_EFFORT if effort is None else effort)
+    return [(result.data, _compress_summary(result)) for result in results]
+
+
+def _compress_summary(result) -> str:
     h = result.header
     coded_by = (f"model {result.nll_bits / result.dims:.3f}, {result.model}" if result.model
                 else "palette indices: LZMA")
-    return result.data, (f"{h.width}x{h.height} {h.describe()}, {len(result.data)} bytes, "
-                         f"{8 * len(result.data) / result.dims:.3f} bits/dim ({coded_by})")
+    return (f"{h.width}x{h.height} {h.describe()}, {len(result.data)} bytes, "
+            f"{8 * len(result.data) / result.dims:.3f} bits/dim ({coded_by})")
 
 
 def decompress_file(path: str, max_pixels: int, max_metadata: int, models: tuple = (),
@@ -106,8 +121,22 @@ def decompress_file(path: str, max_pixels: int, max_metadata: int, models: tuple
     from pixcodec.imageio import write_png
     result = pixcodec.decode(read_input(path), max_pixels=max_pixels, max_metadata=max_metadata,
                              progress=progress, models=models, threads=threads)
-    return write_png(result.image), f"{result.header.width}x{result.header.height} " \
-                                    f"{result.header.describe()}"
+    return write_png(result.image), _decompress_summary(result)
+
+
+def decompress_files(paths: list[str], max_pixels: int, max_metadata: int, models: tuple = ()
+                     ) -> list[tuple[bytes, str]]:
+    """decompress_file of many files at once (pixcodec.decode_many: small images' tiles side
+    by side)."""
+    import pixcodec
+    from pixcodec.imageio import write_png
+    results = pixcodec.decode_many([read_input(path) for path in paths], max_pixels=max_pixels,
+                                   max_metadata=max_metadata, models=models)
+    return [(write_png(result.image), _decompress_summary(result)) for result in results]
+
+
+def _decompress_summary(result) -> str:
+    return f"{result.header.width}x{result.header.height} {result.header.describe()}"
 
 
 def _write_output(job: Job, data: bytes, force: bool) -> None:
@@ -120,11 +149,14 @@ def _write_output(job: Job, data: bytes, force: bool) -> None:
     atomic_write(job.output, data, force)
 
 
-def run_jobs(jobs: list[Job], work, workers: int, threads: int | None, force: bool, quiet: bool,
-             label: str) -> None:
+def run_jobs(jobs: list[Job], work, work_many, workers: int, threads: int | None, force: bool,
+             quiet: bool, label: str) -> None:
     """Do `work(input, threads=...) -> (output bytes, summary)` for every job; report each;
-    exit 1 if any failed. Files one at a time get `threads` processes each (default: one per
-    core); files in `workers` processes at once get one each."""
+    exit 1 if any failed. Files in `workers` processes at once get one thread each; files in
+    this process, `threads` processes each (default: one per core), except small files (digits,
+    CIFAR images) when there are several: `work_many(inputs) -> [(output bytes, summary)]` on
+    up to MANY_AT_ONCE at a time (a batch that fails is done again file by file, so that each
+    file's own error is reported)."""
     failed = 0
 
     def finished(job: Job, outcome) -> None:
@@ -146,6 +178,19 @@ def run_jobs(jobs: list[Job], work, workers: int, threads: int | None, force: bo
             finished(job, functools.partial(fail, problem))
         else:
             runnable.append(job)
+    small = [job for job in runnable if _is_small(job.input)]
+    if workers == 1 and len(small) > 1:  # small files together, the others one by one
+        runnable = [job for job in runnable if job not in small]
+        for start in range(0, len(small), MANY_AT_ONCE):
+            batch = small[start:start + MANY_AT_ONCE]
+            try:
+                outcomes = work_many([job.input for job in batch])
+            except Exception:
+                for job in batch:
+                    finished(job, functools.partial(work, job.input, threads=1))
+            else:
+                for job, outcome in zip(batch, outcomes):
+                    finished(job, functools.partial(lambda value: value, outcome))
     if workers == 1 or len(runnable) <= 1:
         threads = threads or os.cpu_count() or 1
         for job in runnable:
@@ -168,6 +213,20 @@ def run_jobs(jobs: list[Job], work, workers: int, threads: int | None, force: bo
                    + (f", {failed} failed" if failed else ""), err=True)
     if failed:
         sys.exit(EXIT_ERROR)
+
+
+# Files of at most SMALL_FILE bytes are coded MANY_AT_ONCE at a time by work_many (their
+# pixels and outputs held at once, written when the batch is done); larger ones one by one, as
+# they gain little from it and a user sees each finish.
+SMALL_FILE = 2**16
+MANY_AT_ONCE = 256
+
+
+def _is_small(path: str) -> bool:
+    try:
+        return path != "-" and Path(path).stat().st_size <= SMALL_FILE
+    except OSError:
+        return False  # reported by the file's own job
 
 
 def check_stdout(jobs: list[Job]) -> None:

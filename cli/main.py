@@ -13,8 +13,8 @@ import click
 
 from pixcodec.limits import DEFAULT_MAX_METADATA, DEFAULT_MAX_PIXELS, MAX_TILE
 
-from .batch import (check_stdout, compress_file, decompress_file, many_files, plan_jobs,
-                    run_jobs)
+from .batch import (check_stdout, compress_file, compress_files, decompress_file,
+                    decompress_files, many_files, plan_jobs, run_jobs)
 from .common import ProgressBar, fail, guarded, read_input
 from .sampling import complete, sample
 
@@ -68,8 +68,10 @@ def compress(inputs, output, recursive, jobs, threads, force, quiet, model, stri
     and metadata. Other formats Pillow reads are kept as the PNG of their pixels."""
     plan = plan_jobs(inputs, output, recursive, ".png", ".pxc")
     check_stdout(plan)
-    work = functools.partial(compress_file, model=model, strip=strip, tile=tile, effort=effort)
-    run_jobs(plan, work, jobs, threads, force, quiet, "compress")
+    options = dict(model=model, strip=strip, tile=tile, effort=effort)
+    run_jobs(plan, functools.partial(compress_file, **options),
+             functools.partial(compress_files, **options), jobs, threads, force, quiet,
+             "compress")
 
 
 @main.command()
@@ -94,9 +96,11 @@ def decompress(inputs, output, recursive, jobs, threads, force, quiet, max_pixel
     hash among -m files, --model-dir folders and $PIXCODEC_MODEL_PATH."""
     plan = plan_jobs(inputs, output, recursive, ".pxc", ".png")
     check_stdout(plan)
-    work = functools.partial(decompress_file, max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
-                             max_metadata=max_metadata, models=(*models, *model_dirs))
-    run_jobs(plan, work, jobs, threads, force, quiet, "decompress")
+    options = dict(max_pixels=max_pixels or DEFAULT_MAX_PIXELS, max_metadata=max_metadata,
+                   models=(*models, *model_dirs))
+    run_jobs(plan, functools.partial(decompress_file, **options),
+             functools.partial(decompress_files, **options), jobs, threads, force, quiet,
+             "decompress")
 
 
 @main.command()
@@ -267,6 +271,10 @@ def configs():
 @click.option("--threads", type=click.IntRange(min=1), metavar="N",
               help="Processes coding the tiles of one image at once, with --jobs 1 (default: "
                    "one per core).")
+@click.option("--together", is_flag=True,
+              help="Decode each data set's pixcodec files at once, small images side by side "
+                   "as tiles (many times faster for digits and CIFAR); an image's decode "
+                   "seconds are then its share of the whole.")
 @click.option("--per-image", is_flag=True, help="Print a row per image and codec too.")
 @click.option("--tile-cost", is_flag=True,
               help="Also price pixcodec's tiles: the extra NLL of coding tiles independently "
@@ -276,8 +284,8 @@ def configs():
               help="Plot bits/dim against seconds per image to FILE (.png; needs matplotlib).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite --out and --plot files.")
 @guarded
-def bench(datasets, models, data_root, limit, seed, jobs, threads, per_image, tile_cost, out,
-          plot, force):
+def bench(datasets, models, data_root, limit, seed, jobs, threads, together, per_image, tile_cost,
+          out, plot, force):
     """Measure pixcodec against the classic lossless codecs on data sets or folders of PNGs.
 
     \b
@@ -303,7 +311,7 @@ def bench(datasets, models, data_root, limit, seed, jobs, threads, per_image, ti
     try:
         result = bench_lib.run_bench(datasets, models or (None,), data_root=data_root,
                                      limit=limit, seed=seed, jobs=jobs, threads=threads,
-                                     tile_cost=tile_cost, progress=bar)
+                                     together=together, tile_cost=tile_cost, progress=bar)
     finally:
         bar.close()
     click.echo(bench_lib.format_table(result, per_image))

@@ -7,9 +7,11 @@
 from .errors import ArgumentError, FormatError, ModelError, PixcodecError, UnsupportedImageError
 
 __version__ = "0.1.0"
-__all__ = ["compress", "decompress", "encode", "decode", "Compressed", "Decompressed",
-           "PixcodecError", "ArgumentError", "FormatError", "ModelError", "UnsupportedImageError"]
-_API = ("compress", "decompress", "encode", "decode", "Compressed", "Decompressed")
+__all__ = ["compress", "decompress", "encode", "decode", "encode_many", "decode_many",
+           "Compressed", "Decompressed", "PixcodecError", "ArgumentError", "FormatError", "ModelError",
+           "UnsupportedImageError"]
+_API = ("compress", "decompress", "encode", "decode", "encode_many", "decode_many",
+        "Compressed", "Decompressed")
 
 
 def __getattr__(name: str):

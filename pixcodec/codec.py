@@ -41,12 +41,16 @@ from .nets.incremental import wavefront
 # Version 2's rounds: as many tiles as fit this much feature cache. Part of that format: never
 # change it.
 CACHE_BUDGET_BYTES = 1 << 30
-# Version 3's rounds: at most this many tiles side by side, and no more than fit the budget.
-# Any value gives the same bytes.
-ROUND_TILES = 8
+# Version 3's rounds: tiles side by side up to this many pixels (8 tiles of 256 x 256, one of
+# 1024 x 1024, 668 of 28 x 28), and no more than fit the cache budget. Any value gives the same
+# bytes; it bounds what a damaged file costs before its tiles' checksums are compared.
+ROUND_PIXELS = 2**19
 # Rows of a band of the encoder's parallel passes (encode_tile_by_passes): more rows repeat
 # fewer halo rows and hold more tables. Any value gives the same bytes.
 PASS_ROWS = 16
+# Tiles whose tables hold at most this many entries (64 MiB of them) are encoded many at a time
+# by whole-tile passes, each with one coder call (digits, CIFAR images); larger ones band by band.
+WHOLE_TILE_ENTRIES = 2**23
 # A worker process takes about a second to start (Python, torch): smaller images are coded in
 # the calling process alone.
 PARALLEL_MIN_PIXELS = 2**17
@@ -64,8 +68,8 @@ class StepCounter:
     def __init__(self, progress: Progress | None, total: int = 0):
         self.progress, self.total, self.done = progress, total, 0
 
-    def __call__(self) -> None:
-        self.done += 1
+    def __call__(self, steps: int = 1) -> None:
+        self.done += steps
         if self.progress is not None:
             self.progress(self.done, self.total)
 
@@ -81,8 +85,9 @@ def _cache_bytes(height: int, width: int, net: nn.Module) -> int:
 
 def round_size(height: int, width: int, tile: int, net: nn.Module) -> int:
     """Tiles coded side by side in one round (version 3): speed and memory only."""
-    per_tile = _cache_bytes(min(tile, height), min(tile, width), net)
-    return max(1, min(ROUND_TILES, CACHE_BUDGET_BYTES // per_tile))
+    height, width = min(tile, height), min(tile, width)
+    return max(1, min(ROUND_PIXELS // (height * width),
+                      CACHE_BUDGET_BYTES // _cache_bytes(height, width, net)))
 
 
 def legacy_rounds(height: int, width: int, tile: int, net: nn.Module
@@ -305,14 +310,64 @@ def encode_tile_by_passes(net: nn.Module, pixels: np.ndarray,
     return encoder.finish(), bits
 
 
+@functools.lru_cache(maxsize=16)
+def _coding_order(height: int, width: int, colours: int, slope: int
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, cols, colours) of a tile's subpixels in its stream's order."""
+    parts = [(r.numpy(), c.numpy(), np.full(len(r), colour))
+             for _, r, c in wavefront([(height, width)], slope) for colour in range(colours)]
+    return tuple(np.concatenate(axis) for axis in zip(*parts))
+
+
+def encode_small_tiles(net: nn.Module, tiles: Sequence[np.ndarray],
+                       step_done: Callable[[int], None] | None = None
+                       ) -> list[tuple[bytes, float]]:
+    """Tiles of one shape, each with at most WHOLE_TILE_ENTRIES table entries -> (stream, NLL
+    in bits) of each: a batch of tiles at a time in one exact parallel pass, each tile's
+    symbols then coded in its stream's order with one coder call."""
+    height, width, colours = tiles[0].shape
+    levels = net.config.levels
+    rows, cols, channels = _coding_order(height, width, colours, net.wavefront_slope(width))
+    batch = max(1, WHOLE_TILE_ENTRIES // (height * width * colours * levels))
+    steps = net.stepper([(height, width)]).step_count()
+    results = []
+    with torch_threads(CODING_THREADS):
+        for start in range(0, len(tiles), batch):
+            part = np.stack(tiles[start:start + batch])
+            tables = net.exact_tables(torch.from_numpy(part).permute(0, 3, 1, 2))
+            tables = tables.permute(0, 3, 4, 1, 2).numpy()  # (B, h, w, C, levels)
+            for pixels, table in zip(part, tables):
+                weights = net.table_weights(table[rows, cols, channels])
+                symbols = pixels[rows, cols, channels].astype(np.int64)
+                encoder = Encoder()
+                encoder.code(symbols, weights)
+                results.append((encoder.finish(), float(fx.bits_of(weights, symbols).sum())))
+                if step_done is not None:
+                    step_done(steps)
+    return results
+
+
 def encode_tiles(net: nn.Module, tiles: Sequence[np.ndarray], tile: int,
                  progress: Progress | None = None) -> list[tuple[bytes, float]]:
     """Each (h, w, C) uint8 tile -> (its stream, its NLL in bits): from parallel passes where
-    they fit, else with the decoder's loop, tiles side by side in rounds."""
+    they fit (small tiles many at a time), else with the decoder's loop, tiles side by side in
+    rounds."""
     if tiles and _fits_passes(net, *tiles[0].shape[:2]):
         steps = StepCounter(progress, sum(net.stepper([t.shape[:2]]).step_count()
                                           for t in tiles))
-        return [encode_tile_by_passes(net, t, steps) for t in tiles]
+        levels = net.config.levels
+        shapes: dict[tuple, list[int]] = {}
+        for k, t in enumerate(tiles):
+            shapes.setdefault(t.shape, []).append(k)
+        results: list = [None] * len(tiles)
+        for shape, members in shapes.items():
+            if np.prod(shape) * levels <= WHOLE_TILE_ENTRIES:
+                coded = encode_small_tiles(net, [tiles[k] for k in members], steps)
+            else:
+                coded = [encode_tile_by_passes(net, tiles[k], steps) for k in members]
+            for k, c in zip(members, coded):
+                results[k] = c
+        return results
     size = round_size(*tiles[0].shape[:2], tile, net) if tiles else 1
     rounds = [tiles[k:k + size] for k in range(0, len(tiles), size)]
     steps = StepCounter(progress, sum(net.stepper([t.shape[:2] for t in r]).step_count()

@@ -209,7 +209,9 @@ def _default_sigint():
 def test_ctrl_c_leaves_no_partial_output_and_no_workers(tmp_path, jobs, everyone, signum):
     """Ctrl-C at a terminal signals every process of the group (`everyone`); `kill -INT`
     signals the main one only. SIGTERM (`kill`) is handled as Ctrl-C is, with exit 143."""
-    sources = [make_png(tmp_path / f"{i}.png", (48, 48), i) for i in range(4)]
+    # one at a time (--jobs 1), files over 64 KiB: small ones would be coded together
+    size = (48, 48) if jobs > 1 else (160, 160)
+    sources = [make_png(tmp_path / f"{i}.png", size, i) for i in range(4)]
     proc = subprocess.Popen([sys.executable, "-m", "pixcodec", "compress", "--jobs", str(jobs),
                              *map(str, sources)], stderr=subprocess.PIPE, text=True,
                             start_new_session=True, preexec_fn=_default_sigint)
@@ -358,3 +360,33 @@ def test_metadata_past_the_limit_is_refused_before_it_is_inflated(tmp_path):
     assert result.exit_code == 1 and not (tmp_path / "back.png").exists()
     assert run("decompress", packed, "-o", tmp_path / "back.png", "-q").exit_code == 0
     assert read_image(tmp_path / "back.png", 10) == read_image(source, 10)
+
+
+def test_small_files_are_coded_together_and_a_bad_one_fails_alone(tmp_path, monkeypatch):
+    """Several small files go through encode_many / decode_many: the same files as one by one;
+    a file that fails makes its batch go file by file, and only it fails."""
+    import pixcodec
+    calls = []
+    real = pixcodec.api.encode_many
+    monkeypatch.setattr(pixcodec.api, "encode_many",
+                        lambda sources, *a, **k: calls.append(len(sources)) or real(sources, *a, **k))
+    folder = tmp_path / "in"
+    folder.mkdir()
+    sources = [make_png(folder / f"{i}.png", (9, 8), i) for i in range(3)]
+    out = tmp_path / "out"
+    assert run("compress", *sources, "-o", out, "-q").exit_code == 0
+    assert calls == [3]
+    for source in sources:
+        single = tmp_path / "single.pxc"
+        assert run("compress", source, "-o", single, "-q", "-f").exit_code == 0
+        assert (out / f"{source.stem}.pxc").read_bytes() == single.read_bytes()
+    (folder / "bad.png").write_bytes(b"not a png")
+    result = run("compress", *sorted(folder.iterdir()), "-o", tmp_path / "out2", "-q")
+    assert result.exit_code == 1 and "bad.png: cannot read image" in result.output
+    assert "3 of 4 files compressed, 1 failed" in result.output
+    assert len(list((tmp_path / "out2").iterdir())) == 3
+    back = tmp_path / "back"
+    assert run("decompress", *sorted(out.iterdir()), "-o", back, "-q").exit_code == 0
+    for source in sources:
+        assert np.array_equal(np.asarray(Image.open(back / f"{source.stem}.png")),
+                              np.asarray(Image.open(source)))

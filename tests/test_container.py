@@ -203,7 +203,7 @@ def _bad_tile_table(d):
 ])
 def test_damaged_tile_tables_and_streams_are_refused(tiled, mutate, message, monkeypatch):
     from pixcodec import codec
-    monkeypatch.setattr(codec, "ROUND_TILES", 1)  # each tile checked as soon as decoded
+    monkeypatch.setattr(codec, "ROUND_PIXELS", 1)  # each tile checked as soon as decoded
     with pytest.raises(FormatError, match=message):
         pixcodec.decode(mutate(tiled[1]), max_pixels=2**28)
 
@@ -222,7 +222,7 @@ def test_a_huge_image_over_a_tiny_payload_is_refused_before_decoding(tiled, monk
 def test_a_damaged_tile_stops_decoding_at_its_round(tiled, monkeypatch):
     """With one tile a round, a bad second tile costs two tiles' decoding, not nine."""
     from pixcodec import codec
-    monkeypatch.setattr(codec, "ROUND_TILES", 1)
+    monkeypatch.setattr(codec, "ROUND_PIXELS", 1)
     rounds = []
     real = codec.code_round
     monkeypatch.setattr(codec, "code_round", lambda *a, **k: rounds.append(1) or real(*a, **k))

@@ -157,36 +157,44 @@ def test_bytes_are_the_same_for_any_number_of_worker_processes(rng, monkeypatch)
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_bytes_do_not_depend_on_how_many_tiles_a_round_holds(architecture, rng, monkeypatch):
-    """Rounds hold up to ROUND_TILES tiles that fit the cache budget; one tile a round, or all
-    twenty together, code the same streams (the order is the format's, tile by tile), each
+    """Rounds hold tiles up to ROUND_PIXELS pixels that fit the cache budget; one tile a round,
+    or all twenty together, code the same streams (the order is the format's, tile by tile), each
     exact and the whole a round trip."""
     net = random_net(architecture, 3)
     pixels = rng.integers(0, 256, (13, 17, 3), dtype=np.uint8)
-    monkeypatch.setattr(codec, "ROUND_TILES", 20)
+    monkeypatch.setattr(codec, "ROUND_PIXELS", 20 * 16)
     together = codec.encode_pixels(net, pixels, tile=4)
     monkeypatch.setattr(codec, "CACHE_BUDGET_BYTES", 1)  # one tile a round
     assert codec.round_size(13, 17, 4, net) == 1 and codec.tile_count(13, 17, 4) == 20
     check_stepper_against_parallel(net, pixels, 4)
-    alone = codec.encode_pixels(net, pixels, tile=4)
-    assert alone == together
+    alone = codec.encode_pixels(net, pixels, tile=4)  # and by the loop: no budget for passes
+    assert (alone.streams, alone.checksums) == (together.streams, together.checksums)
     assert alone.nll_bits == pytest.approx(codec.coded_nll_bits(net, pixels, tile=4), rel=1e-12)
     assert np.array_equal(codec.decode_pixels(net, alone.streams, 13, 17, tile=4), pixels)
 
 
 @pytest.mark.parametrize("architecture", ["pixelcnn", "logistic", "row_lstm", "diag_bilstm"])
 def test_encoding_from_parallel_passes_gives_the_loops_bytes(architecture, rng, monkeypatch):
-    """The encoder takes its tables from banded parallel passes where they fit: the same
-    streams as the decoder's loop gives, with bands smaller than the tile (halo rows
-    recomputed) and bands dropped as the wavefront leaves them."""
+    """The encoder takes its tables from parallel passes where they fit: small tiles many at a
+    time, each coded with one coder call; larger ones in bands smaller than the tile (halo rows
+    recomputed), dropped as the wavefront leaves them. Both give the streams of the decoder's
+    loop."""
     net = random_net(architecture, 3) if architecture != "logistic" else random_logistic_net(3)
     pixels = rng.integers(0, 256, (21, 15, 3), dtype=np.uint8)
     assert codec._fits_passes(net, 21, 15)
+    calls = []
+    real = net.exact_tables
+    monkeypatch.setattr(net, "exact_tables", lambda x: calls.append(x.shape[0]) or real(x))
+    whole_tiles = codec.encode_pixels(net, pixels, tile=8)
+    assert calls == [2, 2, 1, 1]  # tiles of 8x8, 8x7, 5x8, 5x7: one pass for each shape
+    monkeypatch.setattr(codec, "WHOLE_TILE_ENTRIES", 0)
     monkeypatch.setattr(codec, "PASS_ROWS", 4)
-    by_passes = codec.encode_pixels(net, pixels, tile=16)
+    by_bands = codec.encode_pixels(net, pixels, tile=16)
     monkeypatch.setattr(codec, "_fits_passes", lambda *args: False)
     by_loop = codec.encode_pixels(net, pixels, tile=16)
-    assert by_passes.streams == by_loop.streams
-    assert by_passes.nll_bits == pytest.approx(by_loop.nll_bits, rel=1e-12)
+    assert by_bands.streams == by_loop.streams
+    assert by_bands.nll_bits == pytest.approx(by_loop.nll_bits, rel=1e-12)
+    assert whole_tiles.streams == codec.encode_pixels(net, pixels, tile=8).streams  # the loop
 
 
 def test_version_2_rounds_follow_the_cache_budget_and_huge_grids_cost_one_round():

@@ -1,11 +1,13 @@
 """Bit-exact round trips with the shipped models through the public API."""
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
 import pixcodec
+from pixcodec import container
 from pixcodec.imageio import write_png
 
 from conftest import model_plane
@@ -147,3 +149,46 @@ def test_threads_of_a_host_program_can_code_at_once(rng):
         assert results == expected and torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(before)
+
+
+def test_many_images_at_once_give_each_its_own_file_and_pixels(rng, tmp_path):
+    """encode_many / decode_many: the very files encode writes, the pixels decode gives, for a
+    mix of sizes, models, colour types, an adapted image, a palette image and a version 2
+    file; small images of one model are coded together."""
+    from pixcodec import codec
+    photo = np.asarray(Image.open(Path(__file__).parent / "assets" / "kodim23-crop.png")
+                       .convert("RGB"))[:48, :40]
+    palette = tmp_path / "p.png"
+    Image.fromarray(rng.integers(0, 4, (5, 6), dtype=np.uint8), "P").save(palette)
+    sources = [rng.integers(0, 256, (9, 7, 3), dtype=np.uint8) for _ in range(3)] + [
+        rng.integers(0, 256, (6, 5), dtype=np.uint8), photo, palette,
+        rng.integers(0, 256, (20, 17, 3), dtype=np.uint8)]
+    models = [None, None, "pixelcnn-rgb-v1", None, None, None, "pixelcnn-rgb-v1"]
+    from pixcodec import adapt
+    real_fit = adapt.fit
+
+    def fit(net, values, effort):  # the photo's fit forced in: too small a crop to pay
+        if values.shape[:2] != photo.shape[:2]:
+            return real_fit(net, values, effort)
+        return adapt.Adaptation(1, 10, tuple(np.ones(s, np.int16)
+                                             for s in adapt.parameter_shapes(net, 1)))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(adapt, "fit", fit)
+        one_by_one = [pixcodec.encode(s, m, tile=8 if k == 6 else None, effort=1)
+                      for k, (s, m) in enumerate(zip(sources, models))]
+        for model in set(models):
+            picked = [k for k, m in enumerate(models) if m == model and k != 6]
+            together = pixcodec.encode_many([sources[k] for k in picked], model, effort=1)
+            assert [c.data for c in together] == [one_by_one[k].data for k in picked]
+    assert container.ADAPT in container.unpack(one_by_one[4].data)[1]
+    files = [c.data for c in one_by_one] + [
+        (Path(__file__).parent / "assets" / "v2" / "pixelcnn-rgb-v1.pxc").read_bytes()]
+    calls = []
+    real = codec.decode_tiles
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pixcodec.api, "decode_tiles",
+                      lambda net, jobs, *a, **k: calls.append(len(jobs)) or real(net, jobs, *a, **k))
+        decoded = pixcodec.decode_many(files)
+    assert max(calls) >= 3  # the small RGB files' tiles in one call, side by side
+    for data, out in zip(files, decoded):
+        assert out.image == pixcodec.decode(data).image

@@ -30,7 +30,7 @@ module that looks it up (e.g. `bench.codecs._imagecodecs`), not this package.
 """
 from .codecs import CLASSIC_CODECS, INSTALL_HINT, Codec, missing_reason, pillow_png
 from .measure import (float_nll_bits, measure_classic, measure_image, measure_pixcodec,
-                      pixcodec_label, tile_nll_bits)
+                      measure_pixcodec_together, pixcodec_label, tile_nll_bits)
 from .report import (SERIALISERS, format_table, plot_png, require_matplotlib, to_csv,
                      to_json)
 from .rows import DERIVED, TOTAL, BenchResult, Row, row_dict, total_row
@@ -39,7 +39,7 @@ from .runner import machine, run_bench, sample_indices, totals
 __all__ = [
     "BenchResult", "CLASSIC_CODECS", "Codec", "DERIVED", "INSTALL_HINT", "Row", "SERIALISERS",
     "TOTAL", "float_nll_bits", "format_table", "machine", "measure_classic", "measure_image",
-    "measure_pixcodec", "missing_reason", "pillow_png", "pixcodec_label", "plot_png",
+    "measure_pixcodec", "measure_pixcodec_together", "missing_reason", "pillow_png", "pixcodec_label", "plot_png",
     "require_matplotlib", "row_dict", "run_bench", "sample_indices", "tile_nll_bits",
     "to_csv", "to_json", "total_row", "totals",
 ]

@@ -100,6 +100,32 @@ def measure_pixcodec(dataset: str, image: NamedImage, model: str | None,
         decoded, decode_s = _timed(functools.partial(api.decode, threads=threads), result.data)
     except PixcodecError as exc:  # e.g. a model for another colour mode
         return _not_coded(row, "error", str(exc))
+    return _coded_row(row, image, source, result, encode_s, decoded, decode_s, tile_cost)
+
+
+def measure_pixcodec_together(dataset: str, images: Sequence[NamedImage], model: str | None,
+                              tile_cost: bool = False) -> list[Row]:
+    """`measure_pixcodec` of a set's images at once: all encoded together
+    (``api.encode_many``), all decoded together (``api.decode_many``), the tiles of small
+    images side by side; an image's seconds are its share, by pixels, of the whole."""
+    rows = [_blank_row(dataset, image, pixcodec_label(model)) for image in images]
+    if not images:
+        return rows
+    sources = [_pixcodec_source(image) for image in images]
+    try:
+        _warm_up_pixcodec(model, images[0].mode)
+        results, encode_s = _timed(api.encode_many, sources, model)
+        decoded, decode_s = _timed(api.decode_many, [result.data for result in results])
+    except PixcodecError as exc:  # e.g. a model for another colour mode
+        return [_not_coded(row, "error", str(exc)) for row in rows]
+    pixels = sum(image.pixels.size for image in images)
+    return [_coded_row(row, image, source, result, encode_s * image.pixels.size / pixels, out,
+                       decode_s * image.pixels.size / pixels, tile_cost)
+            for row, image, source, result, out in zip(rows, images, sources, results, decoded)]
+
+
+def _coded_row(row: Row, image: NamedImage, source, result, encode_s: float, decoded,
+               decode_s: float, tile_cost: bool) -> Row:
     colour_type, depth, samples = _expected_samples(image)
     exact = ((decoded.header.colour_type, decoded.header.bit_depth) == (colour_type, depth)
              and np.array_equal(decoded.pixels, samples))

@@ -17,7 +17,7 @@ from ..data import open_image_set
 from ..errors import PixcodecError
 from ..workers import run_in_workers
 from .codecs import CLASSIC_CODECS, _imagecodecs, missing_reason
-from .measure import measure_image
+from .measure import measure_image, measure_pixcodec_together
 from .rows import BenchResult, Row, total_row
 
 
@@ -31,14 +31,16 @@ def sample_indices(size: int, limit: int | None, seed: int) -> list[int]:
 def run_bench(specs: Sequence[str], models: Sequence[str | None] = (None,), *,
               codecs: Sequence[str] | None = None, data_root: str | Path | None = None,
               limit: int | None = None, seed: int = 0, jobs: int = 1, threads: int | None = None,
-              tile_cost: bool = False, progress: Progress | None = None) -> BenchResult:
+              together: bool = False, tile_cost: bool = False,
+              progress: Progress | None = None) -> BenchResult:
     """Run the benchmark on data sets or folders (`specs`, see data.open_image_set).
 
     `models`: pixcodec models, each a row; None is the default model for each image's mode.
     `codecs`: names from CLASSIC_CODECS (default all). `limit`: a sample of that many images of
     each set, drawn with `seed`. `jobs`: worker processes, one image at a time each. `threads`:
     processes coding one image's tiles when `jobs` is 1 (default: one per core; with more jobs,
-    one)."""
+    one). `together`: each set's pixcodec files decoded at once (``measure_pixcodec_together``),
+    the classic codecs image by image."""
     codecs = list(CLASSIC_CODECS) if codecs is None else list(codecs)
     for name in codecs:
         if name not in CLASSIC_CODECS:
@@ -53,7 +55,7 @@ def run_bench(specs: Sequence[str], models: Sequence[str | None] = (None,), *,
     missing = {name: reason for name in codecs
                if (reason := missing_reason(CLASSIC_CODECS[name])) is not None}
     threads = 1 if jobs > 1 else threads or os.cpu_count() or 1
-    args = (models, codecs, missing, tile_cost, threads)
+    args = (() if together else models, codecs, missing, tile_cost, threads)
     results: list[list[Row] | None] = [None] * len(work)
     if jobs == 1:
         for k, (dataset, image) in enumerate(work):
@@ -67,9 +69,18 @@ def run_bench(specs: Sequence[str], models: Sequence[str | None] = (None,), *,
                 results[index] = outcome.result()
                 if progress is not None:
                     progress(done, len(work))
+    if together:  # pixcodec's rows first for each image, as measure_image puts them
+        for s in sets:
+            members = [k for k, (name, _) in enumerate(work) if name == s.name]
+            for model in reversed(models):
+                set_rows = measure_pixcodec_together(s.name, [work[k][1] for k in members],
+                                                     model, tile_cost)
+                for k, row in zip(members, set_rows):
+                    results[k] = [row, *results[k]]
     rows = [row for image_rows in results for row in image_rows]
     settings = {"data_sets": [s.name for s in sets], "models": list(models), "codecs": codecs,
                 "limit": limit, "seed": seed, "jobs": jobs, "threads": threads,
+                "together": together,
                 "tile_cost": tile_cost,
                 "machine": machine()}
     return BenchResult(rows, totals(rows), settings)
