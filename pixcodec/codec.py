@@ -9,9 +9,11 @@ at once, and an H x W tile needs W + slope * (H - 1) steps, one table computatio
 How many tiles share a round, and which process codes them, changes the speed, never the bytes:
 each stream holds its tile's symbols in the tile's own wavefront order.
 
-The encoder runs exactly the decoder's loop, with the known symbols instead of decoded ones, so
-both see the same tables by construction; ``pixcodec.fixedpoint`` makes those tables identical on
-every machine.
+The decoder runs the networks' steppers along the wavefront. The encoder, which knows every
+symbol, takes the same tables from exact parallel passes where they fit (`encode_tile_by_passes`,
+`encode_small_tiles`; the tests hold them equal to the loop's) and runs the decoder's loop with
+the known symbols otherwise; ``pixcodec.fixedpoint`` makes the tables identical on every
+machine.
 
 Version 2 files hold one stream for all tiles, interleaved in rounds that a memory budget fixed
 (``legacy_rounds``); ``decode_interleaved`` reads them.
