@@ -80,6 +80,17 @@ class StepCounter:
             self.progress(self.done, self.total)
 
 
+def _step_total(net: nn.Module, rounds: Sequence[Sequence[tuple[int, int]]]) -> int:
+    """Wavefront steps of all these rounds of tile sizes, a stepper made (caches and all) once
+    per distinct round, not once per round: 10,000 digits are one."""
+    counts: dict[tuple, int] = {}
+    for sizes in rounds:
+        key = tuple(tuple(size) for size in sizes)
+        if key not in counts:
+            counts[key] = net.stepper(list(key)).step_count()
+    return sum(counts[tuple(tuple(size) for size in sizes)] for sizes in rounds)
+
+
 def tile_checksum(symbols: np.ndarray) -> int:
     """CRC-32 of a tile's (h, w, C) uint8 symbols in row-major order (format version 3)."""
     return zlib.crc32(np.ascontiguousarray(symbols, dtype=np.uint8).tobytes())
@@ -360,8 +371,7 @@ def encode_tiles(net: nn.Module, tiles: Sequence[np.ndarray], tile: int,
     they fit (small tiles many at a time), else with the decoder's loop, tiles side by side in
     rounds."""
     if tiles and _fits_passes(net, *tiles[0].shape[:2]):
-        steps = StepCounter(progress, sum(net.stepper([t.shape[:2]]).step_count()
-                                          for t in tiles))
+        steps = StepCounter(progress, _step_total(net, [[t.shape[:2]] for t in tiles]))
         levels = net.config.levels
         shapes: dict[tuple, list[int]] = {}
         for k, t in enumerate(tiles):
@@ -377,8 +387,7 @@ def encode_tiles(net: nn.Module, tiles: Sequence[np.ndarray], tile: int,
         return results
     size = round_size(*tiles[0].shape[:2], tile, net) if tiles else 1
     rounds = [tiles[k:k + size] for k in range(0, len(tiles), size)]
-    steps = StepCounter(progress, sum(net.stepper([t.shape[:2] for t in r]).step_count()
-                                      for r in rounds))
+    steps = StepCounter(progress, _step_total(net, [[t.shape[:2] for t in r] for r in rounds]))
     results = []
     for round_tiles in rounds:
         canvas = _canvas(round_tiles)
@@ -418,8 +427,7 @@ def decode_tiles(net: nn.Module, jobs: Sequence[tuple[int, bytes, tuple[int, int
     colours = net.config.colours
     size = round_size(*jobs[0][2], tile, net) if jobs else 1
     rounds = [jobs[k:k + size] for k in range(0, len(jobs), size)]
-    steps = StepCounter(progress, sum(net.stepper([s for _, _, s, _ in r]).step_count()
-                                      for r in rounds))
+    steps = StepCounter(progress, _step_total(net, [[s for _, _, s, _ in r] for r in rounds]))
     results = []
     for round_jobs in rounds:
         sizes = [size for _, _, size, _ in round_jobs]
