@@ -36,9 +36,10 @@ def options(tmp_path, name: str, **changes) -> TrainOptions:
     return dataclasses.replace(base, **changes)
 
 
-def test_resume_equals_uninterrupted(tmp_path):
-    train(options(tmp_path, "straight.pt"), data=tiny_set())
-    cut = options(tmp_path, "cut.pt")
+@pytest.mark.parametrize("model", ["mnist_pixelcnn", "mnist_diag_bilstm"])
+def test_resume_equals_uninterrupted(tmp_path, model):
+    train(options(tmp_path, "straight.pt", model=model), data=tiny_set())
+    cut = options(tmp_path, "cut.pt", model=model)
     train(dataclasses.replace(cut, max_minutes=1e-9), data=tiny_set())  # stops after one step
     assert load_checkpoint(tmp_path / "cut.pt")["step"] == 1
     train(cut, data=tiny_set())
