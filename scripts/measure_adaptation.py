@@ -1,6 +1,6 @@
 """What per-image adaptation saves at each storage step, on held-out photos (never Kodak):
 
-    python scripts/measure_adaptation.py --data ../shared/data --model logistic-rgb-v2
+    python scripts/measure_adaptation.py --data ../shared/data --model logistic-rgb-v3
 
 For every 10th photo (the ones training holds out) of the chosen folders, up to --images each:
 the model's float NLL, then per level and step the section's bytes and the bits saved net of
@@ -21,7 +21,7 @@ from pixcodec.data import FOLDER_HELDOUT_EVERY, load_folder
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--model", default="logistic-rgb-v2")
+    parser.add_argument("--model", default="logistic-rgb-v3")
     parser.add_argument("--folders", nargs="+", default=["bsd68", "unsplash-quarter"])
     parser.add_argument("--images", type=int, default=2, help="held-out photos per folder")
     args = parser.parse_args()

@@ -36,12 +36,14 @@ def random_pixelrnn(cell: str, colours: int, seed: int = 0, hidden: int = 6, lay
 
 def random_logistic_net(colours: int, seed: int = 0, components: int = 3,
                         predictor: int = 5, spatial_width: int = 3,
-                        edge_predictor: bool = False) -> LogisticPixelCNN:
+                        edge_predictor: bool = False,
+                        gap_predictor: bool = False) -> LogisticPixelCNN:
     torch.manual_seed(seed)
     net = LogisticPixelCNN(LogisticPixelCNNConfig(colours, hidden=6, blocks=2, out_features=9,
                                                   components=components, predictor=predictor,
                                                   spatial_width=spatial_width,
-                                                  edge_predictor=edge_predictor))
+                                                  edge_predictor=edge_predictor,
+                                                  gap_predictor=gap_predictor))
     for p in net.parameters():
         p.data.normal_(0, 0.3)
     return net.eval()

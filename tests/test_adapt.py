@@ -150,15 +150,15 @@ def test_any_stored_change_decodes_exactly(logistic_zoo, step_bits):
     assert np.array_equal(codec.decode_pixels(coded, streams, 12, 12, 8), pixels)
 
 
-@pytest.mark.parametrize("spatial_width,edge", [(3, False), (7, True)])
-def test_the_fitted_problem_is_the_network(spatial_width, edge, rng):
+@pytest.mark.parametrize("spatial_width,edge,gap", [(3, False, False), (7, True, True)])
+def test_the_fitted_problem_is_the_network(spatial_width, edge, gap, rng):
     """The fit's pixel-wise view of the output layer (features, predictors) gives the network's
     own float output and loss when nothing is changed, for every variant of the network."""
     torch.manual_seed(1)
     net = LogisticPixelCNN(LogisticPixelCNNConfig(3, hidden=6, blocks=2, out_features=9,
                                                   components=2, predictor=5,
                                                   spatial_width=spatial_width,
-                                                  edge_predictor=edge))
+                                                  edge_predictor=edge, gap_predictor=gap))
     for p in net.parameters():
         p.data.normal_(0, 0.2)
     pixels = rng.integers(0, 256, (9, 11, 3), dtype=np.uint8)

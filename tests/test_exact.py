@@ -104,7 +104,7 @@ def test_no_position_is_coded_before_a_pixel_it_depends_on(architecture, rng):
     coding loop), for every architecture."""
     if architecture == "logistic":
         from test_logistic import random_logistic_net
-        net = random_logistic_net(3, edge_predictor=True)
+        net = random_logistic_net(3, edge_predictor=True, gap_predictor=True)
     else:
         net = random_net(architecture, 3, levels=256)
     shape = (7, 9)

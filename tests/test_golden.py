@@ -58,6 +58,8 @@ GOLDEN = {
                         "c3eea2463c54ebda78ca4b247494748bd46466c64d134566585c06cfbf26f63e"),
     "logistic-rgb-v2": ("c042112a97b5398fe9527a304bc79689ed82f15b438ccaefcc68271910962a9c",
                         "e13b288c9e14dd1ffa322858b86b6b053ec0eee910a0d22997133c903cbf4ec7"),
+    "logistic-rgb-v3": ("96c59c0105704496fb0a69cdb80f69c820ba836292fdda5ee422ef1f0cc56cbb",
+                        "a40f6cd5165621331b3e02063d1cae9b5107e20b338fcc8528f6c6be02b94e94"),
 }
 # The same patterns as format version 2 wrote them (until 2026-12-02), in assets/v2/: they
 # must decode for ever.
@@ -85,16 +87,20 @@ TILED = {
         "389cdf605ef65af075de019a6e1144576bb105d6130c5a68ca991ec615cdfea3",
     "v3/row-lstm-rgb-v1-12-tiles.pxc":
         "1da5bf5f39f55edafff73235211743cd516a3d06ff4d24ec0476240bb1b731fa",
+    "v3/logistic-rgb-v3-12-tiles.pxc":
+        "af8bafc6c144db98ffe72183164443b4ec6c5baa1aebb6fb40d45012296383a4",
 }
 # Files whose model was adapted to their image (an ADPT section: the fit runs in float32, so the
 # encoder's bytes may differ between machines; the decoder's result may not). The v1 file was
-# written by the encoder of 2026-12-01 (whose fit then paid on this crop); the v2 file with the
-# level-2 fit forced in, since none pays on this crop any more.
+# written by the encoder of 2026-12-01 (whose fit then paid on this crop); the v2 and v3 files
+# with the level-2 fit forced in, since none pays on this crop any more.
 ADAPTED = {
     "logistic-rgb-v1": ("adapted-rgb.pxc",
                         "570c4f445990b811b81e75666ea6453ba40cc0e5f52492ef023c893fa4cf6c29"),
     "logistic-rgb-v2": ("adapted-rgb-v2.pxc",
                         "7a24322029ef956ba12443a6eb0a5c847fbd8105d6b45b220d1a261be161eaf9"),
+    "logistic-rgb-v3": ("adapted-rgb-v3.pxc",
+                        "0f98645cb0c75a7ad4ed96d23f45467f607077140a12643591346879d0c9e069"),
 }
 ADAPTED_ORIGINAL = "kodim23-crop.png"
 # Files of the same patterns written with coder 1 (the payload as whole words) before coder 2

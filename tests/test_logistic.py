@@ -9,7 +9,8 @@ import torch
 
 from pixcodec import codec
 from pixcodec.nets import logistic
-from pixcodec.nets.logistic_pixelcnn import LogisticPixelCNN, LogisticPixelCNNConfig, median_edge
+from pixcodec.nets.logistic_pixelcnn import (LogisticPixelCNN, LogisticPixelCNNConfig,
+                                             gradient_adjusted, median_edge)
 
 from conftest import random_logistic_net
 from test_exact import tables_in_coding_order
@@ -151,13 +152,15 @@ def test_float_loss_matches_the_exact_tables(rng):
     assert exact_nats.mean() == pytest.approx(float(float_nats), rel=2e-3)
 
 
-@pytest.mark.parametrize("colours,spatial_width,edge", [(1, 3, False), (3, 3, False),
-                                                       (3, 7, True), (1, 5, True)])
+@pytest.mark.parametrize("colours,spatial_width,edge,gap", [(1, 3, False, False),
+                                                           (3, 3, False, True),
+                                                           (3, 7, True, False),
+                                                           (1, 5, True, True)])
 @pytest.mark.parametrize("shape,tile", [((1, 1), 8), ((1, 9), 4), ((13, 1), 5), ((17, 23), 64),
                                         ((17, 23), 6), ((20, 20), 10)])
-def test_stepper_equals_parallel_exact_pass(colours, spatial_width, edge, shape, tile, rng):
+def test_stepper_equals_parallel_exact_pass(colours, spatial_width, edge, gap, shape, tile, rng):
     net = random_logistic_net(colours, seed=shape[0] + tile, spatial_width=spatial_width,
-                              edge_predictor=edge)
+                              edge_predictor=edge, gap_predictor=gap)
     pixels = rng.integers(0, 256, (*shape, colours), dtype=np.uint8)
     seen = tables_in_coding_order(net, pixels, tile)
     coded = np.zeros(pixels.shape, dtype=int)
@@ -197,6 +200,42 @@ def test_wide_blocks_see_further_right_above_at_the_same_wavefront_slope():
     assert random_logistic_net(3, spatial_width=3).wavefront_slope(64) == 4
 
 
+def calic_gap(w, ww, n, nn, ne, nw, nne) -> float:
+    """CALIC's gradient-adjusted prediction as Wu and Memon state it, on grey levels."""
+    dh = abs(w - ww) + abs(n - nw) + abs(n - ne)
+    dv = abs(w - nw) + abs(n - nn) + abs(ne - nne)
+    if dv - dh > 80:
+        return w
+    if dh - dv > 80:
+        return n
+    guess = (w + n) / 2 + (ne - nw) / 4
+    if dv - dh > 32:
+        return (guess + w) / 2
+    if dv - dh > 8:
+        return (3 * guess + w) / 4
+    if dh - dv > 32:
+        return (guess + n) / 2
+    if dh - dv > 8:
+        return (3 * guess + n) / 4
+    return guess
+
+
+def test_gradient_adjusted_prediction_is_calic_s(rng):
+    """On normalised pixels (grey level v as (v - 128) / 128), exactly CALIC's rule, on smooth
+    neighbourhoods (every branch taken) and random ones."""
+    smooth = rng.integers(100, 140, (3000, 7)) + rng.integers(0, 2, (3000, 1)) * \
+        rng.integers(-90, 90, (3000, 7))
+    levels = np.concatenate([np.clip(smooth, 0, 255), rng.integers(0, 256, (3000, 7))])
+    normalised = [(torch.from_numpy(column).double() - 128) / 128 for column in levels.T]
+    got = gradient_adjusted(*normalised) * 128 + 128
+    expected = torch.tensor([calic_gap(*map(float, row)) for row in levels], dtype=torch.float64)
+    assert torch.equal(got, expected)
+    w, ww, n, nn, ne, nw, nne = levels.T
+    d = (abs(w - nw) + abs(n - nn) + abs(ne - nne)) - (abs(w - ww) + abs(n - nw) + abs(n - ne))
+    bounds = [-1000, -80, -32, -8, 8, 32, 80, 1000]  # the rule's seven cases, thresholds included
+    assert all(((d > lo) & (d <= hi)).sum() > 10 for lo, hi in zip(bounds, bounds[1:]))
+
+
 def test_median_edge_detector_is_loco_i_s(rng):
     n, w, nw = (torch.from_numpy(rng.integers(0, 256, 5000)).double() for _ in range(3))
     loco = torch.where(nw >= torch.maximum(n, w), torch.minimum(n, w),
@@ -204,10 +243,12 @@ def test_median_edge_detector_is_loco_i_s(rng):
     assert torch.equal(median_edge(n, w, nw), loco)
 
 
-@pytest.mark.parametrize("spatial_width,edge", [(3, False), (7, True)])
-def test_network_sees_only_earlier_pixels(spatial_width, edge, rng):
+@pytest.mark.parametrize("spatial_width,edge,gap", [(3, False, False), (7, True, False),
+                                                    (3, False, True)])
+def test_network_sees_only_earlier_pixels(spatial_width, edge, gap, rng):
     """Changing a pixel changes no output at or before it in raster order."""
-    net = random_logistic_net(3, seed=1, spatial_width=spatial_width, edge_predictor=edge)
+    net = random_logistic_net(3, seed=1, spatial_width=spatial_width, edge_predictor=edge,
+                              gap_predictor=gap)
     x = torch.from_numpy(rng.integers(0, 256, (1, 3, 9, 9), dtype=np.uint8))
     base = net(x)
     for r, c in [(0, 0), (4, 4), (8, 2), (3, 8)]:

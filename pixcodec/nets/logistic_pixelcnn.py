@@ -43,6 +43,8 @@ from . import logistic
 
 
 EDGE_OFFSETS = [(-1, 0), (0, -1), (-1, -1)]  # (dy, dx) of N, W and NW, the MED's inputs
+# W, WW, N, NN, NE, NW and NNE: the inputs of CALIC's gradient-adjusted prediction
+GAP_OFFSETS = [(0, -1), (0, -2), (-1, 0), (-2, 0), (-1, 1), (-1, -1), (-2, 1)]
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,7 @@ class LogisticPixelCNNConfig:
     predictor: int = 5        # kernel side of the linear predictor (0: none)
     spatial_width: int = 3    # width of the blocks' 3xW mask-B convolutions (3, 5 or 7)
     edge_predictor: bool = False  # add the median edge detector's guess to the means
+    gap_predictor: bool = False   # add CALIC's gradient-adjusted prediction to the means
     levels: int = 256         # 8-bit values only
 
     def __post_init__(self):
@@ -98,6 +101,11 @@ class LogisticPixelCNN(PixelNetwork):
             self.edge = MaskedConv2d(c, c * k, 1, "B", 1)  # the MED guesses -> each mean
             nn.init.zeros_(self.edge.weight)
             nn.init.zeros_(self.edge.bias)
+        self.gap = None
+        if config.gap_predictor:
+            self.gap = MaskedConv2d(c, c * k, 1, "B", 1)  # the GAP guesses -> each mean
+            nn.init.zeros_(self.gap.weight)
+            nn.init.zeros_(self.gap.bias)
 
     def run(self, x: torch.Tensor, arith=FLOAT) -> torch.Tensor:
         """Normalised pixels (B, C, H, W) -> mixture parameters (B, channels, H, W)."""
@@ -125,10 +133,9 @@ class LogisticPixelCNN(PixelNetwork):
         if self.predictor is not None:
             means = means + conv(self.predictor, x)
         if self.edge is not None:
-            north = F.pad(x, (0, 0, 1, 0))[:, :, :-1, :]
-            west = F.pad(x, (1, 0, 0, 0))[:, :, :, :-1]
-            north_west = F.pad(x, (1, 0, 1, 0))[:, :, :-1, :-1]
-            means = means + conv(self.edge, median_edge(north, west, north_west))
+            means = means + conv(self.edge, median_edge(*neighbours(x, EDGE_OFFSETS)))
+        if self.gap is not None:
+            means = means + conv(self.gap, gradient_adjusted(*neighbours(x, GAP_OFFSETS)))
         return torch.cat([logits, means, rest], dim=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -160,6 +167,8 @@ class LogisticPixelCNN(PixelNetwork):
             reach |= reach_of([self.predictor])
         if self.edge is not None:
             reach |= set(EDGE_OFFSETS)
+        if self.gap is not None:
+            reach |= set(GAP_OFFSETS)
         return reach
 
     def wavefront_slope(self, width: int) -> int:
@@ -183,13 +192,15 @@ class LogisticPixelCNNStepper(ResidualStepper):
         super().__init__(net, tile_sizes, 256)
         self.colours, self.components = net.config.colours, net.config.components
         self.params = self.taps(net.params)
-        self.predictor = self.edge = None
+        self.predictor = None
         if net.predictor is not None:
             self.predictor = self.taps(net.predictor)
             self.predictor_offsets = self.pixels.flat_offsets(self.predictor.offsets)
-        if net.edge is not None:
-            self.edge = self.taps(net.edge)
-            self.edge_offsets = self.pixels.flat_offsets(EDGE_OFFSETS)
+        # the cheap causal predictions: (their 1x1 layer, where their inputs are, the rule)
+        self.guesses = [(self.taps(layer), self.pixels.flat_offsets(offsets), rule)
+                        for layer, offsets, rule in ((net.edge, EDGE_OFFSETS, median_edge),
+                                                     (net.gap, GAP_OFFSETS, gradient_adjusted))
+                        if layer is not None]
 
     def at(self, tile: torch.Tensor, row: torch.Tensor, col: torch.Tensor) -> None:
         self.locate(tile, row, col)
@@ -206,9 +217,8 @@ class LogisticPixelCNNStepper(ResidualStepper):
         if self.predictor is not None:
             out[:, means] += self.predictor.context(
                 self.pixels.neighbours(index, self.predictor_offsets))
-        if self.edge is not None:
-            north, west, north_west = self.pixels.neighbours(index, self.edge_offsets).unbind(1)
-            out[:, means] += self.edge.centre(median_edge(north, west, north_west))
+        for layer, offsets, rule in self.guesses:
+            out[:, means] += layer.centre(rule(*self.pixels.neighbours(index, offsets).unbind(1)))
         return out
 
     def table(self, colour: int) -> torch.Tensor:
@@ -229,3 +239,36 @@ def median_edge(north: torch.Tensor, west: torch.Tensor, north_west: torch.Tenso
     plane = north + west - north_west
     return torch.maximum(torch.minimum(north, west),
                          torch.minimum(torch.maximum(north, west), plane))
+
+
+def neighbours(x: torch.Tensor, offsets) -> list[torch.Tensor]:
+    """For each (dy, dx), the pixels (B, C, H, W) at (row + dy, col + dx), zero beyond the
+    image, as the stepper's pixel cache holds them."""
+    height, width = x.shape[-2:]
+    shifted = []
+    for dy, dx in offsets:
+        padded = F.pad(x, (max(-dx, 0), max(dx, 0), max(-dy, 0), max(dy, 0)))
+        top, left = dy + max(-dy, 0), dx + max(-dx, 0)
+        shifted.append(padded[..., top:top + height, left:left + width])
+    return shifted
+
+
+def gradient_adjusted(west, west_west, north, north_north, north_east, north_west,
+                      north_north_east) -> torch.Tensor:
+    """CALIC's gradient-adjusted prediction (Wu and Memon, 1997) on normalised pixels (steps of
+    2**-7, so its thresholds of 80, 32 and 8 grey levels are 80/128, ...): the pixel to the
+    left across a sharp horizontal edge, the one above across a sharp vertical one, else the
+    plane through W, N, NE and NW pulled towards W or N by how strongly the gradients
+    differ. Exact on the fixed-point grid (quarters of quarters of pixel steps)."""
+    horizontal = ((west - west_west).abs() + (north - north_west).abs()
+                  + (north - north_east).abs())
+    vertical = ((west - north_west).abs() + (north - north_north).abs()
+                + (north_east - north_north_east).abs())
+    d = vertical - horizontal  # > 0: an edge across the columns, so W is the better guess
+    guess = (west + north) / 2 + (north_east - north_west) / 4
+    guess = torch.where(d > 32 / 128, (guess + west) / 2,
+                        torch.where(d > 8 / 128, (3 * guess + west) / 4,
+                                    torch.where(d < -32 / 128, (guess + north) / 2,
+                                                torch.where(d < -8 / 128, (3 * guess + north) / 4,
+                                                            guess))))
+    return torch.where(d > 80 / 128, west, torch.where(d < -80 / 128, north, guess))
