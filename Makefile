@@ -41,10 +41,10 @@ bench-kodak: install ## pixcodec vs the classic codecs on Kodak (DATA=folder hol
 		--out docs/kodak.json --plot docs/kodak.png --force
 
 # Its per-image JSON (several MB) goes to runs/, which git ignores; the plot goes to docs/.
-bench-photo-sets: install ## the same on the RGB held-out sets: cifar10, bsd68, imagenet64 (~40 min)
+bench-photo-sets: install ## the same on the RGB held-out sets: cifar10, bsd68, imagenet64 (~15 min)
 	$(BIN)/pip install -q -e ".[bench]"
 	$(BIN)/pixcodec bench cifar10-heldout bsd68-heldout imagenet64-heldout200 --data-root $(DATA) \
-		--out runs/photo-sets.json --plot docs/photo-sets.png --force
+		--together --out runs/photo-sets.json --plot docs/photo-sets.png --force
 
 bench-small: install ## the same on cifar10-heldout and 1,000 binarized MNIST test images, pixcodec's files coded together
 	$(BIN)/pip install -q -e ".[bench]"
