@@ -200,7 +200,8 @@ class DiagonalBiLSTM(nn.Module):
             gates.append(g.permute(2, 3, 0, 1).reshape(height, width, b, 4, h))
         # (H, W, B, [o, f, i, g], direction, h): rows of gate-major stacked states
         gates = torch.stack(gates, dim=4).reshape(height, width, b, 8 * h)
-        one_per_direction = torch.eye(2, dtype=x.dtype, device=x.device)
+        weight = self.left.state_to_state.weight
+        one_per_direction = torch.eye(2, dtype=weight.dtype, device=weight.device)
 
         def block(tap: int) -> torch.Tensor:  # (2h, 8h): a direction's states feed its gates
             taps = torch.stack([d.state_to_state.weight[..., tap].t().view(h, 4, h)

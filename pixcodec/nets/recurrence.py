@@ -1,18 +1,21 @@
-"""The Diagonal BiLSTM's recurrences for training, with the backward pass written by hand.
+"""The PixelRNNs' recurrences for training (Row LSTM, Diagonal BiLSTM), each with its backward
+pass written by hand.
 
-``DiagonalLSTM.forward`` in ``pixelrnn.py`` states the recurrence plainly: an autograd graph of
-~15 small operations per skewed column and direction, some 25,000 a training step of the 7-layer
-MNIST network, whose per-operation cost, not the arithmetic, bounded its speed (docs/
-TRAINING.md). Here both directions are one recurrence over stacked channels (block-diagonal
-state-to-state weights), a column is 8 operations forward and 7 backward on preallocated
-buffers, with no autograd graph inside the loop; what does not depend on the recurrence (the
-gate derivatives, the weight gradients) is computed for all columns at once; and only positions
-in the image are computed: on the skewed map, column j holds the rows max(0, j - W + 1) ..
-min(j, H - 1), a contiguous slice, so no mask is needed.
+``RowLSTM.forward`` and ``DiagonalLSTM.forward`` in ``pixelrnn.py`` state the recurrences
+plainly: an autograd graph of ~15 small operations per row, or per skewed column and direction,
+some 25,000 a training step of the 7-layer MNIST Diagonal BiLSTM, whose per-operation cost, not
+the arithmetic, bounded its speed (docs/TRAINING.md). Here a row or column is one or two
+matrix products and a dozen element-wise operations forward, about twice that backward, on
+preallocated buffers, with no autograd graph inside the loop. The Diagonal BiLSTM's two
+directions are one recurrence over stacked channels (block-diagonal state-to-state weights),
+and only positions in the image are computed: on the skewed map, column j holds the rows
+max(0, j - W + 1) .. min(j, H - 1), a contiguous slice, so no mask is needed.
 
-Buffers are laid out (skewed column, row, batch, channels), so that the rows of a column are
-one contiguous (rows * batch, channels) matrix; gate channels are gate-major ([o, f, i, g],
-each over the stacked states), so each activation is one slice.
+Diagonal buffers are laid out (skewed column, row, batch, channels) and Row LSTM buffers (row,
+batch, padded column, channels), so that the positions of a step are one contiguous (positions,
+channels) matrix; gate channels are [o, f, i, g], each over all the (stacked) states, so each
+activation is one slice. The reference loops stay the definition: tests compare outputs and
+every gradient with them.
 """
 from __future__ import annotations
 
