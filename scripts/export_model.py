@@ -37,20 +37,25 @@ def main() -> None:
     manifest_path = MODELS / "manifest.json"
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {}
     old = manifest.get(args.name, {})
+    # Every field, defaults included: a later change of a default must not change the model.
+    config = make_network(architecture, state["config"]).config.to_dict()
     # The file format names a shipped model by this registry number: never reuse one.
     model_id = old.get("id", max((m["id"] for m in manifest.values()), default=0) + 1)
     if args.default_for:  # one default per image kind: the new model takes it
         for other in manifest.values():
             if other["default_for"] == args.default_for:
                 other["default_for"] = None
-    for other in manifest.values():  # an alias names one model per kind (the newest)
-        if other["config"].get("colours") == state["config"].get("colours"):
+
+    def kind(c: dict) -> tuple:  # RGB, gray or 1-bit: what an alias is resolved within
+        return c.get("colours", 3), c.get("levels", 256)
+
+    for other in manifest.values():  # an alias names one model of a kind: the newest
+        if kind(other["config"]) == kind(config):
             other["aliases"] = [a for a in other["aliases"] if a not in args.alias]
     manifest[args.name] = {
         "id": model_id,
         "architecture": architecture,
-        # Every field, defaults included: a later change of a default must not change the model.
-        "config": make_network(architecture, state["config"]).config.to_dict(),
+        "config": config,
         "weights": f"{args.name}.safetensors",
         "sha256": hashlib.sha256(blob).hexdigest(),
         "card": f"{args.name}.md",

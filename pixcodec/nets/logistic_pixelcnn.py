@@ -264,7 +264,8 @@ def gradient_adjusted(west, west_west, north, north_north, north_east, north_wes
                   + (north - north_east).abs())
     vertical = ((west - north_west).abs() + (north - north_north).abs()
                 + (north_east - north_north_east).abs())
-    d = vertical - horizontal  # > 0: an edge across the columns, so W is the better guess
+    # > 0: values change more going up than going left, an edge along the row: W is the guess
+    d = vertical - horizontal
     guess = (west + north) / 2 + (north_east - north_west) / 4
     guess = torch.where(d > 32 / 128, (guess + west) / 2,
                         torch.where(d > 8 / 128, (3 * guess + west) / 4,
