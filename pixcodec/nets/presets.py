@@ -81,7 +81,7 @@ PRESETS: dict[str, tuple[str, dict]] = {
     "photo_logistic": _logistic(colours=3, hidden=32, blocks=6, out_features=96),
     # Its ablations (docs/TRAINING.md): without the linear predictor, 3x7 spatial convolutions,
     # the median edge detector's guess added to the means, and CALIC's gradient-adjusted
-    # prediction besides.
+    # prediction besides (also at h = 48).
     "photo_logistic_no_predictor": _logistic(colours=3, hidden=32, blocks=6, out_features=96,
                                              predictor=0),
     "photo_logistic_wide": _logistic(colours=3, hidden=32, blocks=6, out_features=96,
@@ -90,6 +90,8 @@ PRESETS: dict[str, tuple[str, dict]] = {
                                     edge_predictor=True),
     "photo_logistic_gap": _logistic(colours=3, hidden=32, blocks=6, out_features=96,
                                     edge_predictor=True, gap_predictor=True),
+    "photo_logistic_gap_h48": _logistic(colours=3, hidden=48, blocks=6, out_features=96,
+                                        edge_predictor=True, gap_predictor=True),
     "mnist_gray_pixelcnn": _cnn(colours=1, hidden=16, blocks=7, out_features=32),
 }
 
