@@ -83,12 +83,9 @@ class StepCounter:
 def _step_total(net: nn.Module, rounds: Sequence[Sequence[tuple[int, int]]]) -> int:
     """Wavefront steps of all these rounds of tile sizes, a stepper made (caches and all) once
     per distinct round, not once per round: 10,000 digits are one."""
-    counts: dict[tuple, int] = {}
-    for sizes in rounds:
-        key = tuple(tuple(size) for size in sizes)
-        if key not in counts:
-            counts[key] = net.stepper(list(key)).step_count()
-    return sum(counts[tuple(tuple(size) for size in sizes)] for sizes in rounds)
+    keys = [tuple(tuple(size) for size in sizes) for sizes in rounds]
+    counts = {key: net.stepper(list(key)).step_count() for key in set(keys)}
+    return sum(counts[key] for key in keys)
 
 
 def tile_checksum(symbols: np.ndarray) -> int:

@@ -174,7 +174,7 @@ class RowRecurrence(torch.autograd.Function):
         states[0, :, 1:-1] = h0
         cells = gates.new_zeros(height + 1, b, width + 2, n)
         cells[0, :, 1:-1] = c0
-        tanh_cells = torch.zeros_like(cells)
+        tanh_cells = torch.empty_like(cells)  # row 0 is never read; every other row is written
         for r in range(height):
             above = states[r].view(-1, n)
             a = acts[r].view(-1, four_n)
