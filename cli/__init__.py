@@ -22,11 +22,27 @@ def _interrupt(signum, frame):
     raise Interrupted(signum)
 
 
+def _redeliver_swallowed_interrupt(unraisable) -> None:
+    """Python swallows an exception raised where it cannot propagate (a weakref callback such as
+    importlib's module-lock cleanup, a __del__) and prints it with a traceback. A signal that
+    lands there would be lost: send it again a moment later, from another thread, so that it is
+    handled once that context has returned (sent from here, it would be handled right here)."""
+    if isinstance(unraisable.exc_value, Interrupted):
+        import threading
+        signum = unraisable.exc_value.exit_status - 128
+        resend = threading.Timer(0.01, signal.raise_signal, (signum,))
+        resend.daemon = True  # the work may end first: its output is then complete
+        resend.start()
+    else:
+        sys.__unraisablehook__(unraisable)
+
+
 def run() -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         # A job a shell starts in the background ignores Ctrl-C, and must go on ignoring it.
         if signal.getsignal(signum) is not signal.SIG_IGN:
             signal.signal(signum, _interrupt)
+    sys.unraisablehook = _redeliver_swallowed_interrupt
     try:
         from .main import main
         main(prog_name="pixcodec")

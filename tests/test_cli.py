@@ -316,6 +316,25 @@ def test_help_version_and_usage_errors_do_not_load_torch(args):
     assert result.returncode == 0, result.stderr
 
 
+def test_ctrl_c_inside_a_callback_python_swallows_still_interrupts():
+    """A signal handled inside a __del__ or a weakref callback (importlib's module-lock cleanup
+    while torch loads: seen once in CI) raises where Python can only print the exception and go
+    on; the command must still stop with one line and exit status 130."""
+    code = ("import signal, sys, time, types\n"
+            "class Dies:\n"
+            "    def __del__(self):\n"
+            "        signal.raise_signal(signal.SIGINT)\n"
+            "def work(prog_name):\n"
+            "    Dies()\n"
+            "    time.sleep(30)\n"
+            "sys.modules['pixcodec.cli.main'] = types.SimpleNamespace(main=work)\n"
+            "from pixcodec import cli\n"
+            "cli.run()\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, preexec_fn=_default_sigint)
+    assert (result.returncode, result.stderr) == (130, "pixcodec: interrupted\n")
+
+
 @pytest.mark.parametrize("delay", [0.15, 0.4, 0.8, 1.3, 2.0, 3.0])
 def test_ctrl_c_at_any_moment_exits_130_without_a_traceback(tmp_path, delay):
     """From startup (click, numpy and torch loading) to the end of the work: exit 130 and one
