@@ -364,32 +364,36 @@ def encode_small_tiles(net: nn.Module, tiles: Sequence[np.ndarray],
 
 def encode_tiles(net: nn.Module, tiles: Sequence[np.ndarray], tile: int,
                  progress: Progress | None = None) -> list[tuple[bytes, float]]:
-    """Each (h, w, C) uint8 tile -> (its stream, its NLL in bits): from parallel passes where
-    they fit (small tiles many at a time), else with the decoder's loop, tiles side by side in
-    rounds."""
-    if tiles and _fits_passes(net, *tiles[0].shape[:2]):
-        steps = StepCounter(progress, _step_total(net, [[t.shape[:2]] for t in tiles]))
-        levels = net.config.levels
-        shapes: dict[tuple, list[int]] = {}
-        for k, t in enumerate(tiles):
+    """Each (h, w, C) uint8 tile -> (its stream, its NLL in bits): small tiles from parallel
+    passes many at a time; larger ones from banded passes where those pay
+    (``net.band_passes_pay``), else with the decoder's loop, tiles side by side in rounds."""
+    levels = net.config.levels
+    passes = bool(tiles) and _fits_passes(net, *tiles[0].shape[:2])
+    shapes: dict[tuple, list[int]] = {}  # tiles coded from passes, by shape
+    looped: list[int] = []
+    for k, t in enumerate(tiles):
+        small = np.prod(t.shape) * levels <= WHOLE_TILE_ENTRIES
+        if passes and (small or net.band_passes_pay):
             shapes.setdefault(t.shape, []).append(k)
-        results: list = [None] * len(tiles)
-        for shape, members in shapes.items():
-            if np.prod(shape) * levels <= WHOLE_TILE_ENTRIES:
-                coded = encode_small_tiles(net, [tiles[k] for k in members], steps)
-            else:
-                coded = [encode_tile_by_passes(net, tiles[k], steps) for k in members]
-            for k, c in zip(members, coded):
-                results[k] = c
-        return results
-    size = round_size(*tiles[0].shape[:2], tile, net) if tiles else 1
-    rounds = [tiles[k:k + size] for k in range(0, len(tiles), size)]
-    steps = StepCounter(progress, _step_total(net, [[t.shape[:2] for t in r] for r in rounds]))
-    results = []
-    for round_tiles in rounds:
-        canvas = _canvas(round_tiles)
-        encoders = [Encoder() for _ in round_tiles]
-        bits = np.zeros(len(round_tiles))
+        else:
+            looped.append(k)
+    size = round_size(*tiles[looped[0]].shape[:2], tile, net) if looped else 1
+    rounds = [looped[k:k + size] for k in range(0, len(looped), size)]
+    steps = StepCounter(progress, _step_total(
+        net, [[t.shape[:2]] for t in tiles if t.shape in shapes]
+        + [[tiles[k].shape[:2] for k in r] for r in rounds]))
+    results: list = [None] * len(tiles)
+    for shape, members in shapes.items():
+        if np.prod(shape) * levels <= WHOLE_TILE_ENTRIES:
+            coded = encode_small_tiles(net, [tiles[k] for k in members], steps)
+        else:
+            coded = [encode_tile_by_passes(net, tiles[k], steps) for k in members]
+        for k, c in zip(members, coded):
+            results[k] = c
+    for members in rounds:
+        canvas = _canvas([tiles[k] for k in members])
+        encoders = [Encoder() for _ in members]
+        bits = np.zeros(len(members))
 
         def code(t, r, c, colour, weights):
             symbols = canvas[t, r, c, colour].astype(np.int64)
@@ -398,8 +402,9 @@ def encode_tiles(net: nn.Module, tiles: Sequence[np.ndarray], tile: int,
                 bits[k] += float(fx.bits_of(weights[run], symbols[run]).sum())
             return symbols
 
-        code_round(net, canvas, [t.shape[:2] for t in round_tiles], code, steps)
-        results += [(e.finish(), float(b)) for e, b in zip(encoders, bits)]
+        code_round(net, canvas, [tiles[k].shape[:2] for k in members], code, steps)
+        for k, e, b in zip(members, encoders, bits):
+            results[k] = (e.finish(), float(b))
     return results
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 
+import numba
 import numpy as np
 import torch
 
@@ -119,10 +120,19 @@ def integer_logits(logits: torch.Tensor) -> torch.Tensor:
 
 
 def probability_weights(int_logits: np.ndarray) -> np.ndarray:
-    """(N, K) int64 logits -> (N, K) float64 unnormalised probabilities, each an exact integer."""
-    gap = int_logits.max(axis=1, keepdims=True) - int_logits
-    np.minimum(gap, EXP_TABLE_SIZE - 1, out=gap)
-    return EXP_TABLE[gap].astype(np.float64)
+    """(N, K) int64 logits -> (N, K) float64 unnormalised probabilities, each an exact integer:
+    EXP_TABLE at each logit's distance below its row's largest."""
+    return _probability_weights(np.ascontiguousarray(int_logits, dtype=np.int64), EXP_TABLE)
+
+
+@numba.njit(cache=True, nogil=True)
+def _probability_weights(int_logits, table):
+    out = np.empty(int_logits.shape)
+    for n in range(int_logits.shape[0]):
+        top = int_logits[n].max()
+        for k in range(int_logits.shape[1]):
+            out[n, k] = table[min(top - int_logits[n, k], len(table) - 1)]
+    return out
 
 
 def bits_of(weights: np.ndarray, symbols: np.ndarray) -> np.ndarray:

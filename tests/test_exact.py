@@ -189,9 +189,14 @@ def test_encoding_from_parallel_passes_gives_the_loops_bytes(architecture, rng, 
     assert calls == [2, 2, 1, 1]  # tiles of 8x8, 8x7, 5x8, 5x7: one pass for each shape
     monkeypatch.setattr(codec, "WHOLE_TILE_ENTRIES", 0)
     monkeypatch.setattr(codec, "PASS_ROWS", 4)
+    calls.clear()
+    chosen = codec.encode_pixels(net, pixels, tile=16)  # the PixelCNNs' compiled loop: no pass
+    assert bool(calls) == net.band_passes_pay
+    monkeypatch.setattr(net, "band_passes_pay", True)
     by_bands = codec.encode_pixels(net, pixels, tile=16)
     monkeypatch.setattr(codec, "_fits_passes", lambda *args: False)
     by_loop = codec.encode_pixels(net, pixels, tile=16)
+    assert chosen.streams == by_loop.streams
     assert by_bands.streams == by_loop.streams
     assert by_bands.nll_bits == pytest.approx(by_loop.nll_bits, rel=1e-12)
     assert whole_tiles.streams == codec.encode_pixels(net, pixels, tile=8).streams  # the loop

@@ -123,6 +123,9 @@ class PixelNetwork(nn.Module):
     # Convolution stacks train faster on CPU with channels-last tensors (measured for the
     # photo networks: -20 % time a step for photo_logistic, -6 % for photo_pixelcnn).
     prefers_channels_last = False
+    # The encoder takes a large tile's tables from banded exact passes (torch's float64
+    # convolutions) unless the network's stepper is as fast (pixcodec.codec.encode_tiles).
+    band_passes_pay = True
 
     def run(self, x: torch.Tensor, arith=FLOAT) -> torch.Tensor:
         raise NotImplementedError

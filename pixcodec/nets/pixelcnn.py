@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -31,7 +32,9 @@ from .. import fixedpoint as fx
 from .arithmetic import FLOAT, PixelNetwork, exact_parameters
 from .incremental import (FeatureCache, PixelCache, Taps, reach_of, slope_for, wavefront,
                           wavefront_steps)
-from .layers import MaskedConv2d, check_levels, output_channels
+from .kernels import integer_logits, neighbour_sums, residual_colour
+from .layers import (MaskedConv2d, channel_groups, check_levels, normalise_pixels,
+                     output_channels)
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class ResidualBlock(nn.Module):
 
 class PixelCNN(PixelNetwork):
     prefers_channels_last = True
+    band_passes_pay = False  # the compiled stepper encodes a 256 x 256 tile 1.6x faster
 
     def __init__(self, config: PixelCNNConfig):
         super().__init__()
@@ -115,15 +119,18 @@ class ResidualStepper:
     """What the PixelCNN steppers share (interface: ``pixcodec.nets.incremental``): the wavefront
     over a round of tiles, the cached pixels the mask-A input layer reads, and per residual
     block the cached inputs of its spatial layer. Only those are kept (the other layers are
-    pointwise); a step computes every layer at its positions alone."""
+    pointwise); a step computes every layer at its positions alone, one colour group at a time
+    in one compiled call (``pixcodec.nets.kernels``)."""
 
-    def __init__(self, net: nn.Module, tile_sizes: list[tuple[int, int]], levels: int):
+    def __init__(self, net: nn.Module, tile_sizes: list[tuple[int, int]], levels: int,
+                 groups: int):
         cfg = net.config
         tiles = len(tile_sizes)
         height, width = (max(size) for size in zip(*tile_sizes))
         self.tile_sizes = tile_sizes
         self.slope = net.wavefront_slope(width)
         self.known = None
+        self.groups = groups
         self.exact = exact_parameters(net)
         self.input_taps = self.taps(net.input_conv)
         self.pixels = PixelCache(tiles, height, width, cfg.colours, levels, 3,
@@ -133,11 +140,43 @@ class ResidualStepper:
             spatial = self.taps(block.spatial)
             cache = FeatureCache(tiles, height, width, cfg.hidden,
                                  block.spatial.kernel_size[1] // 2, spatial.offsets)
-            self.blocks.append((self.taps(block.reduce), spatial, cache, self.taps(block.expand)))
-        self.head = self.taps(net.head)
+            self.blocks.append((spatial, cache))
+        self.weights = self._kernel_weights(net)
+
+    def _kernel_weights(self, net: nn.Module) -> dict:
+        """The centre taps as the compiled trunk reads them: (out, in) float64, biases (1, out),
+        the blocks' stacked; and each width's colour-group bounds."""
+        def centre(layer):
+            return self.taps(layer).centre_weight.t().contiguous().numpy()
+
+        def bias(layer):
+            return self.exact[layer][1][None].numpy()
+
+        def bounds(channels):
+            return np.searchsorted(channel_groups(channels, self.groups).numpy(),
+                                   np.arange(self.groups + 1))
+
+        blocks = net.blocks
+        h = net.config.hidden
+        return dict(input_centre=centre(net.input_conv),
+                    reduce_w=np.stack([centre(b.reduce) for b in blocks]),
+                    reduce_b=np.stack([bias(b.reduce) for b in blocks]),
+                    spatial_centre=np.stack([centre(b.spatial) for b in blocks]),
+                    expand_w=np.stack([centre(b.expand) for b in blocks]),
+                    expand_b=np.stack([bias(b.expand) for b in blocks]),
+                    head_w=centre(net.head), head_b=bias(net.head),
+                    stream_groups=bounds(2 * h), hidden_groups=bounds(h),
+                    head_groups=bounds(net.head.out_channels))
 
     def taps(self, layer: MaskedConv2d) -> Taps:
         return Taps(layer, *self.exact[layer])
+
+    @staticmethod
+    def neighbour_sums(taps: Taps, cache: FeatureCache, index: np.ndarray) -> np.ndarray:
+        """``taps.context`` at the cache's positions `index`, compiled: float64 (N, out)."""
+        if not hasattr(taps, "compiled"):  # (out, taps * in) and the bias, as numpy
+            taps.compiled = (taps.context_weight.t().contiguous().numpy(), taps.bias.numpy())
+        return neighbour_sums(cache.data.numpy(), index, cache.offsets.numpy(), *taps.compiled)
 
     def steps(self):
         return wavefront(self.tile_sizes, self.slope)
@@ -146,50 +185,64 @@ class ResidualStepper:
         return wavefront_steps(self.tile_sizes, self.slope)
 
     def locate(self, tile: torch.Tensor, row: torch.Tensor, col: torch.Tensor) -> None:
+        """Go to a step's positions: the sums over their finished neighbours, and room for
+        their layers' outputs."""
+        tile, row, col = tile.numpy(), row.numpy(), col.numpy()
         self.pixel_index = self.pixels.index(tile, row, col)
-        self.block_index = [cache.index(tile, row, col) for _, _, cache, _ in self.blocks]
+        self.block_index = [cache.index(tile, row, col) for _, cache in self.blocks]
+        self.input_context = self.neighbour_sums(self.input_taps, self.pixels, self.pixel_index)
+        self.spatial_context = np.stack([
+            self.neighbour_sums(spatial, cache, index)
+            for (spatial, cache), index in zip(self.blocks, self.block_index)])
+        n, blocks, w = len(tile), len(self.blocks), self.weights
+        self.stream = np.empty((blocks + 1, n, w["reduce_w"].shape[2]))
+        self.reduced = np.empty((blocks, n, w["reduce_w"].shape[1]))
+        self.spatial = np.empty_like(self.reduced)
+        self.features = np.empty((n, w["head_w"].shape[0]))
 
-    def block_contexts(self) -> list[torch.Tensor]:
-        """The spatial layers' sums over the finished neighbours of the current positions."""
-        return [spatial.context(cache.neighbours(index))
-                for (_, spatial, cache, _), index in zip(self.blocks, self.block_index)]
+    def trunk(self, group: int, centre_pixels: np.ndarray) -> np.ndarray:
+        """Channel group `group` of every layer at the current positions (the earlier groups
+        done) given the centre's revealed colours (N, C) -> the head's output (N, F), its
+        groups up to `group` final. The last group caches each spatial layer's input."""
+        w = self.weights
+        residual_colour(group, centre_pixels, self.input_context, w["input_centre"],
+                        w["reduce_w"], w["reduce_b"], self.spatial_context, w["spatial_centre"],
+                        w["expand_w"], w["expand_b"], w["head_w"], w["head_b"],
+                        w["stream_groups"], w["hidden_groups"], w["head_groups"],
+                        self.stream, self.reduced, self.spatial, self.features)
+        if group == self.groups - 1:
+            for (_, cache), index, reduced in zip(self.blocks, self.block_index, self.reduced):
+                cache.data.numpy()[index] = reduced  # float32 holds them exactly
+        return self.features
 
-    def trunk(self, a: torch.Tensor, block_contexts: list[torch.Tensor]) -> torch.Tensor:
-        """The input layer's output -> the last layer's input features at the current positions
-        (caching each spatial layer's input on the way)."""
-        q = fx.quantize_activation
-        for (reduce, spatial, cache, expand), index, context in zip(
-                self.blocks, self.block_index, block_contexts):
-            u = F.relu(q(reduce.centre(F.relu(a))))
-            cache.write(index, u)
-            u = q(spatial.centre(u, context))
-            u = q(expand.centre(F.relu(u)))
-            a = q(a + u)
-        return F.relu(q(self.head.centre(F.relu(a))))
+    def reveal(self, colour: int, symbols: torch.Tensor) -> None:
+        self.pixels.data.numpy()[self.pixel_index, colour] = normalise_pixels(
+            symbols, self.pixels.levels).numpy()
 
 
 class PixelCNNStepper(ResidualStepper):
-    """Incremental PixelCNN: a position's colours are coded one after another, each running the
-    layers at the position again (the colour groups' centre taps see the colours before it)."""
+    """Incremental PixelCNN: a position's colours are coded one after another, each computing
+    its own channel group of every layer (mask B: the groups before it are final)."""
 
     def __init__(self, net: PixelCNN, tile_sizes: list[tuple[int, int]]):
-        super().__init__(net, tile_sizes, net.config.levels)
+        super().__init__(net, tile_sizes, net.config.levels, net.config.colours)
         self.levels = net.config.levels
-        self.logits = self.taps(net.logits)
+        weight, bias = self.exact[net.logits]
+        self.logits_weight = weight[:, :, 0, 0].contiguous().numpy()
+        self.logits_bias = bias[None].numpy()
 
     def at(self, tile: torch.Tensor, row: torch.Tensor, col: torch.Tensor) -> None:
         self.locate(tile, row, col)
-        self.input_context = self.input_taps.context(self.pixels.neighbours(self.pixel_index))
-        self.contexts = self.block_contexts()
 
     def table(self, colour: int) -> torch.Tensor:
         """int64 logits (N, levels) of `colour` at the current positions."""
-        a = fx.quantize_activation(self.input_taps.centre(self.pixels.read(self.pixel_index),
-                                                          self.input_context))
-        return output_table(self.logits, self.trunk(a, self.contexts), colour, self.levels)
-
-    def reveal(self, colour: int, symbols: torch.Tensor) -> None:
-        self.pixels.reveal(self.pixel_index, colour, symbols)
+        features = self.trunk(colour, self.pixels.data.numpy()[self.pixel_index]
+                              .astype(np.float64))
+        k = output_channels(self.levels)
+        out = torch.from_numpy(integer_logits(
+            features, self.weights["head_groups"][colour + 1], self.logits_weight,
+            self.logits_bias, colour * k, (colour + 1) * k))
+        return torch.cat([torch.zeros_like(out), out], dim=1) if self.levels == 2 else out
 
 
 def output_table(logits: Taps, features: torch.Tensor, colour: int, levels: int) -> torch.Tensor:
