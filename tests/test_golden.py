@@ -60,6 +60,8 @@ GOLDEN = {
                         "e13b288c9e14dd1ffa322858b86b6b053ec0eee910a0d22997133c903cbf4ec7"),
     "logistic-rgb-v3": ("96c59c0105704496fb0a69cdb80f69c820ba836292fdda5ee422ef1f0cc56cbb",
                         "a40f6cd5165621331b3e02063d1cae9b5107e20b338fcc8528f6c6be02b94e94"),
+    "logistic-rgb-v4": ("ef4754f8c1de854c69d89c2b0761761d173d725cb04bfb5b8c1fa1d3cb93d02c",
+                        "f65ba7b3859574a4197075e44cac341a785aad0c873a85840c7803a0f73bb729"),
 }
 # The same patterns as format version 2 wrote them (until 2026-12-02), in assets/v2/: they
 # must decode for ever.
@@ -89,10 +91,12 @@ TILED = {
         "1da5bf5f39f55edafff73235211743cd516a3d06ff4d24ec0476240bb1b731fa",
     "v3/logistic-rgb-v3-12-tiles.pxc":
         "af8bafc6c144db98ffe72183164443b4ec6c5baa1aebb6fb40d45012296383a4",
+    "v3/logistic-rgb-v4-12-tiles.pxc":
+        "fc86b09bc6e8f3baadc25a605c605b06656eb36b2b7f22860fd32ac3b2c1e903",
 }
 # Files whose model was adapted to their image (an ADPT section: the fit runs in float32, so the
 # encoder's bytes may differ between machines; the decoder's result may not). The v1 file was
-# written by the encoder of 2026-12-01 (whose fit then paid on this crop); the v2 and v3 files
+# written by the encoder of 2026-12-01 (whose fit then paid on this crop); the v2, v3 and v4 files
 # with the level-2 fit forced in, since none pays on this crop any more.
 ADAPTED = {
     "logistic-rgb-v1": ("adapted-rgb.pxc",
@@ -101,6 +105,8 @@ ADAPTED = {
                         "7a24322029ef956ba12443a6eb0a5c847fbd8105d6b45b220d1a261be161eaf9"),
     "logistic-rgb-v3": ("adapted-rgb-v3.pxc",
                         "0f98645cb0c75a7ad4ed96d23f45467f607077140a12643591346879d0c9e069"),
+    "logistic-rgb-v4": ("adapted-rgb-v4.pxc",
+                        "af7af5a28b7ba35cfa154bd967503bdaa43e044e3858b2e6193378a175588067"),
 }
 ADAPTED_ORIGINAL = "kodim23-crop.png"
 # Files of the same patterns written with coder 1 (the payload as whole words) before coder 2
