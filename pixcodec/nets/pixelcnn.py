@@ -132,15 +132,15 @@ class ResidualStepper:
         self.known = None
         self.groups = groups
         self.exact = exact_parameters(net)
-        self.input_taps = self.taps(net.input_conv)
-        self.pixels = PixelCache(tiles, height, width, cfg.colours, levels, 3,
-                                 self.input_taps.offsets)
-        self.blocks = []
+        input_taps = self.taps(net.input_conv)
+        self.pixels = PixelCache(tiles, height, width, cfg.colours, levels, 3, input_taps.offsets)
+        self.input_sums = context_weights(input_taps)
+        self.blocks = []  # (the cache of the spatial layer's inputs, its context weights)
         for block in net.blocks:
             spatial = self.taps(block.spatial)
             cache = FeatureCache(tiles, height, width, cfg.hidden,
                                  block.spatial.kernel_size[1] // 2, spatial.offsets)
-            self.blocks.append((spatial, cache))
+            self.blocks.append((cache, context_weights(spatial)))
         self.weights = self._kernel_weights(net)
 
     def _kernel_weights(self, net: nn.Module) -> dict:
@@ -171,13 +171,6 @@ class ResidualStepper:
     def taps(self, layer: MaskedConv2d) -> Taps:
         return Taps(layer, *self.exact[layer])
 
-    @staticmethod
-    def neighbour_sums(taps: Taps, cache: FeatureCache, index: np.ndarray) -> np.ndarray:
-        """``taps.context`` at the cache's positions `index`, compiled: float64 (N, out)."""
-        if not hasattr(taps, "compiled"):  # (out, taps * in) and the bias, as numpy
-            taps.compiled = (taps.context_weight.t().contiguous().numpy(), taps.bias.numpy())
-        return neighbour_sums(cache.data.numpy(), index, cache.offsets.numpy(), *taps.compiled)
-
     def steps(self):
         return wavefront(self.tile_sizes, self.slope)
 
@@ -189,11 +182,11 @@ class ResidualStepper:
         their layers' outputs."""
         tile, row, col = tile.numpy(), row.numpy(), col.numpy()
         self.pixel_index = self.pixels.index(tile, row, col)
-        self.block_index = [cache.index(tile, row, col) for _, cache in self.blocks]
-        self.input_context = self.neighbour_sums(self.input_taps, self.pixels, self.pixel_index)
+        self.block_index = [cache.index(tile, row, col) for cache, _ in self.blocks]
+        self.input_context = cached_sums(self.pixels, self.pixel_index, self.input_sums)
         self.spatial_context = np.stack([
-            self.neighbour_sums(spatial, cache, index)
-            for (spatial, cache), index in zip(self.blocks, self.block_index)])
+            cached_sums(cache, index, weights)
+            for (cache, weights), index in zip(self.blocks, self.block_index)])
         n, blocks, w = len(tile), len(self.blocks), self.weights
         self.stream = np.empty((blocks + 1, n, w["reduce_w"].shape[2]))
         self.reduced = np.empty((blocks, n, w["reduce_w"].shape[1]))
@@ -211,13 +204,24 @@ class ResidualStepper:
                         w["stream_groups"], w["hidden_groups"], w["head_groups"],
                         self.stream, self.reduced, self.spatial, self.features)
         if group == self.groups - 1:
-            for (_, cache), index, reduced in zip(self.blocks, self.block_index, self.reduced):
+            for (cache, _), index, reduced in zip(self.blocks, self.block_index, self.reduced):
                 cache.data.numpy()[index] = reduced  # float32 holds them exactly
         return self.features
 
     def reveal(self, colour: int, symbols: torch.Tensor) -> None:
         self.pixels.data.numpy()[self.pixel_index, colour] = normalise_pixels(
             symbols, self.pixels.levels).numpy()
+
+
+def context_weights(taps: Taps) -> tuple[np.ndarray, np.ndarray]:
+    """A layer's non-centre taps and bias as ``neighbour_sums`` reads them: (out, taps * in)."""
+    return taps.context_weight.t().contiguous().numpy(), taps.bias.numpy()
+
+
+def cached_sums(cache: FeatureCache, index: np.ndarray,
+                weights: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    """``Taps.context`` at the cache's positions `index`, compiled: float64 (N, out)."""
+    return neighbour_sums(cache.data.numpy(), index, cache.offsets.numpy(), *weights)
 
 
 class PixelCNNStepper(ResidualStepper):
