@@ -10,10 +10,11 @@ How many tiles share a round, and which process codes them, changes the speed, n
 each stream holds its tile's symbols in the tile's own wavefront order.
 
 The decoder runs the networks' steppers along the wavefront. The encoder, which knows every
-symbol, takes the same tables from exact parallel passes where they fit (`encode_tile_by_passes`,
-`encode_small_tiles`; the tests hold them equal to the loop's) and runs the decoder's loop with
-the known symbols otherwise; ``pixcodec.fixedpoint`` makes the tables identical on every
-machine.
+symbol, takes the same tables from exact parallel passes where they fit and pay
+(`encode_small_tiles`, `encode_tile_by_passes`; the tests hold them equal to the loop's) and runs
+the decoder's loop with the known symbols otherwise (large tiles of the PixelCNNs, whose
+compiled steppers are faster than torch's float64 convolutions); ``pixcodec.fixedpoint`` makes
+the tables identical on every machine.
 
 Version 2 files hold one stream for all tiles, interleaved in rounds that a memory budget fixed
 (``legacy_rounds``); ``decode_interleaved`` reads them.
