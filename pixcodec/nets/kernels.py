@@ -3,7 +3,8 @@
 A decoding step runs every layer at a few hundred positions. As torch operations that is about
 two hundred calls per colour, and their fixed cost, not the arithmetic, made most of the
 decoder's time. Here one call computes, for one colour, the input layer's centre tap, the
-residual blocks and the head, exactly as ``ResidualStepper.trunk`` does in torch.
+residual blocks and the head, exactly as the exact parallel pass (``PixelCNN.run`` in
+``ExactArithmetic``) computes them at those positions.
 
 Only the colour's own channel group of each layer is computed: under mask B the group reads
 the groups before it, which earlier colours' calls already finished. So the three colours of a
@@ -106,7 +107,7 @@ def residual_colour(colour, pixels, input_context, input_centre, reduce_w, reduc
 def integer_logits(features, inputs, weight, bias, lo, hi):
     """fixedpoint.integer_logits of the output layer's channels lo..hi-1 (ReLU'd features, the
     first `inputs` read): int64 (N, hi - lo)."""
-    sums = np.empty((features.shape[0], weight.shape[0]))
+    sums = np.empty((features.shape[0], hi))  # columns below lo stay unused
     _products(features, inputs, weight, lo, hi, sums)
     out = np.empty((features.shape[0], hi - lo), dtype=np.int64)
     scale = float(2**fx.LOGIT_BITS)
