@@ -251,18 +251,25 @@ def _groups(count: int, parts: int) -> list[range]:
 
 def _in_groups(func: Callable, items: Sequence, workers: int, progress: Progress | None
                ) -> list:
-    """func(part, progress=...) over runs of consecutive items, in `workers` processes when
-    more than one (each reports progress only when done), joined in order."""
+    """func(part, progress=...) over runs of consecutive items, joined in order. With more than
+    one run, the first is done in this process while `workers` - 1 worker processes do the
+    others (each reports progress only when done): one interpreter less to start."""
     groups = _groups(len(items), workers)
     if len(groups) == 1:
         return func(list(items), progress=progress)
     from .workers import run_in_workers
     results: list = [None] * len(groups)
     steps = StepCounter(progress, len(items))
-    for index, outcome in run_in_workers(func, [([items[k] for k in g],) for g in groups],
-                                         len(groups)):
-        results[index] = outcome.result()
-        for _ in groups[index]:
+
+    def first_group_here() -> None:
+        results[0] = func([items[k] for k in groups[0]])
+        for _ in groups[0]:
+            steps()
+
+    for index, outcome in run_in_workers(func, [([items[k] for k in g],) for g in groups[1:]],
+                                         len(groups) - 1, meanwhile=first_group_here):
+        results[index + 1] = outcome.result()
+        for _ in groups[index + 1]:
             steps()
     return [r for part in results for r in part]
 

@@ -69,6 +69,7 @@ def _serve(connection, parent: int) -> None:
     _die_with_parent(parent)
     import torch
     torch.set_num_threads(1)
+    import pixcodec.codec  # noqa: F401  (what every job needs, imported before the first comes)
     while True:
         try:
             func, args = connection.recv()
@@ -112,11 +113,35 @@ class _Worker:
         self.process.join(5)
 
 
-def run_in_workers(func: Callable, jobs: Iterable[tuple], workers: int
+# Workers started ahead of need (prestart), taken by the next run_in_workers.
+_spares: list[_Worker] = []
+
+
+def prestart(count: int) -> None:
+    """Start `count` workers now, for the next run_in_workers: they import torch (seconds) while
+    this process is still importing and reading its input, instead of after. One that is not
+    needed ends with this process."""
+    _spares.extend(_Worker() for _ in range(count - len(_spares)))
+
+
+def _new_worker() -> _Worker:
+    while _spares:
+        worker = _spares.pop()
+        if worker.process.is_alive():
+            return worker
+        worker.stop()
+    return _Worker()
+
+
+def run_in_workers(func: Callable, jobs: Iterable[tuple], workers: int,
+                   meanwhile: Callable[[], Any] | None = None
                    ) -> Iterator[tuple[int, Outcome]]:
     """(index, outcome) of `func(*job)` for each of `jobs`, in the order they finish, run in
-    `workers` processes. The workers stop when the iteration ends, however it ends (the caller's
-    Ctrl-C included)."""
+    `workers` processes. `meanwhile`, if given, is called once in the caller's thread as soon as
+    the first jobs are handed out, so the caller's own process can do a share of the work while
+    the workers start (each spends seconds importing torch). The workers stop when the
+    iteration ends, however it ends (an exception of `meanwhile` or the caller's Ctrl-C
+    included)."""
     from multiprocessing.connection import wait
     waiting = deque(enumerate(jobs))
     idle: list[_Worker] = []
@@ -124,13 +149,16 @@ def run_in_workers(func: Callable, jobs: Iterable[tuple], workers: int
     try:
         while waiting or busy:
             while waiting and len(busy) < workers:
-                worker = idle.pop() if idle else _Worker()
+                worker = idle.pop() if idle else _new_worker()
                 index, args = waiting.popleft()
                 try:
                     worker.connection.send((func, args))
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # it died idle: found below, through its sentinel
                 busy[worker] = index
+            if meanwhile is not None:
+                meanwhile, work_here = None, meanwhile
+                work_here()
             ready = wait([w.connection for w in busy] + [w.process.sentinel for w in busy])
             for worker in [w for w in busy if w.connection in ready
                            or w.process.sentinel in ready]:

@@ -137,8 +137,9 @@ def test_bitstream_is_independent_of_thread_count(rng, monkeypatch):
 
 
 def test_bytes_are_the_same_for_any_number_of_worker_processes(rng, monkeypatch):
-    """Tiles split among 1 or 2 processes (really two: PARALLEL_MIN_PIXELS lowered): the same
-    streams, and decoding with either count gives the pixels."""
+    """Tiles split among 1, 2 or 3 processes (really: PARALLEL_MIN_PIXELS lowered; the
+    command's own process codes the first share, so N processes start N - 1 workers): the same
+    streams, and decoding with any count gives the pixels."""
     net = random_pixelcnn(3, hidden=12, blocks=2)
     pixels = rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)
     monkeypatch.setattr(codec, "PARALLEL_MIN_PIXELS", 1)
@@ -148,9 +149,12 @@ def test_bytes_are_the_same_for_any_number_of_worker_processes(rng, monkeypatch)
     monkeypatch.setattr(workers._Worker, "__init__", lambda self: started.append(1) or real(self))
     one = codec.encode_pixels(net, pixels, tile=16, workers=1)
     assert not started
-    two = codec.encode_pixels(net, pixels, tile=16, workers=2)
-    assert len(started) == 2 and one == two and len(one.streams) == 6
-    for count in (1, 2):
+    assert len(one.streams) == 6
+    for count in (2, 3):
+        started.clear()
+        assert codec.encode_pixels(net, pixels, tile=16, workers=count) == one
+        assert len(started) == count - 1
+    for count in (1, 2, 3):
         assert np.array_equal(codec.decode_pixels(net, one.streams, 24, 40, 16,
                                                   checksums=one.checksums, workers=count), pixels)
 

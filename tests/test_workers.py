@@ -90,3 +90,46 @@ def test_workers_die_with_their_parent(tmp_path):
     while any(map(_alive, children)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(map(_alive, children)), "workers outlived their killed parent"
+
+
+def test_meanwhile_runs_here_while_the_workers_run_the_jobs(monkeypatch):
+    """The caller's own share (`meanwhile`) runs once, in its process, after the jobs are
+    handed out; an exception there stops the workers and reaches the caller."""
+    here = []
+    with closing(run_in_workers(os.getpid, [()] * 2, 2,
+                                meanwhile=lambda: here.append(os.getpid()))) as finishing:
+        pids = {outcome.result() for _, outcome in finishing}
+    assert here == [os.getpid()] and os.getpid() not in pids and len(pids) == 2
+    from pixcodec import workers
+    started = []
+    real = workers._Worker.__init__
+    monkeypatch.setattr(workers._Worker, "__init__",
+                        lambda self: real(self) or started.append(self.process.pid))
+
+    def fail() -> None:
+        assert len(started) == 1 and _alive(started[0])
+        raise KeyError("here")
+
+    with pytest.raises(KeyError, match="here"):
+        for _ in run_in_workers(time.sleep, [(600,)], 1, meanwhile=fail):
+            pass
+    deadline = time.monotonic() + 30
+    while _alive(started[0]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(started[0])
+
+
+def test_a_prestarted_worker_is_taken_and_a_dead_one_replaced(monkeypatch):
+    from pixcodec import workers
+    workers.prestart(1)
+    spare = workers._spares[0]
+    with closing(run_in_workers(os.getpid, [()], 1)) as finishing:
+        assert [o.result() for _, o in finishing] == [spare.process.pid]
+    assert not workers._spares
+    workers.prestart(1)
+    dead = workers._spares[0]
+    dead.process.kill()
+    dead.process.join(30)
+    with closing(run_in_workers(os.getpid, [()], 1)) as finishing:
+        pids = [o.result() for _, o in finishing]
+    assert pids and pids[0] != dead.process.pid and not workers._spares
