@@ -10,9 +10,10 @@ What is fitted, by effort level (the CLI's ``--effort``, default 2):
 * 2: the whole output layer too (about 5,400 numbers), or level 1 where that saves more.
 
 The fit runs on the trunk's features, computed once in float32: the adapted layers are linear in
-them, so each step of Adam costs a matrix product over a random sample of pixels. The change is
-stored as integers times 2**-step, with the step (STEP_CHOICES) that saves the most net of its
-bytes, and kept only when the float NLL it saves exceeds what it costs to store.
+them, so each step of Adam costs a matrix product over a random sample of pixels, plus a price
+on the change's size (_RATE_BITS). The change is stored as integers times 2**-step, with the
+step (STEP_CHOICES) that saves the most net of its bytes, and kept only when the float NLL it
+saves exceeds what it costs to store.
 """
 from __future__ import annotations
 
@@ -48,6 +49,14 @@ _LEARNING_RATE = 3e-4    # the peak; cosine decay to zero over the iterations
 # the whole of a Kodak photo took 1.2 s a comparison, ten of them per encode).
 _GAIN_SAMPLE = 2**16
 _SECTION_OVERHEAD = 12   # bytes of an ADPT section besides its body
+# What a change costs to store, for the fit: this many bits per 2**-9 of its absolute value, per
+# subpixel of the image (an L1 penalty). Changes that save little then stay at zero and pack
+# small. Chosen on held-out photos (docs/TRAINING.md); 0 before 2026-12-03.
+_RATE_BITS = 1.5
+# The level byte's bit 4: the values are stored zigzagged (0, -1, 1, -2, ... as 0, 1, 2, 3, ...)
+# as uint16, all low bytes then all high bytes: small changes give long runs of zero high bytes
+# (about 20 % fewer bytes after LZMA). Without it (files before 2026-12-03): int16 little-endian.
+ZIGZAG_PLANES = 0x10
 # Below this many subpixels no fit is tried: the smallest section (~500 bytes) would need more
 # than the 0.1-0.2 bits/dim the fits saved on photos, and a fit costs ~400 Adam steps.
 MIN_SUBPIXELS = 2**15
@@ -60,8 +69,9 @@ class Adaptation:
     deltas: tuple[np.ndarray, ...]   # int16, one per parameter of the level
 
     def pack(self) -> bytes:
-        values = np.concatenate([d.ravel() for d in self.deltas]).astype("<i2")
-        return bytes([self.level, self.step_bits]) + container.pack_lzma(values.tobytes())
+        values = np.concatenate([d.ravel() for d in self.deltas])
+        return (bytes([self.level | ZIGZAG_PLANES, self.step_bits])
+                + container.pack_lzma(_zigzag_planes(values)))
 
     @classmethod
     def quantize(cls, level: int, step_bits: int, deltas: list[np.ndarray]) -> "Adaptation":
@@ -72,6 +82,18 @@ class Adaptation:
     def values(self) -> list[np.ndarray]:
         """The deltas as float64 numbers."""
         return [d.astype(np.float64) * 2.0**-self.step_bits for d in self.deltas]
+
+
+def _zigzag_planes(values: np.ndarray) -> bytes:
+    wide = values.astype(np.int32)
+    zigzag = np.where(wide >= 0, 2 * wide, -2 * wide - 1).astype(np.uint16)
+    return (zigzag & 0xFF).astype(np.uint8).tobytes() + (zigzag >> 8).astype(np.uint8).tobytes()
+
+
+def _from_zigzag_planes(raw: bytes) -> np.ndarray:
+    planes = np.frombuffer(raw, dtype=np.uint8).reshape(2, -1).astype(np.int32)
+    zigzag = planes[0] | planes[1] << 8
+    return np.where(zigzag % 2 == 0, zigzag // 2, -(zigzag + 1) // 2).astype(np.int16)
 
 
 def adaptable(net: torch.nn.Module) -> bool:
@@ -92,17 +114,19 @@ def unpack(data: bytes, net: torch.nn.Module) -> Adaptation:
     """An ADPT section's body, checked against the model it adapts."""
     if not adaptable(net):
         raise FormatError("ADPT section for a model that cannot be adapted")
-    if len(data) < 2 or data[0] not in _PARAMETERS or data[1] not in STEP_CHOICES:
+    level, layout = (data[0] & ~ZIGZAG_PLANES, data[0] & ZIGZAG_PLANES) if data else (0, 0)
+    if len(data) < 2 or level not in _PARAMETERS or data[1] not in STEP_CHOICES:
         raise FormatError("corrupted ADPT section (unknown level or step)")
-    shapes = parameter_shapes(net, data[0])
+    shapes = parameter_shapes(net, level)
     size = 2 * sum(math.prod(s) for s in shapes)
-    values = np.frombuffer(container.unpack_lzma(data[2:], size, "ADPT"), dtype="<i2")
+    raw = container.unpack_lzma(data[2:], size, "ADPT")
+    values = _from_zigzag_planes(raw) if layout else np.frombuffer(raw, dtype="<i2")
     deltas, pos = [], 0
     for shape in shapes:
         n = math.prod(shape)
         deltas.append(values[pos:pos + n].reshape(shape))
         pos += n
-    return Adaptation(data[0], data[1], tuple(deltas))
+    return Adaptation(level, data[1], tuple(deltas))
 
 
 def apply(net: torch.nn.Module, adaptation: Adaptation | None) -> torch.nn.Module:
@@ -197,16 +221,19 @@ def _fit_level(problem: _HeadProblem, net: LogisticPixelCNN,
 
 
 def fit_deltas(problem: _HeadProblem, net: LogisticPixelCNN, level: int) -> list[np.ndarray]:
-    """The float changes to the parameters of `level` that Adam finds (float32)."""
+    """The float changes to the parameters of `level` that Adam finds (float32), minimising the
+    NLL plus the price of storing them."""
     deltas = [torch.zeros(s, requires_grad=True) for s in parameter_shapes(net, level)]
     optimizer = torch.optim.Adam(deltas, lr=_LEARNING_RATE)
     n = len(problem.symbols)
     sample = min(_SAMPLE, n)
+    rate = _RATE_BITS * 2**9 / problem.symbols.numel()
     for step in range(_ITERATIONS):
         for group in optimizer.param_groups:
             group["lr"] = _LEARNING_RATE * 0.5 * (1 + math.cos(math.pi * step / _ITERATIONS))
         start = step * sample % n
-        loss = problem.nll_bits(deltas, level, slice(start, min(start + sample, n)))
+        loss = problem.nll_bits(deltas, level, slice(start, min(start + sample, n))) \
+            + rate * sum(d.abs().sum() for d in deltas)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

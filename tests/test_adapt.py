@@ -60,7 +60,8 @@ def test_adapted_files_round_trip_exactly_and_are_smaller(logistic_zoo, effort):
     adapted = pixcodec.encode(pixels, "logistic-test", effort=effort)
     assert container.ADAPT not in sections_of(plain.data)
     assert container.ADAPT in sections_of(adapted.data)
-    assert sections_of(adapted.data)[container.ADAPT][0] in range(1, effort + 1)
+    level = sections_of(adapted.data)[container.ADAPT][0] & ~adapt.ZIGZAG_PLANES
+    assert level in range(1, effort + 1)
     assert len(adapted.data) < len(plain.data)
     assert adapted.nll_bits < plain.nll_bits
     assert np.array_equal(pixcodec.decompress(adapted.data), pixels)
@@ -92,7 +93,8 @@ def test_models_without_adaptation_ignore_the_effort(logistic_zoo, rng):
     (lambda body: body[:1], "unknown level or step"),
     (lambda body: body[:-3], "corrupted ADPT section"),
     (lambda body: body + b"\0\0", "corrupted ADPT section"),
-    (lambda body: bytes([2]) + body[1:], "corrupted ADPT section"),  # level 2 needs more
+    (lambda body: bytes([body[0] + 1]) + body[1:], "corrupted ADPT section"),  # level 2: more
+    (lambda body: bytes([body[0] | 0x20]) + body[1:], "unknown level"),
 ])
 def test_a_damaged_adaptation_section_is_refused(logistic_zoo, damage, message):
     data = pixcodec.encode(photo_pixels(), "logistic-test", effort=1).data
@@ -131,6 +133,25 @@ def test_an_adaptation_for_a_model_that_has_none_is_refused(logistic_zoo, rng):
     forged = replace_section(gray, container.ADAPT, sections_of(adapted)[container.ADAPT])
     with pytest.raises(FormatError, match="cannot be adapted"):
         pixcodec.decompress(forged)
+
+
+def test_both_layouts_of_the_values_give_the_same_change(logistic_zoo):
+    """Zigzag planes (written now) and int16 (files before 2026-12-03) hold the same numbers,
+    the int16 extremes included."""
+    from pixcodec import zoo
+    net = zoo.load_model("logistic-test")
+    rng = np.random.default_rng(3)
+    deltas = [rng.integers(-2**15, 2**15, s).astype(np.int16)
+              for s in adapt.parameter_shapes(net, 1)]
+    deltas[0].ravel()[:4] = (-2**15, 2**15 - 1, 0, -1)
+    written = adapt.Adaptation(1, 9, tuple(deltas)).pack()
+    assert written[0] == 1 | adapt.ZIGZAG_PLANES
+    values = np.concatenate([d.ravel() for d in deltas]).astype("<i2").tobytes()
+    legacy = bytes([1, 9]) + container.pack_lzma(values)
+    for body in (written, legacy):
+        read = adapt.unpack(body, net)
+        assert (read.level, read.step_bits) == (1, 9)
+        assert all(np.array_equal(a, b) for a, b in zip(read.deltas, deltas))
 
 
 @pytest.mark.parametrize("step_bits", adapt.STEP_CHOICES)

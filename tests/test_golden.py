@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 import pixcodec
-from pixcodec import container, zoo
+from pixcodec import adapt, container, zoo
 
 from conftest import model_plane
 
@@ -97,16 +97,19 @@ TILED = {
 # Files whose model was adapted to their image (an ADPT section: the fit runs in float32, so the
 # encoder's bytes may differ between machines; the decoder's result may not). The v1 file was
 # written by the encoder of 2026-12-01 (whose fit then paid on this crop); the v2, v3 and v4 files
-# with the level-2 fit forced in, since none pays on this crop any more.
+# with the level-2 fit forced in, since none pays on this crop any more; all of them store the
+# values as int16. The last one stores them as zigzag planes (written since 2026-12-03).
 ADAPTED = {
-    "logistic-rgb-v1": ("adapted-rgb.pxc",
+    "adapted-rgb.pxc": ("logistic-rgb-v1",
                         "570c4f445990b811b81e75666ea6453ba40cc0e5f52492ef023c893fa4cf6c29"),
-    "logistic-rgb-v2": ("adapted-rgb-v2.pxc",
-                        "7a24322029ef956ba12443a6eb0a5c847fbd8105d6b45b220d1a261be161eaf9"),
-    "logistic-rgb-v3": ("adapted-rgb-v3.pxc",
-                        "0f98645cb0c75a7ad4ed96d23f45467f607077140a12643591346879d0c9e069"),
-    "logistic-rgb-v4": ("adapted-rgb-v4.pxc",
-                        "af7af5a28b7ba35cfa154bd967503bdaa43e044e3858b2e6193378a175588067"),
+    "adapted-rgb-v2.pxc": ("logistic-rgb-v2",
+                           "7a24322029ef956ba12443a6eb0a5c847fbd8105d6b45b220d1a261be161eaf9"),
+    "adapted-rgb-v3.pxc": ("logistic-rgb-v3",
+                           "0f98645cb0c75a7ad4ed96d23f45467f607077140a12643591346879d0c9e069"),
+    "adapted-rgb-v4.pxc": ("logistic-rgb-v4",
+                           "af7af5a28b7ba35cfa154bd967503bdaa43e044e3858b2e6193378a175588067"),
+    "adapted-rgb-v4-zigzag.pxc": (
+        "logistic-rgb-v4", "2f871669e7869ac5dbfb2f4220fe22db16ab363e6352e74005be9fb9c633bb7a"),
 }
 ADAPTED_ORIGINAL = "kodim23-crop.png"
 # Files of the same patterns written with coder 1 (the payload as whole words) before coder 2
@@ -166,12 +169,14 @@ def test_files_written_with_coder_1_still_decode(model):
     assert np.array_equal(pixcodec.decompress(data), pattern(zoo.model_info(model).colours))
 
 
-@pytest.mark.parametrize("model", sorted(ADAPTED))
-def test_a_file_with_an_adapted_model_still_decodes(model):
-    name, sha256 = ADAPTED[model]
+@pytest.mark.parametrize("name", sorted(ADAPTED))
+def test_a_file_with_an_adapted_model_still_decodes(name):
+    model, sha256 = ADAPTED[name]
     assets = Path(__file__).parent / "assets"
     data = (assets / name).read_bytes()
     assert hashlib.sha256(data).hexdigest() == sha256
     assert container.ADAPT in container.unpack(data)[1] and model_plane(data).model == model
+    layout = container.unpack(data)[1][container.ADAPT][0] & adapt.ZIGZAG_PLANES
+    assert bool(layout) == name.endswith("-zigzag.pxc")
     expected = np.array(Image.open(assets / ADAPTED_ORIGINAL).convert("RGB"))
     assert np.array_equal(pixcodec.decompress(data), expected)
