@@ -114,13 +114,14 @@ def unpack(data: bytes, net: torch.nn.Module) -> Adaptation:
     """An ADPT section's body, checked against the model it adapts."""
     if not adaptable(net):
         raise FormatError("ADPT section for a model that cannot be adapted")
-    level, layout = (data[0] & ~ZIGZAG_PLANES, data[0] & ZIGZAG_PLANES) if data else (0, 0)
-    if len(data) < 2 or level not in _PARAMETERS or data[1] not in STEP_CHOICES:
+    level = data[0] & ~ZIGZAG_PLANES if len(data) >= 2 else None
+    if level not in _PARAMETERS or data[1] not in STEP_CHOICES:
         raise FormatError("corrupted ADPT section (unknown level or step)")
     shapes = parameter_shapes(net, level)
     size = 2 * sum(math.prod(s) for s in shapes)
     raw = container.unpack_lzma(data[2:], size, "ADPT")
-    values = _from_zigzag_planes(raw) if layout else np.frombuffer(raw, dtype="<i2")
+    values = (_from_zigzag_planes(raw) if data[0] & ZIGZAG_PLANES
+              else np.frombuffer(raw, dtype="<i2"))
     deltas, pos = [], 0
     for shape in shapes:
         n = math.prod(shape)
