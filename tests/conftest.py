@@ -15,6 +15,16 @@ from pixcodec.nets.logistic_pixelcnn import LogisticPixelCNN, LogisticPixelCNNCo
 from pixcodec.nets.pixelrnn import PixelRNN, PixelRNNConfig
 
 
+@pytest.fixture(autouse=True)
+def no_spare_workers_left_over():
+    """A CLI test that prestarts workers and then codes nothing in them would leave spares for
+    the next test to take; each test starts and ends without any."""
+    from pixcodec import workers
+    yield
+    while workers._spares:
+        workers._spares.pop().stop()
+
+
 def random_pixelcnn(colours: int, seed: int = 0, hidden: int = 6, blocks: int = 2,
                     out_features: int = 9) -> PixelCNN:
     """A small untrained net with weights large enough that every layer matters."""
