@@ -180,6 +180,8 @@ def _benchmark_training(opts, steps: int) -> None:
               show_default=True)
 @click.option("--schedule", type=click.Choice(["cosine", "constant"]), default="cosine",
               show_default=True)
+@click.option("--warmup", default=0, show_default=True, metavar="STEPS",
+              help="Ramp the learning rate up from 0 over this many first steps.")
 @click.option("--crop", default=32, show_default=True, help="Crop side for image folders.")
 @click.option("--heldout", type=click.Choice(["default", "valid", "test"]), default="default",
               help="Binarized MNIST's evaluation split (default: valid).")
@@ -203,7 +205,7 @@ def _benchmark_training(opts, steps: int) -> None:
                    "data, no checkpoint) and print images/s.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @guarded
-def train(preset, data, data_root, checkpoint, steps, batch, lr, optimizer, schedule, crop,
+def train(preset, data, data_root, checkpoint, steps, batch, lr, optimizer, schedule, warmup, crop,
           heldout, eval_every, eval_images, save_every, seed, device, no_amp, threads, minutes,
           init, benchmark, quiet):
     """Train a network, or resume its checkpoint. Several GPUs:
@@ -216,8 +218,9 @@ def train(preset, data, data_root, checkpoint, steps, batch, lr, optimizer, sche
                 raise click.UsageError(f"Missing option '{name}'.")
     opts = TrainOptions(model=preset, data=list(data), data_root=data_root,
                         checkpoint=Path(checkpoint or "unused"), steps=steps, batch=batch, lr=lr,
-                        optimizer=optimizer, schedule=schedule, crop=crop, heldout=heldout,
-                        eval_every=eval_every, eval_images=eval_images, save_every=save_every,
+                        optimizer=optimizer, schedule=schedule, warmup=warmup, crop=crop,
+                        heldout=heldout, eval_every=eval_every, eval_images=eval_images,
+                        save_every=save_every,
                         seed=seed, device=device, amp=not no_amp, threads=threads,
                         max_minutes=minutes, init=Path(init) if init else None)
     if benchmark:

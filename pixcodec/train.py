@@ -41,6 +41,7 @@ class TrainOptions:
     lr: float = 1e-3
     optimizer: str = "rmsprop"       # "rmsprop" (§5) or "adam"
     schedule: str = "cosine"         # "cosine" decay to 0 over `steps`, or "constant"
+    warmup: int = 0                  # steps of a linear ramp from 0 to `lr` (times the schedule)
     clip: float = 1.0                # gradient norm clipping; 0 turns it off
     crop: int = 32                   # crop side for image folders
     heldout: str = "default"         # binarized MNIST: "valid" or "test"
@@ -74,9 +75,12 @@ def _cpu_has_bfloat16() -> bool:
 
 
 def _lr_at(opts: TrainOptions, step: int) -> float:
+    # A fresh Adam's first steps move every weight by about lr whatever its gradient: a ramp
+    # keeps them from shaking a network started from trained weights (--init).
+    ramp = min(1.0, (step + 1) / opts.warmup) if opts.warmup else 1.0
     if opts.schedule == "constant":
-        return opts.lr
-    return opts.lr * 0.5 * (1 + math.cos(math.pi * min(step, opts.steps) / opts.steps))
+        return opts.lr * ramp
+    return opts.lr * ramp * 0.5 * (1 + math.cos(math.pi * min(step, opts.steps) / opts.steps))
 
 
 def _optimizer(opts: TrainOptions, params) -> torch.optim.Optimizer:
@@ -180,16 +184,35 @@ def load_checkpoint(path: Path) -> dict:
 
 
 def _initialise(net: torch.nn.Module, source: Path, verbose: bool) -> None:
-    """Copy every weight of another checkpoint that `net` has under the same name and shape
-    (a network grown by a zero-initialised part starts as the one it grew from)."""
+    """Copy every weight of another checkpoint that `net` has under the same name and shape,
+    and embed the smaller ones of a narrower network of the same kind (a network grown by a
+    zero-initialised part, or widened, starts as the one it grew from)."""
     weights = load_checkpoint(source)["weights"]
     own = net.state_dict()
     taken = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
-    net.load_state_dict(taken, strict=False)
-    left = sorted(set(own) - set(taken))
+    widened = {k: _embedded(v, own[k]) for k, v in weights.items()
+               if k in own and k not in taken and _fits_inside(v, own[k])}
+    net.load_state_dict(taken | widened, strict=False)
+    left = sorted(set(own) - set(taken) - set(widened))
     if verbose:
         print(f"initialised {len(taken)} of {len(own)} tensors from {source}"
+              + (f", widened {len(widened)}" if widened else "")
               + (f"; as built: {', '.join(left)}" if left else ""), file=sys.stderr)
+
+
+def _fits_inside(small: torch.Tensor, large: torch.Tensor) -> bool:
+    return small.dim() == large.dim() and all(s <= t for s, t in zip(small.shape, large.shape))
+
+
+def _embedded(small: torch.Tensor, built: torch.Tensor) -> torch.Tensor:
+    """A widened layer's tensor: the narrow one in its leading corner; the old outputs read
+    nothing of the new inputs (zero), so every old channel, and the network's output, keeps
+    its value; the new outputs keep their fresh initialisation, so they learn something else."""
+    out = built.clone()
+    if small.dim() >= 2:
+        out[:small.shape[0], small.shape[1]:] = 0
+    out[tuple(slice(0, n) for n in small.shape)] = small
+    return out
 
 
 def network_from_checkpoint(path: str | Path) -> torch.nn.Module:

@@ -193,6 +193,43 @@ def test_a_grown_network_starts_as_the_one_it_grew_from(tmp_path):
         assert torch.equal(grown(x), small(x))
 
 
+def test_a_widened_network_starts_as_the_narrow_one_and_its_new_part_learns(tmp_path):
+    """--init from a narrower network of the same kind (h = 32 -> 48): the old weights sit in
+    each tensor's leading corner and the old channels read none of the new ones, so the output
+    is the narrow network's; one training step then changes what the old channels read."""
+    from pixcodec.train import _initialise, nll_nats, save_checkpoint
+    torch.manual_seed(0)
+    narrow = build("photo_logistic_gap")
+    for p in narrow.parameters():
+        p.data.normal_(0, 0.1)
+    opts = options(tmp_path, "narrow.pt", model="photo_logistic_gap")
+    save_checkpoint(tmp_path / "narrow.pt", narrow, torch.optim.Adam(narrow.parameters()), 5,
+                    np.random.default_rng(0), opts)
+    wide = build("photo_logistic_gap_h48")
+    _initialise(wide, tmp_path / "narrow.pt", verbose=False)
+    reads_new = wide.blocks[0].reduce.weight[:32, 64:]
+    assert not reads_new.any() and wide.blocks[0].reduce.weight[32:].abs().sum() > 0
+    assert torch.equal(wide.blocks[0].reduce.weight[:32, :64], narrow.blocks[0].reduce.weight)
+    x = torch.randint(0, 256, (2, 3, 9, 10), dtype=torch.uint8)
+    with torch.no_grad():
+        assert torch.allclose(wide(x), narrow(x), atol=1e-5)
+    optimizer = torch.optim.Adam(wide.parameters(), 1e-3)
+    nll_nats(wide, x).backward()
+    optimizer.step()
+    assert wide.blocks[0].reduce.weight[:32, 64:].abs().sum() > 0
+
+
+def test_warmup_ramps_the_learning_rate_then_follows_the_schedule(tmp_path):
+    from pixcodec.train import _lr_at
+    plain = options(tmp_path, "a.pt", steps=1000, lr=1e-3)
+    ramped = dataclasses.replace(plain, warmup=100)
+    assert _lr_at(ramped, 0) == pytest.approx(_lr_at(plain, 0) / 100)
+    assert _lr_at(ramped, 49) == pytest.approx(_lr_at(plain, 49) / 2)
+    assert [_lr_at(ramped, s) for s in (99, 500, 999)] == [_lr_at(plain, s) for s in (99, 500, 999)]
+    constant = dataclasses.replace(ramped, schedule="constant")
+    assert _lr_at(constant, 9) == pytest.approx(1e-4) and _lr_at(constant, 100) == 1e-3
+
+
 def test_benchmark_times_training_steps_without_data_or_checkpoint(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(main, ["train", "--model", "mnist_pixelcnn", "--benchmark", "2",
