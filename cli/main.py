@@ -198,7 +198,8 @@ def _benchmark_training(opts, steps: int) -> None:
 @click.option("--minutes", default=0.0, help="Stop (after saving) after this long; 0: no limit.")
 @click.option("--init", type=click.Path(exists=True, dir_okay=False), metavar="CHECKPOINT",
               help="Start a new run from another checkpoint's weights where names and shapes "
-                   "match (e.g. a network grown by a zero-initialised part); ignored when "
+                   "match (e.g. a network grown by a zero-initialised part), a narrower "
+                   "network's embedded so that the output is unchanged; ignored when "
                    "--checkpoint exists and is resumed.")
 @click.option("--benchmark", type=click.IntRange(min=1), metavar="STEPS",
               help="Only time this many training steps on random images of --crop a side (no "
@@ -220,9 +221,8 @@ def train(preset, data, data_root, checkpoint, steps, batch, lr, optimizer, sche
                         checkpoint=Path(checkpoint or "unused"), steps=steps, batch=batch, lr=lr,
                         optimizer=optimizer, schedule=schedule, warmup=warmup, crop=crop,
                         heldout=heldout, eval_every=eval_every, eval_images=eval_images,
-                        save_every=save_every,
-                        seed=seed, device=device, amp=not no_amp, threads=threads,
-                        max_minutes=minutes, init=Path(init) if init else None)
+                        save_every=save_every, seed=seed, device=device, amp=not no_amp,
+                        threads=threads, max_minutes=minutes, init=Path(init) if init else None)
     if benchmark:
         _benchmark_training(opts, benchmark)
         return
