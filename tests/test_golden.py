@@ -62,6 +62,8 @@ GOLDEN = {
                         "a40f6cd5165621331b3e02063d1cae9b5107e20b338fcc8528f6c6be02b94e94"),
     "logistic-rgb-v4": ("ef4754f8c1de854c69d89c2b0761761d173d725cb04bfb5b8c1fa1d3cb93d02c",
                         "f65ba7b3859574a4197075e44cac341a785aad0c873a85840c7803a0f73bb729"),
+    "logistic-rgb-v5": ("27b133559a1920ea3f5e905ce81ef3333881736b0be3f3c739287050686e5404",
+                        "cee53960d9f018c7d4d81612dba0ed56c14930abbfb65c1429606e924d3f4b8a"),
 }
 # The same patterns as format version 2 wrote them (until 2026-12-02), in assets/v2/: they
 # must decode for ever.
@@ -93,12 +95,15 @@ TILED = {
         "af8bafc6c144db98ffe72183164443b4ec6c5baa1aebb6fb40d45012296383a4",
     "v3/logistic-rgb-v4-12-tiles.pxc":
         "fc86b09bc6e8f3baadc25a605c605b06656eb36b2b7f22860fd32ac3b2c1e903",
+    "v3/logistic-rgb-v5-12-tiles.pxc":
+        "19f345401da5aafeda64990d1d563471caa0d37ad02121a5f46bb3b47f608b31",
 }
 # Files whose model was adapted to their image (an ADPT section: the fit runs in float32, so the
 # encoder's bytes may differ between machines; the decoder's result may not). The v1 file was
 # written by the encoder of 2026-12-01 (whose fit then paid on this crop); the v2, v3 and v4 files
 # with the level-2 fit forced in, since none pays on this crop any more; all of them store the
-# values as int16. The last one stores them as zigzag planes (written since 2026-12-03).
+# values as int16. The "-zigzag" ones store them as zigzag planes (written since 2026-12-03;
+# v5's with its level-2 fit forced in too).
 ADAPTED = {
     "adapted-rgb.pxc": ("logistic-rgb-v1",
                         "570c4f445990b811b81e75666ea6453ba40cc0e5f52492ef023c893fa4cf6c29"),
@@ -110,6 +115,8 @@ ADAPTED = {
                            "af7af5a28b7ba35cfa154bd967503bdaa43e044e3858b2e6193378a175588067"),
     "adapted-rgb-v4-zigzag.pxc": (
         "logistic-rgb-v4", "2f871669e7869ac5dbfb2f4220fe22db16ab363e6352e74005be9fb9c633bb7a"),
+    "adapted-rgb-v5-zigzag.pxc": (
+        "logistic-rgb-v5", "a977cf6a04f61a6b3436466b8f2f70c15d1a5dfc49baec125881e093b23ceb38"),
 }
 ADAPTED_ORIGINAL = "kodim23-crop.png"
 # Files of the same patterns written with coder 1 (the payload as whole words) before coder 2
