@@ -175,19 +175,25 @@ def test_train_command_mixes_sets_of_one_size(tmp_path):
     assert not (tmp_path / "n.pt").exists()
 
 
+def started_from(tmp_path, source_model: str, model: str):
+    """(a random `source_model` net, a `model` net initialised from its checkpoint by --init)."""
+    from pixcodec.train import _initialise, save_checkpoint
+    torch.manual_seed(0)
+    source = build(source_model)
+    for p in source.parameters():
+        p.data.normal_(0, 0.1)
+    opts = options(tmp_path, "source.pt", model=source_model)
+    save_checkpoint(tmp_path / "source.pt", source, torch.optim.Adam(source.parameters()), 5,
+                    np.random.default_rng(0), opts)
+    started = build(model)
+    _initialise(started, tmp_path / "source.pt", verbose=False)
+    return source, started
+
+
 def test_a_grown_network_starts_as_the_one_it_grew_from(tmp_path):
     """--init: photo_logistic_med is photo_logistic plus a zero-initialised part, so started
     from photo_logistic's weights it computes the very same outputs."""
-    from pixcodec.train import _initialise, save_checkpoint
-    torch.manual_seed(0)
-    small = build("photo_logistic")
-    for p in small.parameters():
-        p.data.normal_(0, 0.1)
-    opts = options(tmp_path, "small.pt", model="photo_logistic")
-    save_checkpoint(tmp_path / "small.pt", small, torch.optim.Adam(small.parameters()), 5,
-                    np.random.default_rng(0), opts)
-    grown = build("photo_logistic_med")
-    _initialise(grown, tmp_path / "small.pt", verbose=False)
+    small, grown = started_from(tmp_path, "photo_logistic", "photo_logistic_med")
     x = torch.randint(0, 256, (1, 3, 9, 10), dtype=torch.uint8)
     with torch.no_grad():
         assert torch.equal(grown(x), small(x))
@@ -197,16 +203,8 @@ def test_a_widened_network_starts_as_the_narrow_one_and_its_new_part_learns(tmp_
     """--init from a narrower network of the same kind (h = 32 -> 48): the old weights sit in
     each tensor's leading corner and the old channels read none of the new ones, so the output
     is the narrow network's; one training step then changes what the old channels read."""
-    from pixcodec.train import _initialise, nll_nats, save_checkpoint
-    torch.manual_seed(0)
-    narrow = build("photo_logistic_gap")
-    for p in narrow.parameters():
-        p.data.normal_(0, 0.1)
-    opts = options(tmp_path, "narrow.pt", model="photo_logistic_gap")
-    save_checkpoint(tmp_path / "narrow.pt", narrow, torch.optim.Adam(narrow.parameters()), 5,
-                    np.random.default_rng(0), opts)
-    wide = build("photo_logistic_gap_h48")
-    _initialise(wide, tmp_path / "narrow.pt", verbose=False)
+    from pixcodec.train import nll_nats
+    narrow, wide = started_from(tmp_path, "photo_logistic_gap", "photo_logistic_gap_h48")
     reads_new = wide.blocks[0].reduce.weight[:32, 64:]
     assert not reads_new.any() and wide.blocks[0].reduce.weight[32:].abs().sum() > 0
     assert torch.equal(wide.blocks[0].reduce.weight[:32, :64], narrow.blocks[0].reduce.weight)
