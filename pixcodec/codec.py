@@ -187,6 +187,9 @@ def _canvas(tiles: Sequence[np.ndarray]) -> np.ndarray:
 
 def _runs(tiles: np.ndarray) -> Iterator[tuple[int, slice]]:
     """(tile, slice) of each run of equal tile numbers (a step lists tiles in order)."""
+    if len(tiles) and tiles[0] == tiles[-1]:  # one tile: common, and a shortcut per colour
+        yield int(tiles[0]), slice(0, len(tiles))
+        return
     bounds = [0, *(np.flatnonzero(np.diff(tiles)) + 1), len(tiles)]
     for start, stop in zip(bounds[:-1], bounds[1:]):
         if stop > start:

@@ -25,6 +25,8 @@ import numba
 import numpy as np
 import torch
 
+Array = torch.Tensor | np.ndarray  # the exact rules below take either
+
 WEIGHT_BITS = 16
 WEIGHT_LIMIT = 15.0
 ACT_BITS = 12
@@ -80,9 +82,12 @@ def _nonlinear_tables() -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(sigmoid / float(unit)), torch.from_numpy(tanh / float(unit))
 
 
-def round_to_grid(x: torch.Tensor, bits: int, limit: float) -> torch.Tensor:
-    """Round to the nearest multiple of 2**-bits and clamp to [-limit, limit]; exact in float64."""
+def round_to_grid(x: Array, bits: int, limit: float) -> Array:
+    """Round to the nearest multiple of 2**-bits and clamp to [-limit, limit]; exact in float64.
+    Ties go to even, in torch and numpy alike (the steppers work in numpy)."""
     scale = float(2**bits)
+    if isinstance(x, np.ndarray):
+        return np.clip(np.rint(x * scale), -limit * scale, limit * scale) / scale
     return torch.round(x * scale).clamp_(-limit * scale, limit * scale).div_(scale)
 
 
@@ -94,28 +99,32 @@ def quantize_bias(b: torch.Tensor) -> torch.Tensor:
     return round_to_grid(b.detach().to(torch.float64), WEIGHT_BITS + ACT_BITS, WEIGHT_LIMIT)
 
 
-def quantize_activation(a: torch.Tensor) -> torch.Tensor:
+def quantize_activation(a: Array) -> Array:
     return round_to_grid(a, ACT_BITS, ACT_LIMIT)
 
 
-def _lookup(table: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+def _lookup(table: torch.Tensor, x: Array) -> Array:
     n = NONLINEAR_LIMIT * 2**ACT_BITS
+    if isinstance(x, np.ndarray):
+        return table.numpy()[np.clip(np.rint(x * float(2**ACT_BITS)), -n, n).astype(np.int64) + n]
     index = torch.round(x * float(2**ACT_BITS)).clamp_(-n, n).add_(n).to(torch.int64)
     return table[index]
 
 
-def sigmoid(x: torch.Tensor) -> torch.Tensor:
+def sigmoid(x: Array) -> Array:
     """Exact sigmoid of float64 x (rounded to the activation grid first), on the grid."""
     return _lookup(_nonlinear_tables()[0], x)
 
 
-def tanh(x: torch.Tensor) -> torch.Tensor:
+def tanh(x: Array) -> Array:
     """Exact tanh of float64 x (rounded to the activation grid first), on the grid."""
     return _lookup(_nonlinear_tables()[1], x)
 
 
-def integer_logits(logits: torch.Tensor) -> torch.Tensor:
+def integer_logits(logits: Array) -> Array:
     """Exact float64 logits -> int64 logits in units of 2**-LOGIT_BITS nats."""
+    if isinstance(logits, np.ndarray):
+        return np.rint(logits * float(2**LOGIT_BITS)).astype(np.int64)
     return torch.round(logits * float(2**LOGIT_BITS)).to(torch.int64)
 
 

@@ -224,6 +224,16 @@ def test_version_2_rounds_follow_the_cache_budget_and_huge_grids_cost_one_round(
     assert peak < 2**27
 
 
+def test_the_exact_rules_give_the_same_in_numpy_and_torch(rng):
+    """The steppers round in numpy, the parallel pass in torch: ties to even in both."""
+    grid = rng.integers(-2**26, 2**26, size=4000) / 2.0**28  # multiples of 2**-28, as sums are
+    ties = (rng.integers(-2**14, 2**14, size=1000) + 0.5) / 2.0**fx.ACT_BITS
+    x = np.concatenate([grid, ties, ties * 2.0**(fx.ACT_BITS - fx.LOGIT_BITS), [1e6, -1e6]])
+    for rule in (fx.quantize_activation, fx.sigmoid, fx.tanh, fx.integer_logits):
+        expected = rule(torch.from_numpy(x)).numpy()
+        assert np.array_equal(rule(x.copy()), expected), rule.__name__
+
+
 def test_exp_table_is_a_decreasing_positive_exp():
     assert fx.EXP_TABLE[0] == 2**40 and (np.diff(fx.EXP_TABLE) <= 0).all() and fx.EXP_TABLE[-1] > 0
     # Each step's rounding adds up: relative error 1e-7 by d = 10,000, 0.2 % by 20,000.

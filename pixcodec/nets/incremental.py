@@ -93,6 +93,7 @@ class FeatureCache:
         self.row_len = width + 2 * pad
         self.tile_len = (height + pad) * self.row_len
         self.data = torch.zeros(tiles * self.tile_len, channels, dtype=torch.float32)
+        self.array = self.data.numpy()  # the same memory, for the compiled steppers
         self.offsets = self.flat_offsets(offsets)
 
     def index(self, tile: torch.Tensor, row: torch.Tensor, col: torch.Tensor) -> torch.Tensor:

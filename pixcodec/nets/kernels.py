@@ -35,21 +35,39 @@ def _quantize(v):
 @numba.njit(cache=True, nogil=True, fastmath=EXACT_SUMS)
 def _products(x, inputs, weight, lo, hi, out):
     """out[n, o] = sum over i below `inputs` of x[n, i] * weight[o, i], for o in lo..hi-1.
-    Four rows at a time: each weight loaded once serves four sums (1.5x faster here)."""
+    Four rows by two outputs at a time: each load serves two or four sums (eight vector
+    accumulators fit AVX2's registers; 1.15x faster than four rows by one output here, 1.7x
+    than one by one)."""
     rows = x.shape[0]
     n = 0
     while n + 4 <= rows:
-        for o in range(lo, hi):
-            a0 = a1 = a2 = a3 = 0.0
+        o = lo
+        while o + 2 <= hi:
+            a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = 0.0
             for i in range(inputs):
-                w = weight[o, i]
-                a0 += x[n, i] * w
-                a1 += x[n + 1, i] * w
-                a2 += x[n + 2, i] * w
-                a3 += x[n + 3, i] * w
+                w, v = weight[o, i], weight[o + 1, i]
+                x0, x1, x2, x3 = x[n, i], x[n + 1, i], x[n + 2, i], x[n + 3, i]
+                a0 += x0 * w
+                a1 += x1 * w
+                a2 += x2 * w
+                a3 += x3 * w
+                b0 += x0 * v
+                b1 += x1 * v
+                b2 += x2 * v
+                b3 += x3 * v
             out[n, o], out[n + 1, o], out[n + 2, o], out[n + 3, o] = a0, a1, a2, a3
+            out[n, o + 1], out[n + 1, o + 1], out[n + 2, o + 1], out[n + 3, o + 1] = b0, b1, b2, b3
+            o += 2
+        if o < hi:
+            _dot_rows(x, inputs, weight, n, n + 4, o, hi, out)
         n += 4
-    for m in range(n, rows):
+    _dot_rows(x, inputs, weight, n, rows, lo, hi, out)
+
+
+@numba.njit(cache=True, nogil=True, fastmath=EXACT_SUMS)
+def _dot_rows(x, inputs, weight, first, stop, lo, hi, out):
+    """_products of rows first..stop-1 one sum at a time (the edges of the blocked loop)."""
+    for m in range(first, stop):
         for o in range(lo, hi):
             acc = 0.0
             for i in range(inputs):
@@ -118,20 +136,43 @@ def integer_logits(features, inputs, weight, bias, lo, hi):
 
 
 @numba.njit(cache=True, nogil=True, fastmath=EXACT_SUMS)
+def linear(x, weight, bias):
+    """bias + x @ weight.T, unrounded: x (N, in), weight (out, in), bias (out,) -> (N, out).
+    (Not numpy's matmul: its BLAS may start threads of its own beside the coding processes.)"""
+    out = np.empty((x.shape[0], weight.shape[0]))
+    _products(np.ascontiguousarray(x), x.shape[1], weight, 0, weight.shape[0], out)
+    for n in range(x.shape[0]):
+        for o in range(weight.shape[0]):
+            out[n, o] += bias[o]
+    return out
+
+
+@numba.njit(cache=True, nogil=True, fastmath=EXACT_SUMS)
 def neighbour_sums(cache, centres, offsets, weight, bias):
     """A convolution's bias and non-centre taps at N positions of a feature cache (rows of
     float32 channels, flat-indexed): float64 (N, out), out[n, o] = bias[o] + sum over taps t
     and channels i of cache[centres[n] + offsets[t], i] * weight[o, t * channels + i]."""
-    channels = cache.shape[1]
-    gathered = np.empty((len(centres), len(offsets) * channels))
-    for n in range(len(centres)):
-        for t in range(len(offsets)):
-            row = centres[n] + offsets[t]
-            for i in range(channels):
-                gathered[n, t * channels + i] = cache[row, i]
-    out = np.empty((len(centres), weight.shape[0]))
-    _products(gathered, gathered.shape[1], weight, 0, weight.shape[0], out)
-    for n in range(len(centres)):
-        for o in range(weight.shape[0]):
-            out[n, o] += bias[o]
+    return stacked_neighbour_sums(cache, centres, offsets, weight.reshape((1,) + weight.shape),
+                                  bias.reshape((1,) + bias.shape))[0]
+
+
+@numba.njit(cache=True, nogil=True, fastmath=EXACT_SUMS)
+def stacked_neighbour_sums(cache, centres, offsets, weights, biases):
+    """``neighbour_sums`` of B convolutions whose inputs share a cache, convolution b's in its
+    channels b * C .. (b + 1) * C: weights (B, out, taps * C), biases (B, out) -> (B, N, out)."""
+    layers, outputs, width = weights.shape
+    channels = width // len(offsets)
+    gathered = np.empty((len(centres), width))
+    out = np.empty((layers, len(centres), outputs))
+    for b in range(layers):
+        first = b * channels
+        for n in range(len(centres)):
+            for t in range(len(offsets)):
+                row = centres[n] + offsets[t]
+                for i in range(channels):
+                    gathered[n, t * channels + i] = cache[row, first + i]
+        _products(gathered, width, weights[b], 0, outputs, out[b])
+        for n in range(len(centres)):
+            for o in range(outputs):
+                out[b, n, o] += biases[b, o]
     return out

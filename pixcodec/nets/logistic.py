@@ -158,24 +158,24 @@ class QuantizedMixture:
     colour terms, ``inv_scales`` (N, C, K) in units of 2**-INV_SCALE_BITS, ``coeffs`` (N, 3, K)
     in units of 2**-ACT_BITS or None."""
 
-    def __init__(self, out: torch.Tensor, colours: int, components: int):
+    def __init__(self, out: np.ndarray | torch.Tensor, colours: int, components: int):
         """`out`: exact float64 network outputs (N, channels) (multiples of 2**-28)."""
-        out = out.to(torch.float64)
+        out = np.asarray(out, dtype=np.float64)
         k, c = components, colours
-        logits = fx.integer_logits(out[:, :k]).numpy()
+        logits = fx.integer_logits(out[:, :k])
         gap = np.minimum(logits.max(axis=1, keepdims=True) - logits, fx.EXP_TABLE_SIZE - 1)
         self.weights = np.ascontiguousarray(fx.EXP_TABLE[gap] >> (40 - POSTERIOR_BITS))
-        means = fx.quantize_activation(out[:, k:k + c * k]).clamp_(-4, 4)
-        self.means = (means * 2.0**MEAN_BITS).to(torch.int64).numpy().reshape(-1, c, k)
+        means = np.clip(fx.quantize_activation(out[:, k:k + c * k]), -4, 4)
+        self.means = (means * 2.0**MEAN_BITS).astype(np.int64).reshape(-1, c, k)
         step = 2**LOG_SCALE_BITS
-        log_scales = torch.round(out[:, k + c * k:k + 2 * c * k] * step).clamp_(
-            LOG_SCALE_MIN * step, LOG_SCALE_MAX * step).to(torch.int64).numpy()
+        log_scales = np.clip(np.rint(out[:, k + c * k:k + 2 * c * k] * step),
+                             LOG_SCALE_MIN * step, LOG_SCALE_MAX * step).astype(np.int64)
         self.inv_scales = inverse_scale_table()[log_scales - int(LOG_SCALE_MIN * step)] \
             .reshape(-1, c, k)
         self.coeffs = None
         if c == 3:
             coeffs = fx.tanh(out[:, k + 2 * c * k:]) * 2.0**fx.ACT_BITS
-            self.coeffs = coeffs.to(torch.int64).numpy().reshape(-1, 3, k)
+            self.coeffs = coeffs.astype(np.int64).reshape(-1, 3, k)
 
     def means_of(self, colour: int, earlier: np.ndarray | None) -> np.ndarray:
         """(N, K) means of `colour` with the colour terms of `earlier` symbols (N, colour)."""

@@ -35,10 +35,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import fixedpoint as fx
+from ..fixedpoint import Array
 from .arithmetic import FLOAT, ExactArithmetic, PixelNetwork
 from .incremental import reach_of, slope_for
 from .layers import MaskedConv2d, normalise_pixels
-from .pixelcnn import ResidualBlock, ResidualStepper
+from .kernels import linear, neighbour_sums
+from .pixelcnn import ResidualBlock, ResidualStepper, centre_weights, context_weights
 from . import logistic
 
 
@@ -192,13 +194,15 @@ class LogisticPixelCNNStepper(ResidualStepper):
     def __init__(self, net: LogisticPixelCNN, tile_sizes: list[tuple[int, int]]):
         super().__init__(net, tile_sizes, 256, 1)
         self.colours, self.components = net.config.colours, net.config.components
-        self.params = self.taps(net.params)
-        self.predictor = None
+        self.params_weight, self.params_bias = centre_weights(self.taps(net.params))
+        self.predictor_sums = None
         if net.predictor is not None:
-            self.predictor = self.taps(net.predictor)
-            self.predictor_offsets = self.pixels.flat_offsets(self.predictor.offsets)
+            predictor = self.taps(net.predictor)
+            self.predictor_offsets = self.pixels.flat_offsets(predictor.offsets).numpy()
+            self.predictor_sums = context_weights(predictor)
         # the cheap causal predictions: (their 1x1 layer, where their inputs are, the rule)
-        self.guesses = [(self.taps(layer), self.pixels.flat_offsets(offsets), rule)
+        self.guesses = [(centre_weights(self.taps(layer)),
+                         self.pixels.flat_offsets(offsets).numpy(), rule)
                         for layer, offsets, rule in ((net.edge, EDGE_OFFSETS, median_edge),
                                                      (net.gap, GAP_OFFSETS, gradient_adjusted))
                         if layer is not None]
@@ -208,18 +212,21 @@ class LogisticPixelCNNStepper(ResidualStepper):
         self.mixture = None
         self.revealed = np.zeros((len(self.pixel_index), self.colours), dtype=np.int64)
 
-    def _run(self) -> torch.Tensor:
-        """The exact network outputs (N, channels) at the current positions."""
-        index = torch.from_numpy(self.pixel_index)
+    def _run(self) -> np.ndarray:
+        """The exact network outputs (N, channels) at the current positions, in numpy: at a
+        step's few hundred positions torch's fixed cost per call outweighs the arithmetic.
+        Every sum is exact (pixcodec.fixedpoint), so its order does not matter."""
+        index = self.pixel_index
         # One channel group (the colours share every layer); mask A: the centre is not read.
         features = self.trunk(0, np.zeros((len(index), self.colours)))
-        out = self.params.centre(torch.from_numpy(features))
-        means = slice(self.components, self.components * (1 + self.colours))
-        if self.predictor is not None:
-            out[:, means] += self.predictor.context(
-                self.pixels.neighbours(index, self.predictor_offsets))
-        for layer, offsets, rule in self.guesses:
-            out[:, means] += layer.centre(rule(*self.pixels.neighbours(index, offsets).unbind(1)))
+        out = linear(features, self.params_weight, self.params_bias)
+        means = out[:, self.components:self.components * (1 + self.colours)]
+        if self.predictor_sums is not None:
+            means += neighbour_sums(self.pixels.array, index, self.predictor_offsets,
+                                    *self.predictor_sums)
+        for (weight, bias), offsets, rule in self.guesses:
+            around = self.pixels.array[index[:, None] + offsets].astype(np.float64)
+            means += linear(rule(*around.transpose(1, 0, 2)), weight, bias)
         return out
 
     def table(self, colour: int) -> torch.Tensor:
@@ -233,13 +240,17 @@ class LogisticPixelCNNStepper(ResidualStepper):
         self.revealed[:, colour] = symbols.numpy()
 
 
-def median_edge(north: torch.Tensor, west: torch.Tensor, north_west: torch.Tensor) -> torch.Tensor:
+def median_edge(north: Array, west: Array, north_west: Array) -> Array:
     """LOCO-I's median edge detector: the median of N, W and N + W - NW (the smaller of N and W
     across an edge above or left, the larger across the other, the plane through them
-    elsewhere). Exact on the pixel grid."""
+    elsewhere). Exact on the pixel grid; torch tensors (training) or numpy arrays (coding)."""
+    xp = _module_of(north)
     plane = north + west - north_west
-    return torch.maximum(torch.minimum(north, west),
-                         torch.minimum(torch.maximum(north, west), plane))
+    return xp.maximum(xp.minimum(north, west), xp.minimum(xp.maximum(north, west), plane))
+
+
+def _module_of(x: Array):
+    return np if isinstance(x, np.ndarray) else torch
 
 
 def neighbours(x: torch.Tensor, offsets) -> list[torch.Tensor]:
@@ -255,22 +266,22 @@ def neighbours(x: torch.Tensor, offsets) -> list[torch.Tensor]:
 
 
 def gradient_adjusted(west, west_west, north, north_north, north_east, north_west,
-                      north_north_east) -> torch.Tensor:
+                      north_north_east) -> Array:
     """CALIC's gradient-adjusted prediction (Wu and Memon, 1997) on normalised pixels (steps of
     2**-7, so its thresholds of 80, 32 and 8 grey levels are 80/128, ...): the pixel to the
     left across a sharp horizontal edge, the one above across a sharp vertical one, else the
     plane through W, N, NE and NW pulled towards W or N by how strongly the gradients
-    differ. Exact on the fixed-point grid (quarters of quarters of pixel steps)."""
-    horizontal = ((west - west_west).abs() + (north - north_west).abs()
-                  + (north - north_east).abs())
-    vertical = ((west - north_west).abs() + (north - north_north).abs()
-                + (north_east - north_north_east).abs())
+    differ. Exact on the fixed-point grid (quarters of quarters of pixel steps); torch tensors
+    or numpy arrays."""
+    where = _module_of(west).where
+    horizontal = abs(west - west_west) + abs(north - north_west) + abs(north - north_east)
+    vertical = (abs(west - north_west) + abs(north - north_north)
+                + abs(north_east - north_north_east))
     # > 0: values change more going up than going left, an edge along the row: W is the guess
     d = vertical - horizontal
     guess = (west + north) / 2 + (north_east - north_west) / 4
-    guess = torch.where(d > 32 / 128, (guess + west) / 2,
-                        torch.where(d > 8 / 128, (3 * guess + west) / 4,
-                                    torch.where(d < -32 / 128, (guess + north) / 2,
-                                                torch.where(d < -8 / 128, (3 * guess + north) / 4,
-                                                            guess))))
-    return torch.where(d > 80 / 128, west, torch.where(d < -80 / 128, north, guess))
+    guess = where(d > 32 / 128, (guess + west) / 2,
+                  where(d > 8 / 128, (3 * guess + west) / 4,
+                        where(d < -32 / 128, (guess + north) / 2,
+                              where(d < -8 / 128, (3 * guess + north) / 4, guess))))
+    return where(d > 80 / 128, west, where(d < -80 / 128, north, guess))

@@ -32,8 +32,8 @@ from .. import fixedpoint as fx
 from .arithmetic import FLOAT, PixelNetwork, exact_parameters
 from .incremental import (FeatureCache, PixelCache, Taps, reach_of, slope_for, wavefront,
                           wavefront_steps)
-from .kernels import integer_logits, neighbour_sums, residual_colour
-from .layers import (MaskedConv2d, channel_groups, check_levels, normalise_pixels,
+from .kernels import integer_logits, neighbour_sums, residual_colour, stacked_neighbour_sums
+from .layers import (MaskedConv2d, channel_groups, check_levels,
                      output_channels)
 
 
@@ -135,12 +135,13 @@ class ResidualStepper:
         input_taps = self.taps(net.input_conv)
         self.pixels = PixelCache(tiles, height, width, cfg.colours, levels, 3, input_taps.offsets)
         self.input_sums = context_weights(input_taps)
-        self.blocks = []  # (the cache of the spatial layer's inputs, its context weights)
-        for block in net.blocks:
-            spatial = self.taps(block.spatial)
-            cache = FeatureCache(tiles, height, width, cfg.hidden,
-                                 block.spatial.kernel_size[1] // 2, spatial.offsets)
-            self.blocks.append((cache, context_weights(spatial)))
+        # The blocks' spatial layers' inputs, side by side in one cache (block b's channels at
+        # b * h ..): one gather and one compiled call a step serve every block.
+        spatial = [self.taps(block.spatial) for block in net.blocks]
+        self.block_inputs = FeatureCache(tiles, height, width, len(spatial) * cfg.hidden,
+                                         net.blocks[0].spatial.kernel_size[1] // 2,
+                                         spatial[0].offsets)
+        self.block_sums = tuple(np.stack(part) for part in zip(*map(context_weights, spatial)))
         self.weights = self._kernel_weights(net)
 
     def _kernel_weights(self, net: nn.Module) -> dict:
@@ -182,12 +183,12 @@ class ResidualStepper:
         their layers' outputs."""
         tile, row, col = tile.numpy(), row.numpy(), col.numpy()
         self.pixel_index = self.pixels.index(tile, row, col)
-        self.block_index = [cache.index(tile, row, col) for cache, _ in self.blocks]
+        self.block_index = self.block_inputs.index(tile, row, col)
         self.input_context = cached_sums(self.pixels, self.pixel_index, self.input_sums)
-        self.spatial_context = np.stack([
-            cached_sums(cache, index, weights)
-            for (cache, weights), index in zip(self.blocks, self.block_index)])
-        n, blocks, w = len(tile), len(self.blocks), self.weights
+        self.spatial_context = stacked_neighbour_sums(
+            self.block_inputs.array, self.block_index, self.block_inputs.offsets.numpy(),
+            *self.block_sums)
+        n, blocks, w = len(tile), len(self.block_sums[0]), self.weights
         self.stream = np.empty((blocks + 1, n, w["reduce_w"].shape[2]))
         self.reduced = np.empty((blocks, n, w["reduce_w"].shape[1]))
         self.spatial = np.empty_like(self.reduced)
@@ -204,13 +205,15 @@ class ResidualStepper:
                         w["stream_groups"], w["hidden_groups"], w["head_groups"],
                         self.stream, self.reduced, self.spatial, self.features)
         if group == self.groups - 1:
-            for (cache, _), index, reduced in zip(self.blocks, self.block_index, self.reduced):
-                cache.data.numpy()[index] = reduced  # float32 holds them exactly
+            # (blocks, N, h) -> (N, blocks * h); float32 holds them exactly
+            self.block_inputs.array[self.block_index] = (
+                self.reduced.transpose(1, 0, 2).reshape(len(self.block_index), -1))
         return self.features
 
     def reveal(self, colour: int, symbols: torch.Tensor) -> None:
-        self.pixels.data.numpy()[self.pixel_index, colour] = normalise_pixels(
-            symbols, self.pixels.levels).numpy()
+        # normalise_pixels in numpy (a torch call per colour costs more than the arithmetic)
+        half = self.pixels.levels / 2
+        self.pixels.array[self.pixel_index, colour] = (symbols.numpy() - half) / half
 
 
 def context_weights(taps: Taps) -> tuple[np.ndarray, np.ndarray]:
@@ -218,10 +221,15 @@ def context_weights(taps: Taps) -> tuple[np.ndarray, np.ndarray]:
     return taps.context_weight.t().contiguous().numpy(), taps.bias.numpy()
 
 
+def centre_weights(taps: Taps) -> tuple[np.ndarray, np.ndarray]:
+    """A layer's centre tap (out, in) and bias, as ``kernels.linear`` reads them."""
+    return taps.centre_weight.t().contiguous().numpy(), taps.bias.numpy()
+
+
 def cached_sums(cache: FeatureCache, index: np.ndarray,
                 weights: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """``Taps.context`` at the cache's positions `index`, compiled: float64 (N, out)."""
-    return neighbour_sums(cache.data.numpy(), index, cache.offsets.numpy(), *weights)
+    return neighbour_sums(cache.array, index, cache.offsets.numpy(), *weights)
 
 
 class PixelCNNStepper(ResidualStepper):
@@ -240,8 +248,7 @@ class PixelCNNStepper(ResidualStepper):
 
     def table(self, colour: int) -> torch.Tensor:
         """int64 logits (N, levels) of `colour` at the current positions."""
-        features = self.trunk(colour, self.pixels.data.numpy()[self.pixel_index]
-                              .astype(np.float64))
+        features = self.trunk(colour, self.pixels.array[self.pixel_index].astype(np.float64))
         k = output_channels(self.levels)
         out = torch.from_numpy(integer_logits(
             features, self.weights["head_groups"][colour + 1], self.logits_weight,
