@@ -225,20 +225,41 @@ def fit_deltas(problem: _HeadProblem, net: LogisticPixelCNN, level: int) -> list
     """The float changes to the parameters of `level` that Adam finds (float32), minimising the
     NLL plus the price of storing them."""
     deltas = [torch.zeros(s, requires_grad=True) for s in parameter_shapes(net, level)]
-    optimizer = torch.optim.Adam(deltas, lr=_LEARNING_RATE)
+    optimizer = _Adam(deltas)
     n = len(problem.symbols)
     sample = min(_SAMPLE, n)
     rate = _RATE_BITS * 2**9 / problem.symbols.numel()
     for step in range(_ITERATIONS):
-        for group in optimizer.param_groups:
-            group["lr"] = _LEARNING_RATE * 0.5 * (1 + math.cos(math.pi * step / _ITERATIONS))
         start = step * sample % n
         loss = problem.nll_bits(deltas, level, slice(start, min(start + sample, n))) \
             + rate * sum(d.abs().sum() for d in deltas)
-        optimizer.zero_grad()
+        for d in deltas:
+            d.grad = None
         loss.backward()
-        optimizer.step()
+        optimizer.step(_LEARNING_RATE * 0.5 * (1 + math.cos(math.pi * step / _ITERATIONS)))
     return [d.detach().numpy() for d in deltas]
+
+
+class _Adam:
+    """torch.optim.Adam's update as it runs on CPU tensors (its single-tensor path), operation
+    for operation, so the very same deltas: constructing a torch optimizer imports
+    torch._dynamo, 2 s here, on the critical path of every adapted encode."""
+
+    def __init__(self, params: list[torch.Tensor], betas=(0.9, 0.999), eps: float = 1e-8):
+        self.params, self.betas, self.eps, self.steps = params, betas, eps, 0
+        self.moments = [(torch.zeros_like(p), torch.zeros_like(p)) for p in params]
+
+    @torch.no_grad()
+    def step(self, lr: float) -> None:
+        self.steps += 1
+        beta1, beta2 = self.betas
+        bias_correction1 = 1 - beta1**self.steps
+        bias_correction2_sqrt = (1 - beta2**self.steps)**0.5
+        for p, (mean, square) in zip(self.params, self.moments):
+            mean.lerp_(p.grad, 1 - beta1)
+            square.mul_(beta2).addcmul_(p.grad, p.grad, value=1 - beta2)
+            denom = (square.sqrt() / bias_correction2_sqrt).add_(self.eps)
+            p.addcdiv_(mean, denom, value=-lr / bias_correction1)
 
 
 def net_gain(problem: _HeadProblem, adaptation: Adaptation, before: float,

@@ -1,5 +1,6 @@
 """Per-image adaptation: files with an ADPT section decode exactly, the section pays for itself,
 and a damaged or misplaced one is refused with a FormatError before any pixel is decoded."""
+import math
 import numpy as np
 import pytest
 import torch
@@ -191,3 +192,26 @@ def test_the_fitted_problem_is_the_network(spatial_width, edge, gap, rng):
         zero = [torch.zeros(s) for s in adapt.parameter_shapes(net, 2)]
         assert float(problem.nll_bits(zero, 2)) == pytest.approx(
             float(net.loss(out, x)) / np.log(2), rel=1e-5)
+
+
+def test_the_fit_s_adam_is_torch_s_bit_for_bit():
+    """The fit's own Adam (no torch optimizer: constructing one imports torch._dynamo) makes
+    the very updates of torch.optim.Adam on the CPU, with the learning rate changing."""
+    torch.manual_seed(0)
+    target = torch.randn(7, 5)
+    ours = [torch.randn(7, 5, requires_grad=True), torch.randn(5, requires_grad=True)]
+    theirs = [p.detach().clone().requires_grad_(True) for p in ours]
+    reference = torch.optim.Adam(theirs, lr=1.0)
+    mine = adapt._Adam(ours)
+    for step in range(20):
+        lr = 3e-2 * (1 + math.cos(math.pi * step / 20))
+        for params in (ours, theirs):
+            loss = ((params[0] * params[1] - target) ** 2).sum() + params[1].abs().sum()
+            for p in params:
+                p.grad = None
+            loss.backward()
+        mine.step(lr)
+        reference.param_groups[0]["lr"] = lr
+        reference.step()
+        assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
+    assert not torch.equal(ours[0], torch.zeros(7, 5))
