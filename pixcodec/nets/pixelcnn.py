@@ -148,7 +148,7 @@ class ResidualStepper:
         """The centre taps as the compiled trunk reads them: (out, in) float64, biases (1, out),
         the blocks' stacked; and each width's colour-group bounds."""
         def centre(layer):
-            return self.taps(layer).centre_weight.t().contiguous().numpy()
+            return centre_weights(self.taps(layer))[0]
 
         def bias(layer):
             return self.exact[layer][1][None].numpy()
