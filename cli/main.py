@@ -57,9 +57,11 @@ def main():
                    "and give slightly larger files.")
 @click.option("--effort", type=click.IntRange(0, 2), metavar="0-2",
               help="How much of a logistic-mixture model (the RGB default) is fitted to each "
-                   "image and stored in its file: 0 nothing (fastest), 1 the output biases "
-                   "and the linear predictor, 2 also the whole output layer where that saves "
-                   "more (default). Kept only where it saves more than it stores.")
+                   "image and stored in its file: 0 nothing (fastest), 1 the cheapest of eight "
+                   "orientations (turned, mirrored) to code the image in, then the output "
+                   "biases and the linear predictor, 2 also the whole output layer where that "
+                   "saves more (default). A fit is kept only where it saves more than it "
+                   "stores.")
 @guarded
 def compress(inputs, output, recursive, jobs, threads, force, quiet, model, strip, tile, effort):
     """Compress images IN ('-' for stdin; folders with -r: their .png files) losslessly.

@@ -6,7 +6,8 @@ integers times a power of two (2**-7 .. 2**-11), multiples of the weight grid, t
 What is fitted, by effort level (the CLI's ``--effort``, default 2):
 
 * 0: nothing;
-* 1: the output layer's biases and the linear predictor (about 600 numbers);
+* 1: the orientation the image is coded in (pixcodec/orientation.py), then the output layer's
+  biases and the linear predictor (about 600 numbers);
 * 2: the whole output layer too (about 5,400 numbers), or level 1 where that saves more.
 
 The fit runs on the trunk's features, computed once in float32: the adapted layers are linear in
@@ -31,6 +32,7 @@ from .errors import FormatError
 from .nets import logistic
 from .nets.layers import normalise_pixels
 from .nets.logistic_pixelcnn import LogisticPixelCNN
+from .orientation import AS_IS, ORIENTATIONS, oriented
 
 EFFORTS = (0, 1, 2)
 DEFAULT_EFFORT = 2
@@ -60,6 +62,9 @@ ZIGZAG_PLANES = 0x10
 # Below this many subpixels no fit is tried: the smallest section (~500 bytes) would need more
 # than the 0.1-0.2 bits/dim the fits saved on photos, and a fit costs ~400 Adam steps.
 MIN_SUBPIXELS = 2**15
+# The orientation is judged on a window of at most this many pixels in the middle of the image
+# (a pass of the network in each of the eight; chosen on held-out photos, docs/TRAINING.md).
+ORIENTATION_WINDOW = 2**17
 
 
 @dataclass(frozen=True)
@@ -140,6 +145,34 @@ def apply(net: torch.nn.Module, adaptation: Adaptation | None) -> torch.nn.Modul
         for p, delta in zip(_parameters(adapted, adaptation.level), adaptation.values()):
             p += torch.from_numpy(delta)
     return adapted
+
+
+def choose_orientation(net: torch.nn.Module, pixels: np.ndarray, effort: int) -> int:
+    """The orientation in which the float model codes (H, W, C) uint8 `pixels` in the fewest
+    bits, judged on their middle window; as they are at effort 0, for a model that cannot be
+    adapted, or below MIN_SUBPIXELS."""
+    if effort == 0 or not adaptable(net) or pixels.size < MIN_SUBPIXELS:
+        return AS_IS
+    window = middle_window(pixels, ORIENTATION_WINDOW)
+    with torch_threads(CODING_THREADS), torch.no_grad():  # one thread, as the fit
+        bits = []
+        for turn in ORIENTATIONS:
+            x = torch.from_numpy(oriented(window, turn).copy()).permute(2, 0, 1)[None]
+            bits.append(float(net.loss(net(x), x)))
+    return int(np.argmin(bits))  # the first of equals: as they are
+
+
+def middle_window(pixels: np.ndarray, area: int) -> np.ndarray:
+    """The middle of an (H, W, C) image: at most `area` pixels, as square as the image allows."""
+    height, width = pixels.shape[:2]
+    side = math.isqrt(area)
+    h, w = min(height, side), min(width, side)
+    if h < side:
+        w = min(width, area // h)
+    if w < side:
+        h = min(height, area // w)
+    top, left = (height - h) // 2, (width - w) // 2
+    return pixels[top:top + h, left:left + w]
 
 
 class _HeadProblem:

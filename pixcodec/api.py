@@ -17,6 +17,7 @@ from .container import ModelPlane
 from .errors import ArgumentError, FormatError, ModelError, UnsupportedImageError
 from .imageio import (GRAY_ALPHA, PALETTE, RGBA, PngImage, check_chunks, image_from_array,
                       read_image)
+from .orientation import AS_IS, coded_size, oriented, restored
 from .planes import (ADAPT, ALPHA, CHUNKS, COLOUR, INDICES, LOW_BYTES, MODEL_CHANNELS,
                      model_mode, model_symbols, samples_of_symbols,
                      to_eight_bits)
@@ -138,8 +139,9 @@ class _Prepared:
     sections: dict
     coder_model: zoo.Model | None
     net: object                 # the network the plane is coded with (adapted to the image)
-    values: np.ndarray | None   # (H, W, C) uint8: the symbols the model codes
+    values: np.ndarray | None   # (H, W, C) uint8: the symbols the model codes, as oriented
     tile: int | None
+    orientation: int = AS_IS
 
     @classmethod
     def of(cls, source: Source | np.ndarray, model: str | None, tile: int | None, strip: bool,
@@ -154,11 +156,14 @@ class _Prepared:
         if image.before_idat or image.after_idat:
             sections[CHUNKS] = container.pack_chunks(image.before_idat, image.after_idat)
         coder_model = net = values = None
+        turn = AS_IS
         if image.colour_type == PALETTE:
             sections[INDICES] = container.pack_lzma(image.samples.tobytes())
         else:
             coder_model, values = _model_plane_input(image, model)
             tile = tile or coder_model.info.coding_tile
+            turn = adapt.choose_orientation(coder_model.net, values, effort)
+            values = oriented(values, turn)
             adaptation = adapt.fit(coder_model.net, values, effort)
             if adaptation is not None:
                 sections[ADAPT] = adaptation.pack()
@@ -170,7 +175,7 @@ class _Prepared:
             high = (image.samples >> 8).astype(np.uint8)
             low = (image.samples & 0xFF).astype(np.uint8)
             sections[LOW_BYTES] = container.pack_lzma((low - high).tobytes())  # wraps mod 256
-        return cls(image, sections, coder_model, net, values, tile)
+        return cls(image, sections, coder_model, net, values, tile, turn)
 
     def finish(self, coded: CodedTiles | None) -> Compressed:
         """The file, with the model's plane as coded (None: a palette image)."""
@@ -179,7 +184,8 @@ class _Prepared:
             name, nll_bits = self.coder_model.name, coded.nll_bits
             sections[COLOUR] = container.pack_model_plane(ModelPlane(
                 name, self.coder_model.weights_sha256, CODER_ID, self.tile, coded.streams,
-                coded.checksums if len(coded.streams) > 1 else None, self.coder_model.info.id))
+                coded.checksums if len(coded.streams) > 1 else None, self.coder_model.info.id,
+                orientation=self.orientation))
         height, width, _ = image.samples.shape
         header = container.Header(width, height, image.colour_type, image.bit_depth,
                                   image.interlaced, container.image_checksum(image))
@@ -254,8 +260,8 @@ def decode_many(sources: Sequence[Source], *, max_pixels: int = container.DEFAUL
     for (_, coder, tile), members in groups.items():
         jobs, grids = [], []
         for k in members:
-            header, plane = parsed[k].header, parsed[k].plane
-            grid = list(container.tile_grid(header.height, header.width, tile))
+            plane = parsed[k].plane
+            grid = list(container.tile_grid(*parsed[k].coded_size, tile))
             if len(plane.streams) != len(grid):
                 raise FormatError(f"{len(plane.streams)} tile streams for {len(grid)} tiles")
             jobs += [(t, stream, (h, w), None if plane.checksums is None else plane.checksums[t])
@@ -264,8 +270,7 @@ def decode_many(sources: Sequence[Source], *, max_pixels: int = container.DEFAUL
         net = parsed[members[0]].net
         tiles = iter(decode_tiles(net, jobs, tile, coder, progress))
         for k, grid in zip(members, grids):
-            header = parsed[k].header
-            symbols[k] = np.zeros((header.height, header.width, net.config.colours), np.uint8)
+            symbols[k] = np.zeros((*parsed[k].coded_size, net.config.colours), np.uint8)
             for y, x, h, w in grid:
                 symbols[k][y:y + h, x:x + w] = next(tiles)
     return [p.finish(values) for p, values in zip(parsed, symbols)]
@@ -328,23 +333,29 @@ class _Parsed:
         return (self.plane is not None and self.plane.version == 3
                 and ADAPT not in self.sections)
 
+    @property
+    def coded_size(self) -> tuple[int, int]:
+        """(height, width) of the model plane as coded: the image's, transposed or not."""
+        return coded_size(self.header.height, self.header.width, self.plane.orientation)
+
     def model_symbols(self, progress: Progress | None = None, threads: int = 1
                       ) -> np.ndarray | None:
-        """The model plane's (H, W, C) symbols, decoded on their own (None: no model plane)."""
-        header, plane = self.header, self.plane
+        """The model plane's symbols as coded (`coded_size`), decoded on their own (None: no
+        model plane)."""
+        plane = self.plane
         if plane is None:
             return None
         if plane.version == 2:
-            return decode_interleaved(self.net, plane.payload, header.height, header.width,
-                                      plane.tile, progress, plane.coder)
-        return decode_pixels(self.net, plane.streams, header.height, header.width, plane.tile,
-                             progress, plane.coder, plane.checksums, threads)
+            return decode_interleaved(self.net, plane.payload, *self.coded_size, plane.tile,
+                                      progress, plane.coder)
+        return decode_pixels(self.net, plane.streams, *self.coded_size, plane.tile, progress,
+                             plane.coder, plane.checksums, threads)
 
     def finish(self, symbols: np.ndarray | None) -> Decompressed:
-        """The image from the model's symbols, checked against the file's checksum."""
+        """The image from the model's symbols as coded, checked against the file's checksum."""
         header, values, depth = self.header, self.values, self.header.bit_depth
         if symbols is not None:
-            values[:, :, :symbols.shape[2]] = symbols
+            values[:, :, :symbols.shape[2]] = restored(symbols, self.plane.orientation)
         if depth == 16:
             samples = (values.astype(np.uint16) << 8) | (self.low_delta + values)  # wraps
         elif header.colour_type == PALETTE:

@@ -1,9 +1,9 @@
 """`pixcodec bits`: where a model spends its bits in an image.
 
 Each pixel's code length is the sum over its model-coded subpixels of -log2 p under the exact
-tables the codec codes with (tile by tile, as in a file; with the image's adaptation if one is
-asked for), so the map sums to the model's NLL of the image: the file's COLR payload, less the
-coder's few bytes. Alpha, palette indices and the low bytes of 16-bit samples are not
+tables the codec codes with (tile by tile, as in a file; in the image's orientation and with its
+adaptation when an effort is asked for), so the map sums to the model's NLL of the image: the
+file's COLR payload, less the coder's few bytes. Alpha, palette indices and the low bytes of 16-bit samples are not
 model-coded and are not in the map.
 """
 from __future__ import annotations
@@ -17,6 +17,7 @@ from . import adapt
 from .api import Source, model_input
 from .codec import coded_pixel_bits
 from .errors import UnsupportedImageError
+from .orientation import oriented, restored
 
 
 @dataclass(frozen=True)
@@ -38,9 +39,11 @@ def bits_map(source: Source | np.ndarray, model: str | None = None,
     if coded is None:
         raise UnsupportedImageError("palette images are coded with LZMA, not a model: no map")
     coder_model, values = coded
+    turn = adapt.choose_orientation(coder_model.net, values, effort)
+    values = oriented(values, turn)
     net = adapt.apply(coder_model.net, adapt.fit(coder_model.net, values, effort))
-    return BitsMap(coded_pixel_bits(net, values, coder_model.info.coding_tile),
-                   coder_model.name, values.size)
+    bits = coded_pixel_bits(net, values, coder_model.info.coding_tile)
+    return BitsMap(restored(bits[:, :, None], turn)[:, :, 0], coder_model.name, values.size)
 
 
 def to_csv(result: BitsMap) -> bytes:

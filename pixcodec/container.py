@@ -25,6 +25,7 @@ from .errors import FormatError
 from .limits import (DEFAULT_MAX_METADATA, DEFAULT_MAX_PIXELS, MAX_MODEL_NAME,  # noqa: F401
                      MAX_SIDE, MAX_TILE)
 from .imageio import COLOUR_TYPES, Chunk, PngImage
+from .orientation import ORIENTATIONS
 from .planes import (ADAPT, ALPHA, CHUNKS, COLOUR, INDICES, LOW_BYTES,  # noqa: F401
                      SECTION_ORDER, allowed_sections, required_sections)
 
@@ -42,6 +43,10 @@ CHECKSUM_SIZE = {2: 8, 3: 4}  # bytes of the image checksum, by version
 DEPTHS = (1, 2, 4, 8, 16)     # version 3 stores log2 of the bit depth
 _SHORT_HASH = 2               # version 3: bytes of a shipped model's weight hash kept
 _NAMED_MODEL = 0              # version 3: the model is named in full, not by registry number
+# Version 3's coder byte: the coder id in the low 4 bits, the orientation above it (0 in files
+# written before 2026-12-04), bit 7 zero.
+_CODER_BITS = 0x0F
+_ORIENTATION_SHIFT = 4
 
 # Places of stored PNG chunks.
 BEFORE_IDAT, AFTER_IDAT = 0, 1
@@ -105,6 +110,7 @@ class ModelPlane:
     #                                           or one tile: the image checksum covers it)
     model_id: int = _NAMED_MODEL  # a shipped model's registry number (version 3)
     version: int = VERSION
+    orientation: int = 0    # how the plane was turned before coding (pixcodec/orientation.py)
 
     @property
     def payload(self) -> bytes:
@@ -315,7 +321,8 @@ def pack_model_plane(plane: ModelPlane) -> bytes:
     else:
         name = plane.model.encode("ascii")
         model = _varint(_NAMED_MODEL) + bytes([len(name)]) + name + plane.weights_sha256
-    parts = [model, bytes([plane.coder]), _varint(plane.tile)]
+    parts = [model, bytes([plane.coder | plane.orientation << _ORIENTATION_SHIFT]),
+             _varint(plane.tile)]
     if len(plane.streams) > 1:
         parts += [_varint(len(stream)) for stream in plane.streams[:-1]]
         parts += [_CRC.pack(c) for c in plane.checksums]
@@ -346,13 +353,15 @@ def unpack_model_plane(data: bytes, header: Header) -> ModelPlane:
         pos += _SHORT_HASH
     if pos + 1 > len(data):
         raise FormatError("truncated COLR section")
-    coder = data[pos]
+    coder, orientation = data[pos] & _CODER_BITS, data[pos] >> _ORIENTATION_SHIFT
+    if orientation not in ORIENTATIONS:
+        raise FormatError(f"invalid coder byte {data[pos]:#04x} in the COLR section")
     tile, pos = _read_varint(data, pos + 1, "tile size in the COLR section", MAX_TILE + 1)
     if not 1 <= tile <= MAX_TILE:
         raise FormatError(f"invalid tile size {tile} (1 to {MAX_TILE})")
     count = tile_count(header.height, header.width, tile)
     if count == 1:
-        return ModelPlane(name, sha, coder, tile, (data[pos:],), None, model_id, 3)
+        return ModelPlane(name, sha, coder, tile, (data[pos:],), None, model_id, 3, orientation)
     table = count - 1 + _CRC.size * count  # a length takes at least one byte
     if table > len(data) - pos:
         raise FormatError(f"the file states {count} tiles, whose table alone needs {table} "
@@ -373,7 +382,7 @@ def unpack_model_plane(data: bytes, header: Header) -> ModelPlane:
     for length in lengths + [rest]:
         streams.append(data[pos:pos + length])
         pos += length
-    return ModelPlane(name, sha, coder, tile, tuple(streams), checksums, model_id, 3)
+    return ModelPlane(name, sha, coder, tile, tuple(streams), checksums, model_id, 3, orientation)
 
 
 def _model_name(data: bytes, pos: int) -> tuple[str, int]:

@@ -6,9 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from safetensors.torch import save
 
-from pixcodec import container, zoo
+from pixcodec import adapt, container, zoo
 
 from pixcodec.nets import PixelCNN, PixelCNNConfig
 from pixcodec.nets.logistic_pixelcnn import LogisticPixelCNN, LogisticPixelCNNConfig
@@ -146,3 +147,30 @@ def model_plane(data: bytes) -> container.ModelPlane:
     plane = container.model_plane_of(data)
     return plane if plane.model else dataclasses.replace(plane,
                                                          model=zoo.model_by_id(plane.model_id))
+
+
+PHOTO_CROP = Path(__file__).parent / "assets" / "kodim23-crop.png"
+
+
+@pytest.fixture
+def logistic_zoo(weights_dir, monkeypatch):
+    """The shipped gray model and a small, briefly trained logistic-mixture RGB model; fits are
+    tried on images of any size (a small model far from its image gains enough to pay)."""
+    monkeypatch.setattr(adapt, "MIN_SUBPIXELS", 0)
+    torch.manual_seed(0)
+    net = LogisticPixelCNN(LogisticPixelCNNConfig(3, hidden=8, blocks=1, out_features=16,
+                                                  components=2, predictor=3))
+    photo = photo_pixels()
+    x = torch.from_numpy(photo).permute(2, 0, 1)[None]
+    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(20):  # a few steps, so that the model is a model but far from this image
+        loss = net.loss(net(x[:, :, :16, :16]), x[:, :, :16, :16])
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    add_network(weights_dir, "logistic-test", net.eval(), "logistic_pixelcnn")
+    return weights_dir
+
+
+def photo_pixels() -> np.ndarray:
+    return np.array(Image.open(PHOTO_CROP).convert("RGB"))[100:132, 60:100]

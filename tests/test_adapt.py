@@ -4,41 +4,13 @@ import math
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import pixcodec
 from pixcodec import adapt, container
 from pixcodec.errors import FormatError
 from pixcodec.nets.logistic_pixelcnn import LogisticPixelCNN, LogisticPixelCNNConfig
 
-from conftest import SHIPPED, add_network
-
-CROP = "tests/assets/kodim23-crop.png"
-
-
-@pytest.fixture
-def logistic_zoo(weights_dir, monkeypatch):
-    """The shipped gray model and a small, briefly trained logistic-mixture RGB model; fits are
-    tried on images of any size (a small model far from its image gains enough to pay)."""
-    monkeypatch.setattr(adapt, "MIN_SUBPIXELS", 0)
-    torch.manual_seed(0)
-    net = LogisticPixelCNN(LogisticPixelCNNConfig(3, hidden=8, blocks=1, out_features=16,
-                                                  components=2, predictor=3))
-    photo = photo_pixels()
-    x = torch.from_numpy(photo).permute(2, 0, 1)[None]
-    optimizer = torch.optim.Adam(net.parameters(), lr=1e-2)
-    for _ in range(20):  # a few steps, so that the model is a model but far from this image
-        loss = net.loss(net(x[:, :, :16, :16]), x[:, :, :16, :16])
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    add_network(weights_dir, "logistic-test", net.eval(), "logistic_pixelcnn")
-    return weights_dir
-
-
-def photo_pixels() -> np.ndarray:
-    return np.array(Image.open(CROP).convert("RGB"))[100:132, 60:100]
-
+from conftest import SHIPPED, photo_pixels
 
 def sections_of(data: bytes) -> dict:
     return container.unpack(data)[1]

@@ -187,3 +187,20 @@ def test_a_file_with_an_adapted_model_still_decodes(name):
     assert bool(layout) == name.endswith("-zigzag.pxc")
     expected = np.array(Image.open(assets / ADAPTED_ORIGINAL).convert("RGB"))
     assert np.array_equal(pixcodec.decompress(data), expected)
+
+
+# A file coded turned: the demo crop as the encoder of 2026-12-04 wrote it at the default effort
+# (it picked orientation 7, transposed and turned a half turn, and an adaptation).
+TURNED = {"turned-rgb-v5.pxc": ("logistic-rgb-v5", 7,
+                                "a38465172ca068e952d277202df9edb23eaadb9f72400122d44ac779e23ff77b")}
+
+
+@pytest.mark.parametrize("name", sorted(TURNED))
+def test_a_file_coded_turned_still_decodes(name):
+    model, turn, sha256 = TURNED[name]
+    data = (ASSETS / name).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == sha256
+    plane = model_plane(data)
+    assert (plane.model, plane.orientation) == (model, turn)
+    expected = np.array(Image.open(ASSETS / ADAPTED_ORIGINAL).convert("RGB"))
+    assert np.array_equal(pixcodec.decompress(data), expected)

@@ -1,0 +1,115 @@
+"""The orientation a plane is coded in: the encoder picks the cheapest of eight, the file records
+it, every one of them decodes exactly (one tile or many, alone or beside other files)."""
+import numpy as np
+import pytest
+import torch
+
+import pixcodec
+from pixcodec import adapt, bits, container, orientation, zoo
+from pixcodec.errors import FormatError
+
+from conftest import model_plane, photo_pixels
+
+
+def test_each_orientation_is_undone_by_restored_and_all_eight_differ(rng):
+    plane = rng.integers(0, 256, (3, 5, 2), dtype=np.uint8)
+    seen = set()
+    for turn in orientation.ORIENTATIONS:
+        coded = orientation.oriented(plane, turn)
+        assert coded.shape[:2] == orientation.coded_size(3, 5, turn)
+        assert np.array_equal(orientation.restored(coded, turn), plane)
+        seen.add(coded.tobytes() + bytes(coded.shape))
+    assert len(seen) == 8
+    mirrored = orientation.oriented(plane, 1)
+    assert np.array_equal(mirrored[:, 0], plane[:, -1])  # bit 0 mirrors left-right
+    assert np.array_equal(orientation.oriented(plane, 6), plane.transpose(1, 0, 2)[::-1])
+
+
+def test_the_encoder_codes_in_the_orientation_the_float_model_finds_cheapest(logistic_zoo):
+    pixels = photo_pixels()
+    net = zoo.load_model("logistic-test")
+    with torch.no_grad():
+        costs = []
+        for turn in orientation.ORIENTATIONS:
+            x = torch.from_numpy(orientation.oriented(pixels, turn).copy()).permute(2, 0, 1)[None]
+            costs.append(float(net.loss(net(x), x)))
+    assert len(set(costs)) == 8  # a real choice
+    cheapest = int(np.argmin(costs))
+    assert adapt.choose_orientation(net, pixels, 1) == cheapest
+    assert adapt.choose_orientation(net, pixels, 0) == orientation.AS_IS
+    coded = pixcodec.encode(pixels, "logistic-test", effort=1)
+    assert model_plane(coded.data).orientation == cheapest
+    assert np.array_equal(pixcodec.decompress(coded.data), pixels)
+    assert model_plane(pixcodec.encode(pixels, "logistic-test", effort=0).data).orientation == 0
+
+
+def test_the_orientation_is_judged_on_the_middle_window(logistic_zoo, monkeypatch):
+    pixels = photo_pixels()                                   # 32 x 40
+    window = adapt.middle_window(pixels, 20 * 20)
+    assert np.array_equal(window, pixels[6:26, 10:30])
+    assert adapt.middle_window(pixels, 1000).shape[:2] == (31, 31)
+    assert adapt.middle_window(pixels, 1200).shape[:2] == (32, 37)  # as square as it goes
+    net = zoo.load_model("logistic-test")
+    monkeypatch.setattr(adapt, "ORIENTATION_WINDOW", 20 * 20)
+    seen = []
+    monkeypatch.setattr(adapt, "oriented", lambda plane, turn: seen.append(plane.shape)
+                        or orientation.oriented(plane, turn))
+    adapt.choose_orientation(net, pixels, 2)
+    assert seen == [(20, 20, 3)] * 8
+
+
+@pytest.mark.parametrize("tile", [None, 16])
+def test_every_orientation_decodes_exactly(logistic_zoo, monkeypatch, tile):
+    pixels = photo_pixels()
+    files = []
+    for turn in orientation.ORIENTATIONS:
+        monkeypatch.setattr(adapt, "choose_orientation", lambda net, values, effort: turn)
+        coded = pixcodec.encode(pixels, "logistic-test", tile=tile, effort=2)
+        plane = model_plane(coded.data)
+        assert plane.orientation == turn
+        assert len(plane.streams) == (1 if tile is None else 6)  # 32 x 40 in tiles of 16
+        assert np.array_equal(pixcodec.decompress(coded.data), pixels)
+        files.append(coded.data)
+    assert len(set(files)) == 8
+
+
+def test_oriented_files_decode_side_by_side(logistic_zoo, monkeypatch):
+    pixels = photo_pixels()
+    files = []
+    for turn in (0, 4, 5, 3):
+        monkeypatch.setattr(adapt, "choose_orientation", lambda net, values, effort: turn)
+        files.append(pixcodec.encode(pixels[:, :24 + turn], "logistic-test", tile=16,
+                                     effort=0).data)
+    results = pixcodec.decode_many(files)
+    for turn, result in zip((0, 4, 5, 3), results):
+        assert np.array_equal(result.pixels, pixels[:, :24 + turn])
+
+
+def test_the_bits_map_is_drawn_as_the_image_stands(logistic_zoo, monkeypatch):
+    pixels = photo_pixels()
+    monkeypatch.setattr(adapt, "choose_orientation", lambda net, values, effort: 5)
+    result = bits.bits_map(pixels, "logistic-test", effort=1)
+    coded = pixcodec.encode(pixels, "logistic-test", effort=1)
+    assert model_plane(coded.data).orientation == 5
+    assert result.bits.shape == pixels.shape[:2]
+    assert result.bits.sum() == pytest.approx(coded.nll_bits, rel=1e-12)
+    monkeypatch.setattr(adapt, "choose_orientation", lambda net, values, effort: 0)
+    as_is = bits.bits_map(pixels, "logistic-test", effort=1)
+    assert not np.allclose(result.bits, as_is.bits)  # turned back, not the same map
+
+
+def test_a_coder_byte_with_bit_7_set_is_refused(logistic_zoo, monkeypatch):
+    pixels = photo_pixels()
+    colours = []
+    for turn in (0, 6):
+        monkeypatch.setattr(adapt, "choose_orientation", lambda net, values, effort: turn)
+        header, sections = container.unpack(pixcodec.encode(pixels, "logistic-test",
+                                                            effort=0).data)
+        colours.append(sections[container.COLOUR])
+    at = next(k for k, (a, b) in enumerate(zip(*colours)) if a != b)
+    assert (colours[0][at], colours[1][at]) == (0x02, 0x62)  # coder 2; orientation 0 and 6
+    for byte, message in [(0x80 | 0x62, "invalid coder byte"), (0x65, "unknown entropy coder")]:
+        damaged = dict(sections)
+        damaged[container.COLOUR] = colours[1][:at] + bytes([byte]) + colours[1][at + 1:]
+        with pytest.raises(FormatError, match=message):
+            pixcodec.decompress(container.pack(header, damaged))
