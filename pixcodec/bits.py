@@ -3,8 +3,8 @@
 Each pixel's code length is the sum over its model-coded subpixels of -log2 p under the exact
 tables the codec codes with (tile by tile, as in a file; in the image's orientation and with its
 adaptation when an effort is asked for), so the map sums to the model's NLL of the image: the
-file's COLR payload, less the coder's few bytes. Alpha, palette indices and the low bytes of 16-bit samples are not
-model-coded and are not in the map.
+file's COLR payload, less the coder's few bytes. Alpha, palette indices and the low bytes of
+16-bit samples are not model-coded and are not in the map.
 """
 from __future__ import annotations
 

@@ -44,7 +44,7 @@ DEPTHS = (1, 2, 4, 8, 16)     # version 3 stores log2 of the bit depth
 _SHORT_HASH = 2               # version 3: bytes of a shipped model's weight hash kept
 _NAMED_MODEL = 0              # version 3: the model is named in full, not by registry number
 # Version 3's coder byte: the coder id in the low 4 bits, the orientation above it (0 in files
-# written before 2026-12-04), bit 7 zero.
+# written before 2026-12-03), bit 7 zero.
 _CODER_BITS = 0x0F
 _ORIENTATION_SHIFT = 4
 

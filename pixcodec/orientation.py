@@ -8,7 +8,7 @@ file records it (COLR's coder byte, docs/FORMAT.md) and the decoder turns the de
 
 Orientation k (0..7) is applied to an (H, W, C) plane in this order: transpose when bit 2 is
 set (the plane becomes W × H), then mirror left-right when bit 0 is set, then upside down when
-bit 1 is set. 0 is the plane as it is, the only one of files written before 2026-12-04.
+bit 1 is set. 0 is the plane as it is, the only one of files written before 2026-12-03.
 """
 from __future__ import annotations
 

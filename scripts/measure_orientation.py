@@ -51,7 +51,8 @@ def main() -> None:
         photos = load_folder(args.data / folder, 3)
         photos = photos[::args.every][:args.images]
         for i, pixels in enumerate(photos):
-            pixels = pixels[:512, :768] if pixels.shape[1] >= pixels.shape[0] else pixels[:768, :512]
+            wide = pixels.shape[1] >= pixels.shape[0]
+            pixels = pixels[:512, :768] if wide else pixels[:768, :512]
             start = time.perf_counter()
             turn = adapt.choose_orientation(net, pixels, 2)
             seconds = time.perf_counter() - start

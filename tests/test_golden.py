@@ -189,7 +189,7 @@ def test_a_file_with_an_adapted_model_still_decodes(name):
     assert np.array_equal(pixcodec.decompress(data), expected)
 
 
-# A file coded turned: the demo crop as the encoder of 2026-12-04 wrote it at the default effort
+# A file coded turned: the demo crop as the encoder of 2026-12-03 wrote it at the default effort
 # (it picked orientation 7, transposed and turned a half turn, and an adaptation).
 TURNED = {"turned-rgb-v5.pxc": ("logistic-rgb-v5", 7,
                                 "a38465172ca068e952d277202df9edb23eaadb9f72400122d44ac779e23ff77b")}
