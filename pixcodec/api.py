@@ -92,8 +92,8 @@ def encode(source: Source | np.ndarray, model: str | None = None, *,
     `model` names the model for the gray or RGB samples, or its kind (default: the shipped one
     for the colour type); `tile` is the side of the independently coded tiles (default: the
     model's own, else 256); `strip` drops the PNG's ancillary chunks except tRNS; `effort`
-    (0-2) how much of a logistic-mixture model is fitted to the image (``pixcodec.adapt``;
-    other models ignore it); `threads` how many processes code its tiles at once (the same
+    (0-2) how much of a logistic-mixture model is fitted to the image, the orientation it is
+    coded in included (``pixcodec.adapt``; other models ignore it); `threads` how many processes code its tiles at once (the same
     bytes for any number)."""
     threads = _checked_threads(threads)
     prepared = _Prepared.of(source, model, tile, strip, effort)
@@ -219,8 +219,9 @@ def _model_plane_input(image: PngImage, model: str | None) -> tuple[zoo.Model, n
 
 def model_input(source: Source | np.ndarray,
                 model: str | None = None) -> tuple[zoo.Model, np.ndarray] | None:
-    """What `encode` gives the model for this image: (the model, (H, W, C) uint8 symbols), or
-    None for a palette image (coded without a model)."""
+    """What `encode` gives the model for this image: (the model, (H, W, C) uint8 symbols, as
+    the image stands: the encoder may code them turned, see `adapt.choose_orientation`), or None
+    for a palette image (coded without a model)."""
     image = _image_of(source)
     if image.colour_type == PALETTE:
         return None

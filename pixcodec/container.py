@@ -321,6 +321,8 @@ def pack_model_plane(plane: ModelPlane) -> bytes:
     else:
         name = plane.model.encode("ascii")
         model = _varint(_NAMED_MODEL) + bytes([len(name)]) + name + plane.weights_sha256
+    if plane.coder & ~_CODER_BITS or plane.orientation not in ORIENTATIONS:
+        raise ValueError(f"coder {plane.coder} or orientation {plane.orientation} out of range")
     parts = [model, bytes([plane.coder | plane.orientation << _ORIENTATION_SHIFT]),
              _varint(plane.tile)]
     if len(plane.streams) > 1:
@@ -330,6 +332,8 @@ def pack_model_plane(plane: ModelPlane) -> bytes:
 
 
 def pack_model_plane_v2(plane: ModelPlane) -> bytes:
+    if plane.orientation:
+        raise ValueError("version 2 has no orientation")
     name = plane.model.encode("ascii")
     return (bytes([len(name)]) + name
             + _MODEL_FIXED.pack(plane.weights_sha256, plane.coder, plane.tile) + plane.payload)

@@ -12,6 +12,7 @@ from pixcodec.nets.logistic_pixelcnn import LogisticPixelCNN, LogisticPixelCNNCo
 
 from conftest import SHIPPED, photo_pixels
 
+
 def sections_of(data: bytes) -> dict:
     return container.unpack(data)[1]
 

@@ -189,18 +189,27 @@ def test_a_file_with_an_adapted_model_still_decodes(name):
     assert np.array_equal(pixcodec.decompress(data), expected)
 
 
-# A file coded turned: the demo crop as the encoder of 2026-12-03 wrote it at the default effort
-# (it picked orientation 7, transposed and turned a half turn, and an adaptation).
-TURNED = {"turned-rgb-v5.pxc": ("logistic-rgb-v5", 7,
-                                "a38465172ca068e952d277202df9edb23eaadb9f72400122d44ac779e23ff77b")}
+# Files coded turned. The demo crop as the encoder of 2026-12-03 wrote it at the default effort
+# (it picked orientation 7, transposed and turned a half turn, and an adaptation); and the 40 x 56
+# crop forced into orientation 5 (transposed, then mirrored left-right: 56 x 40, 12 tiles of 16)
+# at effort 0, which pins the tiles of a transposed plane (no float fit: the same bytes anywhere).
+TURNED = {"turned-rgb-v5.pxc": ("logistic-rgb-v5", 7, ADAPTED_ORIGINAL, None,
+                                "a38465172ca068e952d277202df9edb23eaadb9f72400122d44ac779e23ff77b"),
+          "turned-rgb-v5-12-tiles.pxc": (
+              "logistic-rgb-v5", 5, TILED_ORIGINAL, 16,
+              "74fd13ab9a7d0e981780e8daedfe35f1046fae9279c1b0ecbe63256aa60e3b0f")}
 
 
 @pytest.mark.parametrize("name", sorted(TURNED))
-def test_a_file_coded_turned_still_decodes(name):
-    model, turn, sha256 = TURNED[name]
+def test_a_file_coded_turned_still_decodes(name, monkeypatch):
+    model, turn, original, tile, sha256 = TURNED[name]
     data = (ASSETS / name).read_bytes()
     assert hashlib.sha256(data).hexdigest() == sha256
     plane = model_plane(data)
     assert (plane.model, plane.orientation) == (model, turn)
-    expected = np.array(Image.open(ASSETS / ADAPTED_ORIGINAL).convert("RGB"))
+    expected = np.array(Image.open(ASSETS / original).convert("RGB"))
     assert np.array_equal(pixcodec.decompress(data), expected)
+    if tile is not None:
+        assert len(plane.streams) == 12
+        monkeypatch.setattr(adapt, "choose_orientation", lambda net, values, effort: turn)
+        assert pixcodec.encode(expected, model, tile=tile, effort=0).data == data

@@ -14,6 +14,7 @@ import torch
 from .. import api, container
 from ..codec import tile_count, tile_grid
 from ..data import NamedImage
+from ..orientation import oriented
 from ..planes import MODE_COLOURS
 from ..errors import PixcodecError
 from .codecs import CLASSIC_CODECS, Codec, pillow_png
@@ -136,6 +137,7 @@ def _coded_row(row: Row, image: NamedImage, source, result, encode_s: float, dec
     if tile_cost:
         # the symbols the model coded: 1-bit samples are 0/1 for a binary model, 0/255 else
         coder_model, symbols = api.model_input(source, result.model)
+        symbols = oriented(symbols, plane.orientation)  # tiled as the file tiles them
         whole, tiled = tile_nll_bits(coder_model.net, symbols, plane.tile)
         row = replace(row, whole_nll_bits=whole, tiled_nll_bits=tiled)
     return row
