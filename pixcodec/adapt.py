@@ -147,6 +147,22 @@ def apply(net: torch.nn.Module, adaptation: Adaptation | None) -> torch.nn.Modul
     return adapted
 
 
+def fit_to_image(net: torch.nn.Module, pixels: np.ndarray, effort: int
+                 ) -> tuple[int, np.ndarray, Adaptation | None]:
+    """The encoder's choices for (H, W, C) uint8 `pixels` at `effort`: the orientation, the
+    pixels so turned (the plane to code), and the adaptation fitted to them (or None)."""
+    turn = choose_orientation(net, pixels, effort)
+    turned = oriented(pixels, turn)
+    return turn, turned, fit(net, turned, effort)
+
+
+def float_bits(net: torch.nn.Module, pixels: np.ndarray) -> float:
+    """The float model's mean NLL of (H, W, C) uint8 `pixels`, in bits per subpixel."""
+    x = torch.from_numpy(np.array(pixels)).permute(2, 0, 1)[None]  # a writable copy
+    with torch.no_grad():
+        return float(net.loss(net(x), x)) / math.log(2)
+
+
 def choose_orientation(net: torch.nn.Module, pixels: np.ndarray, effort: int) -> int:
     """The orientation in which the float model codes (H, W, C) uint8 `pixels` in the fewest
     bits, judged on their middle window; as they are at effort 0, for a model that cannot be
@@ -154,11 +170,8 @@ def choose_orientation(net: torch.nn.Module, pixels: np.ndarray, effort: int) ->
     if effort == 0 or not adaptable(net) or pixels.size < MIN_SUBPIXELS:
         return AS_IS
     window = middle_window(pixels, ORIENTATION_WINDOW)
-    with torch_threads(CODING_THREADS), torch.no_grad():  # one thread, as the fit
-        bits = []
-        for turn in ORIENTATIONS:
-            x = torch.from_numpy(oriented(window, turn).copy()).permute(2, 0, 1)[None]
-            bits.append(float(net.loss(net(x), x)))
+    with torch_threads(CODING_THREADS):  # one thread, as the fit
+        bits = [float_bits(net, oriented(window, turn)) for turn in ORIENTATIONS]
     return int(np.argmin(bits))  # the first of equals: as they are
 
 

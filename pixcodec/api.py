@@ -17,7 +17,7 @@ from .container import ModelPlane
 from .errors import ArgumentError, FormatError, ModelError, UnsupportedImageError
 from .imageio import (GRAY_ALPHA, PALETTE, RGBA, PngImage, check_chunks, image_from_array,
                       read_image)
-from .orientation import AS_IS, coded_size, oriented, restored
+from .orientation import AS_IS, coded_size, restored
 from .planes import (ADAPT, ALPHA, CHUNKS, COLOUR, INDICES, LOW_BYTES, MODEL_CHANNELS,
                      model_mode, model_symbols, samples_of_symbols,
                      to_eight_bits)
@@ -162,9 +162,7 @@ class _Prepared:
         else:
             coder_model, values = _model_plane_input(image, model)
             tile = tile or coder_model.info.coding_tile
-            turn = adapt.choose_orientation(coder_model.net, values, effort)
-            values = oriented(values, turn)
-            adaptation = adapt.fit(coder_model.net, values, effort)
+            turn, values, adaptation = adapt.fit_to_image(coder_model.net, values, effort)
             if adaptation is not None:
                 sections[ADAPT] = adaptation.pack()
             net = adapt.apply(coder_model.net, adaptation)

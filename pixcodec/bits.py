@@ -17,7 +17,7 @@ from . import adapt
 from .api import Source, model_input
 from .codec import coded_pixel_bits
 from .errors import UnsupportedImageError
-from .orientation import oriented, restored
+from .orientation import restored
 
 
 @dataclass(frozen=True)
@@ -39,9 +39,8 @@ def bits_map(source: Source | np.ndarray, model: str | None = None,
     if coded is None:
         raise UnsupportedImageError("palette images are coded with LZMA, not a model: no map")
     coder_model, values = coded
-    turn = adapt.choose_orientation(coder_model.net, values, effort)
-    values = oriented(values, turn)
-    net = adapt.apply(coder_model.net, adapt.fit(coder_model.net, values, effort))
+    turn, values, adaptation = adapt.fit_to_image(coder_model.net, values, effort)
+    net = adapt.apply(coder_model.net, adaptation)
     bits = coded_pixel_bits(net, values, coder_model.info.coding_tile)
     return BitsMap(restored(bits[:, :, None], turn)[:, :, 0], coder_model.name, values.size)
 

@@ -12,11 +12,9 @@ each of the eight too (and so the best of them).
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from pixcodec import adapt, zoo
@@ -25,12 +23,6 @@ from pixcodec.orientation import ORIENTATIONS, oriented
 
 FOLDERS = ["bsd68", "photos-train", "urban100-half", "cbsd432-half", "imagenet-sample-half",
            "unsplash-quarter"]
-
-
-def float_bits(net, pixels: np.ndarray) -> float:
-    x = torch.from_numpy(np.array(pixels)).permute(2, 0, 1)[None]  # writable, contiguous
-    with torch.no_grad():
-        return float(net.loss(net(x), x)) / math.log(2)
 
 
 def main() -> None:
@@ -56,7 +48,7 @@ def main() -> None:
             start = time.perf_counter()
             turn = adapt.choose_orientation(net, pixels, 2)
             seconds = time.perf_counter() - start
-            each = {t: float_bits(net, oriented(pixels, t))
+            each = {t: adapt.float_bits(net, oriented(pixels, t))
                     for t in (ORIENTATIONS if args.all else {0, turn})}
             figures = {"as it is": each[0], "chosen": each[turn], "best of 8": min(each.values())}
             for name, value in figures.items():
