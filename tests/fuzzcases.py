@@ -219,7 +219,9 @@ def _structural_case(kind: str, rng, data: bytes) -> bytes:
             changes = {"model_id": 0, "model": other,
                        "weights_sha256": zoo.weights_sha256(other)}
         else:
-            changes = {"coder": int(rng.integers(256)), "tile": int(rng.integers(2**16))}
+            byte = int(rng.integers(128))  # the coder byte but bit 7 (test_orientation's)
+            changes = {"coder": byte & 0x0F, "orientation": byte >> 4,
+                       "tile": int(rng.integers(2**16))}
         body = container.pack_model_plane(dataclasses.replace(plane, **changes))
         if rng.random() < 0.2:  # a named model whose name is not printable ASCII, or too long
             body = b"\0" + bytes([int(rng.choice([0, 65, 255]))]) + _random_bytes(rng, 80)
