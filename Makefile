@@ -35,7 +35,7 @@ test-fast: install ## the tests without the slow ones
 fuzz: install ## decode 10,000 damaged .pxc files; count errors, tracebacks, hangs, crashes
 	$(BIN)/python scripts/fuzz.py --cases 10000
 
-bench-kodak: install ## pixcodec vs the classic codecs on Kodak (DATA=folder holding kodak/; ~20 min on 2 cores)
+bench-kodak: install ## pixcodec vs the classic codecs on Kodak (DATA=folder holding kodak/; ~45 min on 2 cores)
 	$(BIN)/pip install -q -e ".[bench]"
 	$(BIN)/pixcodec bench kodak --data-root $(DATA) --per-image --tile-cost --jobs 2 \
 		--out docs/kodak.json --plot docs/kodak.png --force

@@ -64,6 +64,8 @@ GOLDEN = {
                         "f65ba7b3859574a4197075e44cac341a785aad0c873a85840c7803a0f73bb729"),
     "logistic-rgb-v5": ("27b133559a1920ea3f5e905ce81ef3333881736b0be3f3c739287050686e5404",
                         "cee53960d9f018c7d4d81612dba0ed56c14930abbfb65c1429606e924d3f4b8a"),
+    "logistic-rgb-v6": ("22512ed46914a6fe4c52f14f66639540cf9a1fe76c6402a9cb62f74187aa15e6",
+                        "e67c49d7dded651bcc74d86ff91502188ee3535076fd3a24bf05933bb36bb13c"),
 }
 # The same patterns as format version 2 wrote them (until 2026-12-02), in assets/v2/: they
 # must decode for ever.
@@ -97,6 +99,8 @@ TILED = {
         "fc86b09bc6e8f3baadc25a605c605b06656eb36b2b7f22860fd32ac3b2c1e903",
     "v3/logistic-rgb-v5-12-tiles.pxc":
         "19f345401da5aafeda64990d1d563471caa0d37ad02121a5f46bb3b47f608b31",
+    "v3/logistic-rgb-v6-12-tiles.pxc":
+        "eaea60233d65c143311d5deae937192592ef031698f663ad1276c301e7fa8568",
 }
 # Files whose model was adapted to their image (an ADPT section: the fit runs in float32, so the
 # encoder's bytes may differ between machines; the decoder's result may not). The v1 file was
@@ -190,11 +194,14 @@ def test_a_file_with_an_adapted_model_still_decodes(name):
 
 
 # Files coded turned. The demo crop as the encoder of 2026-12-03 wrote it at the default effort
-# (it picked orientation 7, transposed and turned a half turn, and an adaptation); and the 40 x 56
+# with v5 (it picked orientation 7, transposed and turned a half turn, and an adaptation), and
+# with v6 on 2026-12-04 (the same choices); and the 40 x 56
 # crop forced into orientation 5 (transposed, then mirrored left-right: 56 x 40, 12 tiles of 16)
 # at effort 0, which pins the tiles of a transposed plane (no float fit: the same bytes anywhere).
 TURNED = {"turned-rgb-v5.pxc": ("logistic-rgb-v5", 7, ADAPTED_ORIGINAL, None,
                                 "a38465172ca068e952d277202df9edb23eaadb9f72400122d44ac779e23ff77b"),
+          "turned-rgb-v6.pxc": ("logistic-rgb-v6", 7, ADAPTED_ORIGINAL, None,
+                                "71501f7635bee16ad670fd0e2b6a9b585210dd8cbd4acffc331d05375ac12bfa"),
           "turned-rgb-v5-12-tiles.pxc": (
               "logistic-rgb-v5", 5, TILED_ORIGINAL, 16,
               "74fd13ab9a7d0e981780e8daedfe35f1046fae9279c1b0ecbe63256aa60e3b0f")}
