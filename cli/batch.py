@@ -247,8 +247,9 @@ many_files_options = [
     click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,
                  help="Files to process at once, each in its own worker process."),
     click.option("--threads", type=click.IntRange(min=1), metavar="N",
-                 help="Processes coding the tiles of one image at once, when files are coded "
-                      "one at a time (the same bytes for any number); default: one per core."),
+                 help="Processes coding the tiles of one image at once (and, compressing, "
+                      "choosing its orientation and adaptation), when files are coded one at "
+                      "a time (the same bytes for any number); default: one per core."),
     click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist."),
     click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors."),
 ]

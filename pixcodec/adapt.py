@@ -19,6 +19,7 @@ saves exceeds what it costs to store.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 from dataclasses import dataclass
 
@@ -27,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from . import container
-from .codec import CODING_THREADS, torch_threads
+from .codec import CODING_THREADS, in_groups, torch_threads, useful_workers
 from .errors import FormatError
 from .nets import logistic
 from .nets.layers import normalise_pixels
@@ -147,13 +148,14 @@ def apply(net: torch.nn.Module, adaptation: Adaptation | None) -> torch.nn.Modul
     return adapted
 
 
-def fit_to_image(net: torch.nn.Module, pixels: np.ndarray, effort: int
+def fit_to_image(net: torch.nn.Module, pixels: np.ndarray, effort: int, workers: int = 1
                  ) -> tuple[int, np.ndarray, Adaptation | None]:
     """The encoder's choices for (H, W, C) uint8 `pixels` at `effort`: the orientation, the
-    pixels so turned (the plane to code), and the adaptation fitted to them (or None)."""
-    turn = choose_orientation(net, pixels, effort)
+    pixels so turned (the plane to code), and the adaptation fitted to them (or None). In up
+    to `workers` processes for a large image: the same choices for any number."""
+    turn = choose_orientation(net, pixels, effort, workers)
     turned = oriented(pixels, turn)
-    return turn, turned, fit(net, turned, effort)
+    return turn, turned, fit(net, turned, effort, workers=workers)
 
 
 def float_bits(net: torch.nn.Module, pixels: np.ndarray) -> float:
@@ -163,16 +165,24 @@ def float_bits(net: torch.nn.Module, pixels: np.ndarray) -> float:
         return float(net.loss(net(x), x)) / math.log(2)
 
 
-def choose_orientation(net: torch.nn.Module, pixels: np.ndarray, effort: int) -> int:
+def choose_orientation(net: torch.nn.Module, pixels: np.ndarray, effort: int,
+                       workers: int = 1) -> int:
     """The orientation in which the float model codes (H, W, C) uint8 `pixels` in the fewest
     bits, judged on their middle window; as they are at effort 0, for a model that cannot be
-    adapted, or below MIN_SUBPIXELS."""
+    adapted, or below MIN_SUBPIXELS. The eight passes are shared among up to `workers`
+    processes (each pass on one thread wherever it runs: the same figures)."""
     if effort == 0 or not adaptable(net) or pixels.size < MIN_SUBPIXELS:
         return AS_IS
     window = middle_window(pixels, ORIENTATION_WINDOW)
-    with torch_threads(CODING_THREADS):  # one thread, as the fit
-        bits = [float_bits(net, oriented(window, turn)) for turn in ORIENTATIONS]
+    bits = in_groups(functools.partial(_orientation_bits, net, window), list(ORIENTATIONS),
+                     useful_workers(*pixels.shape[:2], workers), keep_workers=True)
     return int(np.argmin(bits))  # the first of equals: as they are
+
+
+def _orientation_bits(net: torch.nn.Module, window: np.ndarray, turns: list[int],
+                      progress=None) -> list[float]:
+    with torch_threads(CODING_THREADS):  # one thread, as the fit
+        return [float_bits(net, oriented(window, turn)) for turn in turns]
 
 
 def middle_window(pixels: np.ndarray, area: int) -> np.ndarray:
@@ -235,23 +245,32 @@ class _HeadProblem:
         return nats / math.log(2)
 
 
-def fit(net: torch.nn.Module, pixels: np.ndarray, effort: int,
-        seed: int = 0) -> Adaptation | None:
+def fit(net: torch.nn.Module, pixels: np.ndarray, effort: int, seed: int = 0,
+        workers: int = 1) -> Adaptation | None:
     """The best adaptation of a level up to `effort` for (H, W, C) uint8 `pixels`: the one
     that saves the most bits net of its own bytes, or None when none pays (or the model cannot
-    be adapted, or effort is 0)."""
+    be adapted, or effort is 0). The levels are fitted side by side in up to `workers`
+    processes for a large image, each process making its own copy of the problem (the same
+    one: one thread each), so the same adaptation for any number."""
     if effort == 0 or not adaptable(net) or pixels.size < MIN_SUBPIXELS:
         return None
+    fitted = in_groups(functools.partial(_fit_levels, net, pixels, seed),
+                       list(range(1, effort + 1)), useful_workers(*pixels.shape[:2], workers),
+                       keep_workers=True)
+    best, best_gain = None, 0.0
+    for adaptation, gain in fitted:  # by level: the lower of equal gains
+        if gain > best_gain:
+            best, best_gain = adaptation, gain
+    return best
+
+
+def _fit_levels(net: LogisticPixelCNN, pixels: np.ndarray, seed: int, levels: list[int],
+                progress=None) -> list[tuple[Adaptation, float]]:
     with torch_threads(CODING_THREADS):  # one thread: the same file on any machine of a kind
         with torch.no_grad():
             problem = _HeadProblem(net, pixels)
         problem.shuffle(torch.Generator().manual_seed(seed))
-        best, best_gain = None, 0.0
-        for level in range(1, effort + 1):
-            adaptation, gain = _fit_level(problem, net, level)
-            if gain > best_gain:
-                best, best_gain = adaptation, gain
-        return best
+        return [_fit_level(problem, net, level) for level in levels]
 
 
 def _fit_level(problem: _HeadProblem, net: LogisticPixelCNN,

@@ -93,10 +93,11 @@ def encode(source: Source | np.ndarray, model: str | None = None, *,
     for the colour type); `tile` is the side of the independently coded tiles (default: the
     model's own, else 256); `strip` drops the PNG's ancillary chunks except tRNS; `effort`
     (0-2) how much of a logistic-mixture model is fitted to the image, the orientation it is
-    coded in included (``pixcodec.adapt``; other models ignore it); `threads` how many processes code its tiles at once (the same
-    bytes for any number)."""
+    coded in included (``pixcodec.adapt``; other models ignore it); `threads` how many
+    processes code its tiles, and make those choices, at once (the same bytes for any
+    number)."""
     threads = _checked_threads(threads)
-    prepared = _Prepared.of(source, model, tile, strip, effort)
+    prepared = _Prepared.of(source, model, tile, strip, effort, threads)
     coded = None
     if prepared.values is not None:
         coded = encode_pixels(prepared.net, prepared.values, prepared.tile, progress, threads)
@@ -145,7 +146,7 @@ class _Prepared:
 
     @classmethod
     def of(cls, source: Source | np.ndarray, model: str | None, tile: int | None, strip: bool,
-           effort: int) -> "_Prepared":
+           effort: int, threads: int = 1) -> "_Prepared":
         tile = _checked_tile(tile)
         if isinstance(effort, bool) or effort not in adapt.EFFORTS:
             raise ArgumentError(f"effort must be one of {adapt.EFFORTS}, not {effort!r}")
@@ -162,7 +163,8 @@ class _Prepared:
         else:
             coder_model, values = _model_plane_input(image, model)
             tile = tile or coder_model.info.coding_tile
-            turn, values, adaptation = adapt.fit_to_image(coder_model.net, values, effort)
+            turn, values, adaptation = adapt.fit_to_image(coder_model.net, values, effort,
+                                                          threads)
             if adaptation is not None:
                 sections[ADAPT] = adaptation.pack()
             net = adapt.apply(coder_model.net, adaptation)

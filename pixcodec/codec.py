@@ -241,7 +241,9 @@ def _tiles_of(pixels: np.ndarray, tile: int) -> list[np.ndarray]:
     return [pixels[y:y + h, x:x + w] for y, x, h, w in tile_grid(*pixels.shape[:2], tile)]
 
 
-def _useful_workers(height: int, width: int, workers: int) -> int:
+def useful_workers(height: int, width: int, workers: int) -> int:
+    """How many of `workers` processes an image of this size is worth: one below
+    PARALLEL_MIN_PIXELS."""
     return workers if height * width >= PARALLEL_MIN_PIXELS else 1
 
 
@@ -252,11 +254,13 @@ def _groups(count: int, parts: int) -> list[range]:
     return [range(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def _in_groups(func: Callable, items: Sequence, workers: int, progress: Progress | None
-               ) -> list:
+def in_groups(func: Callable, items: Sequence, workers: int, progress: Progress | None = None,
+              keep_workers: bool = False) -> list:
     """func(part, progress=...) over runs of consecutive items, joined in order. With more than
     one run, the first is done in this process while `workers` - 1 worker processes do the
-    others (each reports progress only when done): one interpreter less to start."""
+    others (each reports progress only when done): one interpreter less to start. With
+    `keep_workers`, the workers stay, started, for the next call (the encoder's steps before
+    the tiles are coded: pixcodec.adapt)."""
     groups = _groups(len(items), workers)
     if len(groups) == 1:
         return func(list(items), progress=progress)
@@ -270,7 +274,8 @@ def _in_groups(func: Callable, items: Sequence, workers: int, progress: Progress
             steps()
 
     for index, outcome in run_in_workers(func, [([items[k] for k in g],) for g in groups[1:]],
-                                         len(groups) - 1, meanwhile=first_group_here):
+                                         len(groups) - 1, meanwhile=first_group_here,
+                                         keep=keep_workers):
         results[index + 1] = outcome.result()
         for _ in groups[index + 1]:
             steps()
@@ -425,8 +430,8 @@ def encode_pixels(net: nn.Module, pixels: np.ndarray, tile: int = DEFAULT_TILE,
     """(H, W, C) uint8 -> one stream per tile, in `workers` processes (the same bytes for any
     number)."""
     tiles = _tiles_of(pixels, tile)
-    coded = _in_groups(functools.partial(encode_tiles, net, tile=tile), tiles,
-                       _useful_workers(*pixels.shape[:2], workers), progress)
+    coded = in_groups(functools.partial(encode_tiles, net, tile=tile), tiles,
+                       useful_workers(*pixels.shape[:2], workers), progress)
     return CodedTiles(tuple(stream for stream, _ in coded), tuple(map(tile_checksum, tiles)),
                       float(sum(bits for _, bits in coded)))
 
@@ -475,8 +480,8 @@ def decode_pixels(net: nn.Module, streams: Sequence[bytes], height: int, width: 
         raise FormatError(f"{len(streams)} tile streams for {len(grid)} tiles")
     jobs = [(k, streams[k], (h, w), None if checksums is None else checksums[k])
             for k, (_, _, h, w) in enumerate(grid)]
-    tiles = _in_groups(functools.partial(decode_tiles, net, tile=tile, coder=coder), jobs,
-                       _useful_workers(height, width, workers), progress)
+    tiles = in_groups(functools.partial(decode_tiles, net, tile=tile, coder=coder), jobs,
+                       useful_workers(height, width, workers), progress)
     pixels = np.zeros((height, width, net.config.colours), dtype=np.uint8)
     for (y, x, h, w), symbols in zip(grid, tiles):
         pixels[y:y + h, x:x + w] = symbols

@@ -124,6 +124,12 @@ def prestart(count: int) -> None:
     _spares.extend(_Worker() for _ in range(count - len(_spares)))
 
 
+def stop_spares() -> None:
+    """Stop the workers started ahead of need that no call has taken."""
+    while _spares:
+        _spares.pop().stop()
+
+
 def _new_worker() -> _Worker:
     while _spares:
         worker = _spares.pop()
@@ -134,14 +140,15 @@ def _new_worker() -> _Worker:
 
 
 def run_in_workers(func: Callable, jobs: Iterable[tuple], workers: int,
-                   meanwhile: Callable[[], Any] | None = None
+                   meanwhile: Callable[[], Any] | None = None, keep: bool = False
                    ) -> Iterator[tuple[int, Outcome]]:
     """(index, outcome) of `func(*job)` for each of `jobs`, in the order they finish, run in
     `workers` processes. `meanwhile`, if given, is called once in the caller's thread as soon as
     the first jobs are handed out, so the caller's own process can do a share of the work while
     the workers start (each spends seconds importing torch). The workers stop when the
     iteration ends, however it ends (an exception of `meanwhile` or the caller's Ctrl-C
-    included)."""
+    included), except with `keep`: after every job is done, they stay as spares for the next
+    call (they end with this process if none comes)."""
     from multiprocessing.connection import wait
     waiting = deque(enumerate(jobs))
     idle: list[_Worker] = []
@@ -172,6 +179,9 @@ def run_in_workers(func: Callable, jobs: Iterable[tuple], workers: int,
                     continue
                 idle.append(worker)
                 yield index, Outcome(value) if ok else Outcome(error=value)
+        if keep:
+            _spares.extend(idle)
+            idle = []
     finally:
         for worker in idle + list(busy):
             worker.stop()

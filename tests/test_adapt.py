@@ -188,3 +188,26 @@ def test_the_fit_s_adam_is_torch_s_bit_for_bit():
         reference.step()
         assert all(torch.equal(a, b) for a, b in zip(ours, theirs))
     assert not torch.equal(ours[0], torch.zeros(7, 5))
+
+
+def test_the_same_file_for_any_number_of_processes(logistic_zoo, monkeypatch):
+    """The orientation's passes and the levels' fits are shared among the processes
+    (PARALLEL_MIN_PIXELS lowered, so this small image uses them): the same bytes for 1, 2 and
+    3, and the one worker of two processes serves the orientation and the fit alike."""
+    from pixcodec import codec, workers
+    monkeypatch.setattr(codec, "PARALLEL_MIN_PIXELS", 1)
+    started = []
+    real = workers._Worker.__init__
+    monkeypatch.setattr(workers._Worker, "__init__", lambda self: started.append(1) or real(self))
+    pixels = photo_pixels()
+    try:
+        one = pixcodec.encode(pixels, "logistic-test", effort=2, threads=1)
+        assert not started and container.ADAPT in sections_of(one.data)
+        for count in (2, 3):
+            started.clear()
+            assert pixcodec.encode(pixels, "logistic-test", effort=2, threads=count).data \
+                == one.data
+            assert len(started) == count - 1
+            workers.stop_spares()  # one tile: the coding itself needed no worker
+    finally:
+        workers.stop_spares()

@@ -218,5 +218,6 @@ def test_a_file_coded_turned_still_decodes(name, monkeypatch):
     assert np.array_equal(pixcodec.decompress(data), expected)
     if tile is not None:
         assert len(plane.streams) == 12
-        monkeypatch.setattr(adapt, "choose_orientation", lambda net, values, effort: turn)
+        monkeypatch.setattr(adapt, "choose_orientation",
+                            lambda net, values, effort, workers=1: turn)
         assert pixcodec.encode(expected, model, tile=tile, effort=0).data == data

@@ -68,7 +68,8 @@ def test_every_orientation_decodes_exactly(logistic_zoo, monkeypatch, tile):
     pixels = photo_pixels()
     files = []
     for turn in orientation.ORIENTATIONS:
-        monkeypatch.setattr(adapt, "choose_orientation", lambda net, values, effort: turn)
+        monkeypatch.setattr(adapt, "choose_orientation",
+                            lambda net, values, effort, workers=1: turn)
         coded = pixcodec.encode(pixels, "logistic-test", tile=tile, effort=2)
         plane = model_plane(coded.data)
         assert plane.orientation == turn
@@ -82,7 +83,8 @@ def test_oriented_files_decode_side_by_side(logistic_zoo, monkeypatch):
     pixels = photo_pixels()
     files = []
     for turn in (0, 4, 5, 3):
-        monkeypatch.setattr(adapt, "choose_orientation", lambda net, values, effort: turn)
+        monkeypatch.setattr(adapt, "choose_orientation",
+                            lambda net, values, effort, workers=1: turn)
         files.append(pixcodec.encode(pixels[:, :24 + turn], "logistic-test", tile=16,
                                      effort=0).data)
     results = pixcodec.decode_many(files)
@@ -92,14 +94,14 @@ def test_oriented_files_decode_side_by_side(logistic_zoo, monkeypatch):
 
 def test_the_bits_map_is_drawn_as_the_image_stands(logistic_zoo, monkeypatch):
     pixels = photo_pixels()
-    monkeypatch.setattr(adapt, "choose_orientation", lambda net, values, effort: 5)
+    monkeypatch.setattr(adapt, "choose_orientation", lambda net, values, effort, workers=1: 5)
     result = bits.bits_map(pixels, "logistic-test", effort=1)
     coded = pixcodec.encode(pixels, "logistic-test", effort=1)
     assert model_plane(coded.data).orientation == 5
     assert result.bits.sum() == pytest.approx(coded.nll_bits, rel=1e-12)
     # orientation 5 by hand: transposed, then mirrored left-right; so its map is turned back
     # by mirroring left-right, then transposing
-    monkeypatch.setattr(adapt, "fit", lambda net, values, effort: None)
+    monkeypatch.setattr(adapt, "fit", lambda net, values, effort, workers=1: None)
     turned = pixels.transpose(1, 0, 2)[:, ::-1]
     as_coded = coded_pixel_bits(zoo.load_model("logistic-test"), np.ascontiguousarray(turned),
                                 zoo.model_info("logistic-test").coding_tile)
@@ -111,7 +113,7 @@ def test_turned_images_encode_together_as_one_by_one(logistic_zoo, monkeypatch):
     photo = photo_pixels()
     images = [photo[:, :24 + k] for k in range(4)]
     monkeypatch.setattr(adapt, "choose_orientation",
-                        lambda net, values, effort: (0, 4, 5, 3)[values.shape[1] - 24])
+                        lambda net, values, effort, workers=1: (0, 4, 5, 3)[values.shape[1] - 24])
     together = pixcodec.encode_many(images, "logistic-test", tile=16, effort=0)
     assert [model_plane(c.data).orientation for c in together] == [0, 4, 5, 3]
     assert [c.data for c in together] == [pixcodec.encode(image, "logistic-test", tile=16,
@@ -122,7 +124,8 @@ def test_a_coder_byte_with_bit_7_set_is_refused(logistic_zoo, monkeypatch):
     pixels = photo_pixels()
     colours = []
     for turn in (0, 6):
-        monkeypatch.setattr(adapt, "choose_orientation", lambda net, values, effort: turn)
+        monkeypatch.setattr(adapt, "choose_orientation",
+                            lambda net, values, effort, workers=1: turn)
         header, sections = container.unpack(pixcodec.encode(pixels, "logistic-test",
                                                             effort=0).data)
         colours.append(sections[container.COLOUR])
