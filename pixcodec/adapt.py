@@ -29,6 +29,7 @@ import torch.nn.functional as F
 
 from . import container
 from .codec import CODING_THREADS, in_groups, torch_threads, useful_workers
+from .workers import stop_spares
 from .errors import FormatError
 from .nets import logistic
 from .nets.layers import normalise_pixels
@@ -152,10 +153,14 @@ def fit_to_image(net: torch.nn.Module, pixels: np.ndarray, effort: int, workers:
                  ) -> tuple[int, np.ndarray, Adaptation | None]:
     """The encoder's choices for (H, W, C) uint8 `pixels` at `effort`: the orientation, the
     pixels so turned (the plane to code), and the adaptation fitted to them (or None). In up
-    to `workers` processes for a large image: the same choices for any number."""
+    to `workers` processes (the fit alone takes seconds, more than a worker's start, which
+    the CLI makes early): the same choices for any number."""
     turn = choose_orientation(net, pixels, effort, workers)
     turned = oriented(pixels, turn)
-    return turn, turned, fit(net, turned, effort, workers=workers)
+    adaptation = fit(net, turned, effort, workers=workers)
+    if useful_workers(*pixels.shape[:2], workers) == 1:
+        stop_spares()  # the tiles will be coded here alone: no worker is left waiting
+    return turn, turned, adaptation
 
 
 def float_bits(net: torch.nn.Module, pixels: np.ndarray) -> float:
@@ -175,7 +180,7 @@ def choose_orientation(net: torch.nn.Module, pixels: np.ndarray, effort: int,
         return AS_IS
     window = middle_window(pixels, ORIENTATION_WINDOW)
     bits = in_groups(functools.partial(_orientation_bits, net, window), list(ORIENTATIONS),
-                     useful_workers(*pixels.shape[:2], workers), keep_workers=True)
+                     workers, keep_workers=True)
     return int(np.argmin(bits))  # the first of equals: as they are
 
 
@@ -250,13 +255,12 @@ def fit(net: torch.nn.Module, pixels: np.ndarray, effort: int, seed: int = 0,
     """The best adaptation of a level up to `effort` for (H, W, C) uint8 `pixels`: the one
     that saves the most bits net of its own bytes, or None when none pays (or the model cannot
     be adapted, or effort is 0). The levels are fitted side by side in up to `workers`
-    processes for a large image, each process making its own copy of the problem (the same
+    processes, each process making its own copy of the problem (the same
     one: one thread each), so the same adaptation for any number."""
     if effort == 0 or not adaptable(net) or pixels.size < MIN_SUBPIXELS:
         return None
     fitted = in_groups(functools.partial(_fit_levels, net, pixels, seed),
-                       list(range(1, effort + 1)), useful_workers(*pixels.shape[:2], workers),
-                       keep_workers=True)
+                       list(range(1, effort + 1)), workers, keep_workers=True)
     best, best_gain = None, 0.0
     for adaptation, gain in fitted:  # by level: the lower of equal gains
         if gain > best_gain:

@@ -191,11 +191,10 @@ def test_the_fit_s_adam_is_torch_s_bit_for_bit():
 
 
 def test_the_same_file_for_any_number_of_processes(logistic_zoo, monkeypatch):
-    """The orientation's passes and the levels' fits are shared among the processes
-    (PARALLEL_MIN_PIXELS lowered, so this small image uses them): the same bytes for 1, 2 and
-    3, and the one worker of two processes serves the orientation and the fit alike."""
-    from pixcodec import codec, workers
-    monkeypatch.setattr(codec, "PARALLEL_MIN_PIXELS", 1)
+    """The orientation's passes and the levels' fits are shared among the processes: the same
+    bytes for 1, 2 and 3; the one worker of two processes serves the orientation and the fit
+    alike, and none is left waiting when the tiles are coded in this process alone."""
+    from pixcodec import workers
     started = []
     real = workers._Worker.__init__
     monkeypatch.setattr(workers._Worker, "__init__", lambda self: started.append(1) or real(self))
@@ -208,6 +207,6 @@ def test_the_same_file_for_any_number_of_processes(logistic_zoo, monkeypatch):
             assert pixcodec.encode(pixels, "logistic-test", effort=2, threads=count).data \
                 == one.data
             assert len(started) == count - 1
-            workers.stop_spares()  # one tile: the coding itself needed no worker
+            assert not workers._spares
     finally:
         workers.stop_spares()
