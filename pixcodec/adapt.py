@@ -29,12 +29,12 @@ import torch.nn.functional as F
 
 from . import container
 from .codec import CODING_THREADS, in_groups, torch_threads, useful_workers
-from .workers import stop_spares
 from .errors import FormatError
 from .nets import logistic
 from .nets.layers import normalise_pixels
 from .nets.logistic_pixelcnn import LogisticPixelCNN
 from .orientation import AS_IS, ORIENTATIONS, oriented
+from .workers import stop_spares
 
 EFFORTS = (0, 1, 2)
 DEFAULT_EFFORT = 2
@@ -255,8 +255,8 @@ def fit(net: torch.nn.Module, pixels: np.ndarray, effort: int, seed: int = 0,
     """The best adaptation of a level up to `effort` for (H, W, C) uint8 `pixels`: the one
     that saves the most bits net of its own bytes, or None when none pays (or the model cannot
     be adapted, or effort is 0). The levels are fitted side by side in up to `workers`
-    processes, each process making its own copy of the problem (the same
-    one: one thread each), so the same adaptation for any number."""
+    processes, each making its own copy of the problem (on one thread: the same copy), so the
+    same adaptation for any number."""
     if effort == 0 or not adaptable(net) or pixels.size < MIN_SUBPIXELS:
         return None
     fitted = in_groups(functools.partial(_fit_levels, net, pixels, seed),

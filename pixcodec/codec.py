@@ -431,7 +431,7 @@ def encode_pixels(net: nn.Module, pixels: np.ndarray, tile: int = DEFAULT_TILE,
     number)."""
     tiles = _tiles_of(pixels, tile)
     coded = in_groups(functools.partial(encode_tiles, net, tile=tile), tiles,
-                       useful_workers(*pixels.shape[:2], workers), progress)
+                      useful_workers(*pixels.shape[:2], workers), progress)
     return CodedTiles(tuple(stream for stream, _ in coded), tuple(map(tile_checksum, tiles)),
                       float(sum(bits for _, bits in coded)))
 
@@ -481,7 +481,7 @@ def decode_pixels(net: nn.Module, streams: Sequence[bytes], height: int, width: 
     jobs = [(k, streams[k], (h, w), None if checksums is None else checksums[k])
             for k, (_, _, h, w) in enumerate(grid)]
     tiles = in_groups(functools.partial(decode_tiles, net, tile=tile, coder=coder), jobs,
-                       useful_workers(height, width, workers), progress)
+                      useful_workers(height, width, workers), progress)
     pixels = np.zeros((height, width, net.config.colours), dtype=np.uint8)
     for (y, x, h, w), symbols in zip(grid, tiles):
         pixels[y:y + h, x:x + w] = symbols
