@@ -167,9 +167,9 @@ def test_many_images_at_once_give_each_its_own_file_and_pixels(rng, tmp_path):
     from pixcodec import adapt
     real_fit = adapt.fit
 
-    def fit(net, values, effort):  # the photo's fit forced in: too small a crop to pay
+    def fit(net, values, effort, workers=1):  # the photo's fit forced in: too small to pay
         if values.shape[:2] != photo.shape[:2]:
-            return real_fit(net, values, effort)
+            return real_fit(net, values, effort, workers=workers)
         return adapt.Adaptation(1, 10, tuple(np.ones(s, np.int16)
                                              for s in adapt.parameter_shapes(net, 1)))
     with pytest.MonkeyPatch.context() as patch:
