@@ -25,6 +25,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True, help="the PNG to write")
     ap.add_argument("--title", default="held-out loss during training")
     ap.add_argument("--nats", action="store_true", help="nats per image instead of bits/dim")
+    ap.add_argument("--train", action="store_true",
+                    help="the training loss too (dashed: the mean of the steps since the last "
+                         "evaluation)")
+    ap.add_argument("--mark", action="append", default=[], metavar="VALUE=LABEL",
+                    help="a horizontal reference line, e.g. 80.54='Table 4' (repeatable)")
     args = ap.parse_args()
     import matplotlib
     matplotlib.use("Agg")  # files only, no display needed
@@ -34,10 +39,23 @@ def main() -> None:
     column = "heldout_nats_per_image" if args.nats else "heldout_bpd"
     for path in args.logs:
         rows = read_log(path)
-        ax.plot([int(r["step"]) for r in rows], [float(r[column]) for r in rows], marker="o",
-                markersize=3, label=f"{path.stem} (last {float(rows[-1][column]):.3f})")
+        steps = [int(r["step"]) for r in rows]
+        line, = ax.plot(steps, [float(r[column]) for r in rows], marker="o", markersize=3,
+                        label=f"{path.stem} held-out (last {float(rows[-1][column]):.3f})")
+        if args.train:
+            # nats per image = bits/dim x (the held-out row's own nats per bits/dim)
+            scale = [float(r["heldout_nats_per_image"]) / float(r["heldout_bpd"])
+                     if args.nats else 1.0 for r in rows]
+            ax.plot(steps, [float(r["train_bpd"]) * k for r, k in zip(rows, scale)], "--",
+                    color=line.get_color(), label=f"{path.stem} train")
+    for mark in args.mark:
+        value, _, label = mark.partition("=")
+        ax.axhline(float(value), color="grey", linestyle=":", linewidth=1)
+        ax.annotate(label, (0, float(value)), xycoords=("axes fraction", "data"),
+                    textcoords="offset points", xytext=(4, 2), fontsize=8, color="grey")
     ax.set_xlabel("optimizer step")
-    ax.set_ylabel("held-out nats per image" if args.nats else "held-out bits/dim")
+    unit = "nats per image" if args.nats else "bits/dim"
+    ax.set_ylabel(unit if args.train else f"held-out {unit}")
     ax.set_title(args.title)
     ax.grid(True, alpha=0.3)
     ax.legend()
