@@ -26,8 +26,8 @@ def main() -> None:
     ap.add_argument("--title", default="held-out loss during training")
     ap.add_argument("--nats", action="store_true", help="nats per image instead of bits/dim")
     ap.add_argument("--train", action="store_true",
-                    help="the training loss too (dashed: the mean of the steps since the last "
-                         "evaluation)")
+                    help="the training loss too (dashed: the run's running average of its "
+                         "batches' losses)")
     ap.add_argument("--mark", action="append", default=[], metavar="VALUE=LABEL",
                     help="a horizontal reference line, e.g. 80.54='Table 4' (repeatable)")
     args = ap.parse_args()
