@@ -203,6 +203,11 @@ def _benchmark_training(opts, steps: int) -> None:
                    "match (e.g. a network grown by a zero-initialised part), a narrower "
                    "network's embedded so that the output is unchanged; ignored when "
                    "--checkpoint exists and is resumed.")
+@click.option("--average", default=0.0, type=click.FloatRange(0, 1, max_open=True),
+              metavar="DECAY",
+              help="Also keep a running average of the weights (an exponential moving average "
+                   "with this decay, e.g. 0.9995: about the last 2,000 steps), evaluated beside "
+                   "them; export, --init and sampling take the average. 0: none.")
 @click.option("--benchmark", type=click.IntRange(min=1), metavar="STEPS",
               help="Only time this many training steps on random images of --crop a side (no "
                    "data, no checkpoint) and print images/s.")
@@ -210,7 +215,7 @@ def _benchmark_training(opts, steps: int) -> None:
 @guarded
 def train(preset, data, data_root, checkpoint, steps, batch, lr, optimizer, schedule, warmup, crop,
           heldout, eval_every, eval_images, save_every, seed, device, no_amp, threads, minutes,
-          init, benchmark, quiet):
+          init, average, benchmark, quiet):
     """Train a network, or resume its checkpoint. Several GPUs:
     `torchrun --nproc_per_node N -m pixcodec train ...`."""
     from pixcodec.train import TrainOptions
@@ -224,7 +229,8 @@ def train(preset, data, data_root, checkpoint, steps, batch, lr, optimizer, sche
                         optimizer=optimizer, schedule=schedule, warmup=warmup, crop=crop,
                         heldout=heldout, eval_every=eval_every, eval_images=eval_images,
                         save_every=save_every, seed=seed, device=device, amp=not no_amp,
-                        threads=threads, max_minutes=minutes, init=Path(init) if init else None)
+                        threads=threads, max_minutes=minutes, init=Path(init) if init else None,
+                        average=average)
     if benchmark:
         _benchmark_training(opts, benchmark)
         return
@@ -236,6 +242,8 @@ def train(preset, data, data_root, checkpoint, steps, batch, lr, optimizer, sche
             line = (f"step {step}: train {figures['train_bpd']:.4f} bits/dim, held-out "
                     f"{figures['heldout_bpd']:.4f} bits/dim "
                     f"({figures['heldout_nats_per_image']:.2f} nats/image)")
+            if "averaged_heldout_bpd" in figures:
+                line += f"; averaged weights {figures['averaged_heldout_bpd']:.4f} bits/dim"
             if bar.bar is not None:
                 bar.bar.write(line, file=sys.stderr)
             else:

@@ -47,22 +47,28 @@ def export(checkpoint: str | Path, name: str) -> bytes:
     net = network_from_checkpoint(checkpoint)  # refuses what is not a checkpoint
     state = load_checkpoint(Path(checkpoint))
     options = state.get("options", {})
+    averaged = "averaged_weights" in state
     about = {"preset": state.get("model"), "step": state.get("step"),
              "steps": options.get("steps"), "data": options.get("data"),
-             "crop": options.get("crop"), "heldout_bpd": _last_heldout(Path(checkpoint))}
+             "crop": options.get("crop"),
+             "heldout_bpd": _last_heldout(Path(checkpoint), averaged)}
+    if averaged:
+        about["average"] = options.get("average")
     metadata = {"format": FORMAT, "name": name, "architecture": state["architecture"],
                 "config": json.dumps(state["config"]), "about": json.dumps(about)}
     weights = {k: v.contiguous() for k, v in net.state_dict().items()}
     return save_tensors(weights, metadata=metadata)
 
 
-def _last_heldout(checkpoint: Path) -> float | None:
+def _last_heldout(checkpoint: Path, averaged: bool) -> float | None:
+    """The log's last held-out figure of the weights exported (the average, where kept)."""
     log = checkpoint.with_suffix(".csv")
     if not log.exists():
         return None
+    column = "averaged_heldout_bpd" if averaged else "heldout_bpd"
     with open(log) as f:
-        rows = [r for r in csv.DictReader(f) if r.get("heldout_bpd")]
-    return float(rows[-1]["heldout_bpd"]) if rows else None
+        rows = [r for r in csv.DictReader(f) if r.get(column)]
+    return float(rows[-1][column]) if rows else None
 
 
 def metadata(data: bytes, source: str) -> dict[str, str]:

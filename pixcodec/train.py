@@ -4,14 +4,16 @@
 The loop knows nothing about the network beyond ``net(x) -> logits (B, C, levels, H, W)``; the
 loss is the NLL in nats per subpixel, reported in bits/dim (and in nats per image for binary
 data, as Table 4 reports MNIST). RMSProp as in §5 by default. A checkpoint holds everything
-needed to go on exactly where it stopped: weights, optimizer, step, the sampler's random state
-and the options; resuming continues the same run, so a long training can be cut into chunks.
+needed to go on exactly where it stopped: weights, optimizer, step, the sampler's random state,
+the weights' running average (``--average``) and the options; resuming continues the same run, so
+a long training can be cut into chunks.
 
 Several GPUs: ``torchrun --nproc_per_node N -m pixcodec train ...`` runs one process per GPU
 with DistributedDataParallel; every process draws its own batches; rank 0 logs and saves.
 """
 from __future__ import annotations
 
+import copy
 import csv
 import math
 import os
@@ -54,6 +56,7 @@ class TrainOptions:
     threads: int = 0                 # CPU threads (0: torch's default)
     max_minutes: float = 0           # stop (after saving) when the time is up; 0: no limit
     init: Path | None = None         # a new run starts from this checkpoint's matching weights
+    average: float = 0.0             # decay of the weights' running average (e.g. 0.9995); 0: none
     extra: dict = field(default_factory=dict)
 
 
@@ -137,18 +140,37 @@ def _device(opts: TrainOptions, dist: Distributed) -> torch.device:
 class Log:
     """CSV log next to the checkpoint, and TensorBoard when it is installed."""
 
-    FIELDS = ["step", "train_bpd", "heldout_bpd", "heldout_nats_per_image", "lr", "seconds"]
+    FIELDS = ["step", "train_bpd", "heldout_bpd", "heldout_nats_per_image", "lr", "seconds",
+              "averaged_heldout_bpd"]
 
     def __init__(self, path: Path, enabled: bool):
         self.path = path
         self.enabled = enabled
         self.board = None
         if enabled:
+            self._upgrade_header()
             try:
                 from torch.utils.tensorboard import SummaryWriter
                 self.board = SummaryWriter(str(path.with_suffix("")) + "-tensorboard")
             except ImportError:  # tensorboard is optional
                 pass
+
+    def _upgrade_header(self) -> None:
+        """A log begun by an older version, with fewer columns, is rewritten with them all (its
+        rows' new columns empty), so that every row of a resumed run has one header."""
+        if not self.path.exists():
+            return
+        with self.path.open(newline="") as f:
+            reader = csv.DictReader(f)
+            if reader.fieldnames is None or reader.fieldnames == self.FIELDS:
+                return
+            rows = list(reader)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with tmp.open("w", newline="") as f:
+            writer = csv.DictWriter(f, self.FIELDS, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+        tmp.replace(self.path)
 
     def write(self, row: dict) -> None:
         if not self.enabled:
@@ -165,8 +187,28 @@ class Log:
                     self.board.add_scalar(k, v, row["step"])
 
 
+class WeightAverage:
+    """An exponential moving average of a network's weights (Polyak averaging; PixelCNN++
+    evaluates with decay 0.9995). Late in a run each step moves the weights by about the
+    learning rate in a direction set by one batch, so the held-out loss wobbles from step to
+    step; the average over the last 1 / (1 - decay) steps smooths that out. It lives in a copy
+    of the network, so it is evaluated and saved like one."""
+
+    def __init__(self, net: torch.nn.Module, decay: float):
+        if not 0 < decay < 1:
+            raise ValueError(f"the average's decay must lie between 0 and 1, not {decay}")
+        self.decay = decay
+        self.net = copy.deepcopy(net).eval()
+        self.net.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, net: torch.nn.Module) -> None:
+        for mean, weight in zip(self.net.parameters(), net.parameters()):
+            mean.lerp_(weight, 1 - self.decay)
+
+
 def save_checkpoint(path: Path, net, optimizer, step: int, rng: np.random.Generator,
-                    opts: TrainOptions) -> None:
+                    opts: TrainOptions, average: WeightAverage | None = None) -> None:
     state = {
         "model": opts.model, "architecture": PRESETS[opts.model][0],
         "config": dict(PRESETS[opts.model][1]),
@@ -174,6 +216,8 @@ def save_checkpoint(path: Path, net, optimizer, step: int, rng: np.random.Genera
         "sampler_state": _rng_state_to_tensors(rng), "torch_rng": torch.get_rng_state(),
         "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()},
     }
+    if average is not None:
+        state["averaged_weights"] = average.net.state_dict()
     tmp = path.with_name(path.name + ".tmp")
     torch.save(state, tmp)
     tmp.replace(path)  # a crash mid-save never leaves a broken checkpoint
@@ -183,11 +227,17 @@ def load_checkpoint(path: Path) -> dict:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+def model_weights(state: dict) -> dict:
+    """The weights a checkpoint stands for, as a model (exported, sampled, measured, or the
+    start of another run): the running average where the run kept one."""
+    return state.get("averaged_weights", state["weights"])
+
+
 def _initialise(net: torch.nn.Module, source: Path, verbose: bool) -> None:
     """Copy every weight of another checkpoint that `net` has under the same name and shape,
     and embed the smaller ones of a narrower network of the same kind (a network grown by a
     zero-initialised part, or widened, starts as the one it grew from)."""
-    weights = load_checkpoint(source)["weights"]
+    weights = model_weights(load_checkpoint(source))
     own = net.state_dict()
     taken = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
     widened = {k: _embedded(v, own[k]) for k, v in weights.items()
@@ -221,7 +271,7 @@ def network_from_checkpoint(path: str | Path) -> torch.nn.Module:
     try:
         state = load_checkpoint(Path(path))
         net = make_network(state["architecture"], state["config"])
-        net.load_state_dict(state["weights"])
+        net.load_state_dict(model_weights(state))
     except (OSError, RuntimeError, KeyError, TypeError, ValueError, pickle.UnpicklingError) as exc:
         raise ModelError(f"{path}: not a checkpoint of pixcodec train "
                          f"({type(exc).__name__})") from None
@@ -320,8 +370,8 @@ def train(opts: TrainOptions, progress: Progress | None = None,
     checkpoint = Path(opts.checkpoint)
     if opts.init is not None and not checkpoint.exists():
         _initialise(net, Path(opts.init), dist.main)
-    if checkpoint.exists():
-        state = load_checkpoint(checkpoint)
+    state = load_checkpoint(checkpoint) if checkpoint.exists() else {}
+    if state:
         if state["model"] != opts.model:
             raise ValueError(f"{checkpoint} holds model {state['model']!r}, not {opts.model!r}")
         net.load_state_dict(state["weights"])
@@ -332,6 +382,11 @@ def train(opts: TrainOptions, progress: Progress | None = None,
             rng = _rng_from_state(state["sampler_state"])
         else:  # every rank's stream, moved on by the step count
             rng = np.random.default_rng([opts.seed, dist.rank, step])
+    # A run that starts averaging part-way (or resumes a checkpoint that kept no average)
+    # starts the average at the weights it has.
+    average = WeightAverage(net, opts.average) if opts.average else None
+    if average is not None and "averaged_weights" in state:
+        average.net.load_state_dict(state["averaged_weights"])
     model = net
     if dist.world > 1:
         model = torch.nn.parallel.DistributedDataParallel(
@@ -353,6 +408,8 @@ def train(opts: TrainOptions, progress: Progress | None = None,
             group["lr"] = lr
         x = torch.from_numpy(data.train.sample(opts.batch, rng)).to(device)
         loss = _step(model, net, optimizer, x, opts.clip, use_amp)
+        if average is not None:
+            average.update(net)
         step += 1
         bpd = loss.item() / math.log(2)
         running = bpd if running is None else 0.98 * running + 0.02 * bpd
@@ -363,8 +420,11 @@ def train(opts: TrainOptions, progress: Progress | None = None,
             nats = evaluate(net, heldout, device)
             figures["heldout_bpd"] = nats / math.log(2)
             figures["heldout_nats_per_image"] = nats * dims_per_image
+            if average is not None:
+                figures["averaged_heldout_bpd"] = evaluate(average.net, heldout,
+                                                           device) / math.log(2)
         if dist.main and (step % opts.save_every == 0 or last):
-            save_checkpoint(checkpoint, net, optimizer, step, rng, opts)
+            save_checkpoint(checkpoint, net, optimizer, step, rng, opts, average)
         if "heldout_bpd" in figures:
             log.write(figures)
         if progress is not None and dist.main:

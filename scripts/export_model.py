@@ -2,7 +2,8 @@
 
     python scripts/export_model.py runs/rgb.pt pixelcnn-rgb-v1 --default-for RGB --alias pixelcnn
 
-A checkpoint of `pixcodec train`, the one trainer. The card and the
+A checkpoint of `pixcodec train`, the one trainer (its weights' running average where the run
+kept one, `--average`). The card and the
 measured figures are written by scripts/measure_model.py.
 """
 from __future__ import annotations
@@ -12,10 +13,10 @@ import hashlib
 import json
 from pathlib import Path
 
-import torch
 from safetensors.torch import save
 
 from pixcodec.nets.presets import make_network
+from pixcodec.train import load_checkpoint, model_weights
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 
@@ -29,9 +30,9 @@ def main() -> None:
                     help="a short name -m accepts (pixelcnn, row_lstm, diag_bilstm, multiscale)")
     ap.add_argument("--tile", type=int, help="the tile side files are coded with")
     args = ap.parse_args()
-    state = torch.load(args.checkpoint, weights_only=True)
-    weights, architecture = state["weights"], state["architecture"]
-    weights = {k: v.contiguous() for k, v in weights.items()}
+    state = load_checkpoint(args.checkpoint)
+    architecture = state["architecture"]
+    weights = {k: v.contiguous() for k, v in model_weights(state).items()}
     blob = save(weights, metadata={"name": args.name, "step": str(state["step"])})
     (MODELS / f"{args.name}.safetensors").write_bytes(blob)
     manifest_path = MODELS / "manifest.json"

@@ -18,7 +18,7 @@ import torch
 from pixcodec import codec
 from pixcodec.data import IMAGE_SUFFIXES, load_folder
 from pixcodec.nets.presets import make_network, parameter_count
-from pixcodec.train import load_checkpoint
+from pixcodec.train import load_checkpoint, model_weights
 
 
 def main() -> None:
@@ -30,7 +30,7 @@ def main() -> None:
     torch.set_num_threads(1)
     state = load_checkpoint(args.checkpoint)
     net = make_network(state["architecture"], state["config"])
-    net.load_state_dict(state["weights"])
+    net.load_state_dict(model_weights(state))
     net.eval()
     colours = state["config"].get("colours", 3)
     names = sorted(p.name for p in args.images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)

@@ -3,9 +3,10 @@
     python scripts/plot_curves.py docs/curves/cifar_small_*.csv \
         --out docs/curves/cifar-ordering.png --title "cifar10-heldout, 4 layers, h = 16"
 
-Each log is labelled by its file name (the model configuration). The y axis is bits/dim, or
-with --nats nats per image, as Table 4 of the paper reports binarized MNIST. Needs matplotlib
-(pip install 'pixcodec[bench]').
+Each log is labelled by its file name (the model configuration); a run that kept a running
+average of its weights (`--average`) has that average's held-out curve too, dotted. The y axis
+is bits/dim, or with --nats nats per image, as Table 4 of the paper reports binarized MNIST.
+Needs matplotlib (pip install 'pixcodec[bench]').
 """
 from __future__ import annotations
 
@@ -42,10 +43,16 @@ def main() -> None:
         steps = [int(r["step"]) for r in rows]
         line, = ax.plot(steps, [float(r[column]) for r in rows], marker="o", markersize=3,
                         label=f"{path.stem} held-out (last {float(rows[-1][column]):.3f})")
+        # nats per image = bits/dim x (the held-out row's own nats per bits/dim)
+        scale = [float(r["heldout_nats_per_image"]) / float(r["heldout_bpd"])
+                 if args.nats else 1.0 for r in rows]
+        averaged = [(step, float(r["averaged_heldout_bpd"]) * k)
+                    for step, r, k in zip(steps, rows, scale) if r.get("averaged_heldout_bpd")]
+        if averaged:  # a run with --average: its running average's figures too
+            ax.plot(*zip(*averaged), marker="s", markersize=3, linestyle=":",
+                    color=line.get_color(),
+                    label=f"{path.stem} averaged weights (last {averaged[-1][1]:.3f})")
         if args.train:
-            # nats per image = bits/dim x (the held-out row's own nats per bits/dim)
-            scale = [float(r["heldout_nats_per_image"]) / float(r["heldout_bpd"])
-                     if args.nats else 1.0 for r in rows]
             ax.plot(steps, [float(r["train_bpd"]) * k for r, k in zip(rows, scale)], "--",
                     color=line.get_color(), label=f"{path.stem} train")
     for mark in args.mark:

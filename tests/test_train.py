@@ -135,9 +135,17 @@ def test_train_command_on_an_image_folder(tmp_path):
     result = CliRunner().invoke(main, ["train", "--model", "photo_diag_bilstm", "--data",
                                        str(folder), "--crop", "8", "--checkpoint",
                                        str(tmp_path / "p.pt"), "--steps", "2", "--batch", "2",
-                                       "--eval-every", "2", "--threads", "1", "-q"])
+                                       "--eval-every", "2", "--threads", "1", "-q",
+                                       "--average", "0.99"])
     assert result.exit_code == 0, result.output
-    assert "held-out" in result.output and load_checkpoint(tmp_path / "p.pt")["step"] == 2
+    assert "held-out" in result.output and "averaged weights" in result.output
+    assert load_checkpoint(tmp_path / "p.pt")["step"] == 2
+    for decay in ("1", "-0.5"):
+        refused = CliRunner().invoke(main, ["train", "--model", "mnist_pixelcnn", "--data",
+                                            str(folder), "--checkpoint", str(tmp_path / "r.pt"),
+                                            "--average", decay])
+        assert refused.exit_code == 2 and "--average" in refused.output
+        assert not (tmp_path / "r.pt").exists()
     bad = CliRunner().invoke(main, ["train", "--model", "mnist_pixelcnn", "--data", str(folder),
                                     "--checkpoint", str(tmp_path / "q.pt")])
     assert bad.exit_code == 1 and "256 levels" in bad.output
@@ -240,3 +248,62 @@ def test_benchmark_times_training_steps_without_data_or_checkpoint(tmp_path, mon
     assert missing.exit_code == 2 and "Missing option '--data'" in missing.output
     unknown = CliRunner().invoke(main, ["train", "--model", "nope", "--benchmark", "1"])
     assert unknown.exit_code == 1 and "unknown model configuration 'nope'" in unknown.output
+
+
+def test_the_running_average_follows_its_decay():
+    """WeightAverage: mean <- decay * mean + (1 - decay) * weight, for every parameter."""
+    from pixcodec.train import WeightAverage
+    torch.manual_seed(0)
+    net = build("mnist_pixelcnn")
+    start = [p.detach().clone() for p in net.parameters()]
+    average = WeightAverage(net, 0.75)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)
+    average.update(net)
+    for mean, first in zip(average.net.parameters(), start):
+        assert torch.allclose(mean, first + 0.25) and not mean.requires_grad
+    with pytest.raises(ValueError, match="decay"):
+        WeightAverage(net, 1.0)
+
+
+def test_a_run_with_an_average_resumes_exactly_and_exports_it(tmp_path):
+    """--average: the average is saved and resumed exactly with the weights, logged beside
+    them, and it is what export takes."""
+    from pixcodec import modelfile
+    train(options(tmp_path, "straight.pt", average=0.5), data=tiny_set())
+    cut = options(tmp_path, "cut.pt", average=0.5)
+    train(dataclasses.replace(cut, max_minutes=1e-9), data=tiny_set())
+    train(cut, data=tiny_set())
+    straight, resumed = load_checkpoint(tmp_path / "straight.pt"), load_checkpoint(tmp_path / "cut.pt")
+    for k, v in straight["averaged_weights"].items():
+        assert torch.equal(v, resumed["averaged_weights"][k]), k
+    differs = [k for k, v in straight["weights"].items()
+               if not torch.equal(v, straight["averaged_weights"][k])]
+    assert differs  # an average of six steps is not the last step's weights
+    rows = (tmp_path / "straight.csv").read_text().splitlines()
+    assert rows[0].endswith(",averaged_heldout_bpd") and rows[-1].split(",")[-1]
+    _, net = modelfile.read(modelfile.export(tmp_path / "straight.pt", "avg"), "avg.pxm")
+    for k, v in net.state_dict().items():
+        assert torch.equal(v, straight["averaged_weights"][k]), k
+
+
+def test_averaging_can_start_part_way(tmp_path):
+    """A checkpoint of a run without an average, resumed with --average: the average starts
+    at its weights, and the older log gains the new column."""
+    opts = options(tmp_path, "late.pt", steps=2)
+    train(opts, data=tiny_set())
+    before = load_checkpoint(tmp_path / "late.pt")["weights"]
+    (tmp_path / "late.csv").write_text("step,train_bpd,heldout_bpd,heldout_nats_per_image,"
+                                       "lr,seconds\n2,0.5,0.5,10.0,0.001,1.0\n")
+    train(dataclasses.replace(opts, steps=3, average=0.9), data=tiny_set())
+    state = load_checkpoint(tmp_path / "late.pt")
+    moved = 0
+    for k, v in state["averaged_weights"].items():  # 0.9 of the start, 0.1 of one step on
+        expected = before[k] + 0.1 * (state["weights"][k] - before[k])
+        assert torch.allclose(v, expected, rtol=0, atol=1e-7), k
+        moved += not torch.equal(v, before[k])
+    assert moved
+    rows = (tmp_path / "late.csv").read_text().splitlines()
+    assert rows[0].endswith(",averaged_heldout_bpd") and rows[1].startswith("2,0.5,0.5")
+    assert rows[2].startswith("3,") and rows[2].split(",")[-1]
