@@ -7,7 +7,9 @@ models/manifest.json for `pixcodec models`, and the model's card written from th
 Photo models (256 levels) are measured on the held-out bsd68 images (every 10th) and
 cifar10-heldout, and on Kodak: tile by tile as the codec codes them (codec.coded_nll_bits, the
 same tables as coding), or, with --bench, from the model's NLL in a `pixcodec bench kodak --out`
-JSON (again the same figure). Binary models are measured on binarized MNIST's test set, in nats
+JSON (again the same figure) for a model the encoder neither turns nor adapts: for the others
+the bench's NLL is of the image turned and the model adapted to it, so Kodak is measured
+here. Binary models are measured on binarized MNIST's test set, in nats
 per image as Table 4 of the paper reports. A card's "## Notes" section, written by hand, is
 kept when the rest of the card is rewritten.
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from pixcodec import zoo
+from pixcodec.adapt import adaptable
 from pixcodec.codec import coded_nll_bits, model_nll_bits
 from pixcodec.data import (CIFAR10_HELDOUT_START, CIFAR10_NPZ, FOLDER_HELDOUT_EVERY,
                            load_cifar10_npz, load_folder)
@@ -68,7 +71,7 @@ def measure(name: str, data: Path, bench: Path | None, cifar_limit: int) -> dict
     measured["bsd68-heldout"] = coded_bits_per_dim(net, bsd, tile, "bsd68-heldout")
     cifar = load_cifar10_npz(data / CIFAR10_NPZ, colours)[CIFAR10_HELDOUT_START:][:cifar_limit]
     measured["cifar10-heldout"] = parallel_bits(net, cifar) / cifar.size
-    if bench is not None:
+    if bench is not None and not adaptable(net):
         measured["kodak"] = bench_bits_per_dim(bench, name)
     else:
         kodak = load_folder(data / "kodak", colours)
@@ -132,6 +135,8 @@ def training_curve(log: Path, rows_shown: int = 12) -> str:
                ("heldout_bpd", "held-out bits/dim")]
     if any(r.get("heldout_nats_per_image") for r in rows):
         columns.append(("heldout_nats_per_image", "held-out nats/image"))
+    if any(r.get("averaged_heldout_bpd") for r in rows):  # a run with --average
+        columns.append(("averaged_heldout_bpd", "averaged weights, held-out bits/dim"))
     table = ["| " + " | ".join(title for _, title in columns) + " |",
              "|" + "---|" * len(columns)]
     for r in shown:

@@ -279,7 +279,7 @@ def test_compress_with_a_model_kind(png, tmp_path):
     assert result.exit_code == 0, result.output
     assert model_plane(out.read_bytes()).model == "pixelcnn-rgb-v1"
     for kind, model in (("row_lstm", "row-lstm-rgb-v1"), ("diag_bilstm", "diag-bilstm-rgb-v1"),
-                        ("logistic", "logistic-rgb-v6")):
+                        ("logistic", "logistic-rgb-v7")):
         out = tmp_path / f"{kind}.pxc"
         assert run("compress", png, "-o", out, "-m", kind, "-q").exit_code == 0
         assert model_plane(out.read_bytes()).model == model

@@ -66,6 +66,10 @@ GOLDEN = {
                         "cee53960d9f018c7d4d81612dba0ed56c14930abbfb65c1429606e924d3f4b8a"),
     "logistic-rgb-v6": ("22512ed46914a6fe4c52f14f66639540cf9a1fe76c6402a9cb62f74187aa15e6",
                         "e67c49d7dded651bcc74d86ff91502188ee3535076fd3a24bf05933bb36bb13c"),
+    "logistic-rgb-v7": ("2597c64aa5682dd205e9796f34fda406761a0d658b79ecb7a826661a78804d3c",
+                        "3a49fcc802bdb40dc91af13291647b32b9563725301b0cb5d35bfbb0c34121ec"),
+    "row-lstm-binary-v2": ("0e4e6a2b22d9ceff35a26c9bb3892412ffeff3f96f26b232a9543bea75d521f4",
+                           "f8df1454c8512c8bb10aec8940c148569fb7d150cc3c2dd1f2d6853dd11cb684"),
 }
 # The same patterns as format version 2 wrote them (until 2026-12-02), in assets/v2/: they
 # must decode for ever.
@@ -101,6 +105,8 @@ TILED = {
         "19f345401da5aafeda64990d1d563471caa0d37ad02121a5f46bb3b47f608b31",
     "v3/logistic-rgb-v6-12-tiles.pxc":
         "eaea60233d65c143311d5deae937192592ef031698f663ad1276c301e7fa8568",
+    "v3/logistic-rgb-v7-12-tiles.pxc":
+        "70f32f6466b8340223ada2a69614097e7b28ca3005b6db40563f6f09c2884cd6",
 }
 # Files whose model was adapted to their image (an ADPT section: the fit runs in float32, so the
 # encoder's bytes may differ between machines; the decoder's result may not). The v1 file was
@@ -195,13 +201,15 @@ def test_a_file_with_an_adapted_model_still_decodes(name):
 
 # Files coded turned. The demo crop as the encoder of 2026-12-03 wrote it at the default effort
 # with v5 (it picked orientation 7, transposed and turned a half turn, and an adaptation), and
-# with v6 on 2026-12-04 (the same choices); and the 40 x 56
+# with v6 and v7 on 2026-12-04 (the same choices); and the 40 x 56
 # crop forced into orientation 5 (transposed, then mirrored left-right: 56 x 40, 12 tiles of 16)
 # at effort 0, which pins the tiles of a transposed plane (no float fit: the same bytes anywhere).
 TURNED = {"turned-rgb-v5.pxc": ("logistic-rgb-v5", 7, ADAPTED_ORIGINAL, None,
                                 "a38465172ca068e952d277202df9edb23eaadb9f72400122d44ac779e23ff77b"),
           "turned-rgb-v6.pxc": ("logistic-rgb-v6", 7, ADAPTED_ORIGINAL, None,
                                 "71501f7635bee16ad670fd0e2b6a9b585210dd8cbd4acffc331d05375ac12bfa"),
+          "turned-rgb-v7.pxc": ("logistic-rgb-v7", 7, ADAPTED_ORIGINAL, None,
+                                "fa3ce5e6cae06ecc70dde94e99a8f098dc83492a73bc5b342521c03a157fb777"),
           "turned-rgb-v5-12-tiles.pxc": (
               "logistic-rgb-v5", 5, TILED_ORIGINAL, 16,
               "74fd13ab9a7d0e981780e8daedfe35f1046fae9279c1b0ecbe63256aa60e3b0f")}
