@@ -68,6 +68,8 @@ GOLDEN = {
                         "e67c49d7dded651bcc74d86ff91502188ee3535076fd3a24bf05933bb36bb13c"),
     "logistic-rgb-v7": ("2597c64aa5682dd205e9796f34fda406761a0d658b79ecb7a826661a78804d3c",
                         "3a49fcc802bdb40dc91af13291647b32b9563725301b0cb5d35bfbb0c34121ec"),
+    "pixelcnn-binary-v2": ("db567a67659d4734007b63870a679031b12e8aeb50621268e322afeaaeca4474",
+                           "217867562806e45a3e6de0feea336620f7dbf288217cce31ccf7ef234ef28113"),
     "row-lstm-binary-v2": ("0e4e6a2b22d9ceff35a26c9bb3892412ffeff3f96f26b232a9543bea75d521f4",
                            "f8df1454c8512c8bb10aec8940c148569fb7d150cc3c2dd1f2d6853dd11cb684"),
 }
