@@ -82,10 +82,10 @@ class StepCounter:
 
 
 def _step_total(net: nn.Module, rounds: Sequence[Sequence[tuple[int, int]]]) -> int:
-    """Wavefront steps of all these rounds of tile sizes, a stepper made (caches and all) once
-    per distinct round, not once per round: 10,000 digits are one."""
+    """Steps of the coding loop over all these rounds of tile sizes, counted once per distinct
+    round (10,000 digits are one)."""
     keys = [tuple(tuple(size) for size in sizes) for sizes in rounds]
-    counts = {key: net.stepper(list(key)).step_count() for key in set(keys)}
+    counts = {key: net.step_count(list(key)) for key in set(keys)}
     return sum(counts[key] for key in keys)
 
 
@@ -215,7 +215,7 @@ def coding_loop(net: nn.Module, pixels: np.ndarray, tile: int,
         origin = np.array([(y, x) for y, x, _, _ in round_tiles])
         canvas = _canvas([pixels[y:y + h, x:x + w] for y, x, h, w in round_tiles])
         sizes = [(h, w) for _, _, h, w in round_tiles]
-        steps.total = steps.total or count * net.stepper(sizes).step_count()
+        steps.total = steps.total or count * net.step_count(sizes)
 
         def image_code(t, r, c, colour, weights):
             return code(origin[t, 0] + r, origin[t, 1] + c, colour, weights)
@@ -360,7 +360,7 @@ def encode_small_tiles(net: nn.Module, tiles: Sequence[np.ndarray],
     rows, cols, channels = _coding_order(height, width, colours, net.wavefront_slope(width))
     batch = max(1, min(WHOLE_TILE_BATCH,
                        WHOLE_TILE_ENTRIES // (height * width * colours * levels)))
-    steps = net.stepper([(height, width)]).step_count()
+    steps = net.step_count([(height, width)])
     results = []
     with torch_threads(CODING_THREADS):
         for start in range(0, len(tiles), batch):

@@ -98,6 +98,14 @@ def coding_steps(net, shape, tile):
 
 
 @pytest.mark.parametrize("architecture", [*ARCHITECTURES, "logistic"])
+@pytest.mark.parametrize("sizes", [[(1, 1)], [(7, 9)], [(5, 12), (9, 4), (2, 2)]])
+def test_step_count_is_the_number_of_steps_the_stepper_takes(architecture, sizes):
+    """The progress total comes from the network alone (no stepper, no caches built)."""
+    net = random_logistic_net(3) if architecture == "logistic" else random_net(architecture, 3)
+    assert net.step_count(sizes) == sum(1 for _ in net.stepper(sizes).steps())
+
+
+@pytest.mark.parametrize("architecture", [*ARCHITECTURES, "logistic"])
 def test_no_position_is_coded_before_a_pixel_it_depends_on(architecture, rng):
     """Dependencies found by experiment, not from the offsets that set the wavefront slope:
     changing a pixel changes the exact tables of later positions only (steps of the real

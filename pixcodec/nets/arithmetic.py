@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import fixedpoint as fx
+from .incremental import wavefront_steps
 from .layers import MaskedConv2d, normalise_pixels, split_logits
 
 
@@ -129,6 +130,11 @@ class PixelNetwork(nn.Module):
 
     def run(self, x: torch.Tensor, arith=FLOAT) -> torch.Tensor:
         raise NotImplementedError
+
+    def step_count(self, tile_sizes: list[tuple[int, int]]) -> int:
+        """The coding loop's steps over a round of tiles of these sizes (its progress total),
+        without building a stepper: the wavefront's, for the networks that code along one."""
+        return wavefront_steps(tile_sizes, self.wavefront_slope(max(w for _, w in tile_sizes)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Symbols (B, C, H, W) -> float logits (B, C, levels, H, W)."""

@@ -12,7 +12,7 @@ A stepper of a network has this interface (``pixcodec.codec`` drives it)::
 
 ``stepper.known`` (after ``at``) is None, or a bool tensor marking positions whose values the
 decoder already has (the multi-scale network's subsampled pixels): their tables are computed,
-for the features, but they are not coded. ``stepper.step_count()`` is the number of steps.
+for the features, but they are not coded. ``net.step_count(tile_sizes)`` is the number of steps.
 
 The PixelCNN and PixelRNN steppers go along a wavefront: position (r, c) of every tile at step
 c + slope * r, with ``net.wavefront_slope(width)`` the smallest slope for which nothing a
@@ -42,8 +42,13 @@ def wavefront(tile_sizes: list[tuple[int, int]], slope: int):
 
 
 def wavefront_steps(tile_sizes: list[tuple[int, int]], slope: int) -> int:
+    """How many steps `wavefront` yields: the steps some position of some tile falls on (a
+    tile narrower than the slope leaves gaps between its rows' runs of steps)."""
     height, width = (max(size) for size in zip(*tile_sizes))
-    return width + slope * (height - 1)
+    taken = np.zeros(width + slope * (height - 1), dtype=bool)
+    for h, w in set(tile_sizes):
+        taken[(slope * np.arange(h)[:, None] + np.arange(w)).ravel()] = True
+    return int(taken.sum())
 
 
 class Taps:

@@ -100,6 +100,17 @@ class MultiScalePixelRNN(PixelNetwork):
     def stepper(self, tile_sizes: list[tuple[int, int]]) -> "MultiScaleStepper":
         return MultiScaleStepper(self, tile_sizes)
 
+    def step_count(self, tile_sizes: list[tuple[int, int]]) -> int:
+        """The small image's wavefront, then the large network's over each whole tile."""
+        width = max(w for _, w in tile_sizes)
+        return (self.small.step_count(small_sizes(tile_sizes))
+                + wavefront_steps(tile_sizes, self.large.wavefront_slope(width)))
+
+
+def small_sizes(tile_sizes: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The subsampled images' sizes: each tile's even rows and columns."""
+    return [((h + 1) // 2, (w + 1) // 2) for h, w in tile_sizes]
+
 
 class MultiScaleStepper:
     """The small image of every tile first (at the even positions of the tile, in the small
@@ -109,16 +120,13 @@ class MultiScaleStepper:
     def __init__(self, net: MultiScalePixelRNN, tile_sizes: list[tuple[int, int]]):
         self.net = net
         self.tile_sizes = tile_sizes
-        self.small_sizes = [((h + 1) // 2, (w + 1) // 2) for h, w in tile_sizes]
+        self.small_sizes = small_sizes(tile_sizes)
         self.small = PixelRNNStepper(net.small, self.small_sizes)
         self.large: PixelRNNStepper | None = None
         self.current: PixelRNNStepper = self.small
         self.known = None
         width = max(w for _, w in tile_sizes)
         self.large_slope = net.large.wavefront_slope(width)
-
-    def step_count(self) -> int:
-        return self.small.step_count() + wavefront_steps(self.tile_sizes, self.large_slope)
 
     def steps(self):
         for tile, row, col in self.small.steps():

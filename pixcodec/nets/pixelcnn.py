@@ -30,8 +30,7 @@ from torch import nn
 
 from .. import fixedpoint as fx
 from .arithmetic import FLOAT, PixelNetwork, exact_parameters
-from .incremental import (FeatureCache, PixelCache, Taps, reach_of, slope_for, wavefront,
-                          wavefront_steps)
+from .incremental import FeatureCache, PixelCache, Taps, reach_of, slope_for, wavefront
 from .kernels import integer_logits, neighbour_sums, residual_colour, stacked_neighbour_sums
 from .layers import (MaskedConv2d, channel_groups, check_levels,
                      output_channels)
@@ -174,9 +173,6 @@ class ResidualStepper:
 
     def steps(self):
         return wavefront(self.tile_sizes, self.slope)
-
-    def step_count(self) -> int:
-        return wavefront_steps(self.tile_sizes, self.slope)
 
     def locate(self, tile: torch.Tensor, row: torch.Tensor, col: torch.Tensor) -> None:
         """Go to a step's positions: the sums over their finished neighbours, and room for

@@ -26,8 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .arithmetic import FLOAT, ExactArithmetic, PixelNetwork
-from .incremental import (FeatureCache, PixelCache, Taps, live_offsets, slope_for, wavefront,
-                          wavefront_steps)
+from .incremental import FeatureCache, PixelCache, Taps, live_offsets, slope_for, wavefront
 from .layers import MaskedConv2d, check_levels, gate_groups, output_channels
 from .pixelcnn import output_table
 from .recurrence import diagonal_recurrence, row_recurrence
@@ -444,9 +443,6 @@ class PixelRNNStepper:
 
     def steps(self):
         return wavefront(self.tile_sizes, self.slope)
-
-    def step_count(self) -> int:
-        return wavefront_steps(self.tile_sizes, self.slope)
 
     def _bias(self, k: int, tile, row, col):
         if self.biases is None:
