@@ -180,7 +180,7 @@ def choose_orientation(net: torch.nn.Module, pixels: np.ndarray, effort: int,
         return AS_IS
     window = middle_window(pixels, ORIENTATION_WINDOW)
     bits = in_groups(functools.partial(_orientation_bits, net, window), list(ORIENTATIONS),
-                     workers, keep_workers=True)
+                     workers)
     return int(np.argmin(bits))  # the first of equals: as they are
 
 
@@ -260,7 +260,7 @@ def fit(net: torch.nn.Module, pixels: np.ndarray, effort: int, seed: int = 0,
     if effort == 0 or not adaptable(net) or pixels.size < MIN_SUBPIXELS:
         return None
     fitted = in_groups(functools.partial(_fit_levels, net, pixels, seed),
-                       list(range(1, effort + 1)), workers, keep_workers=True)
+                       list(range(1, effort + 1)), workers)
     best, best_gain = None, 0.0
     for adaptation, gain in fitted:  # by level: the lower of equal gains
         if gain > best_gain:

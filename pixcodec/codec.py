@@ -254,13 +254,14 @@ def _groups(count: int, parts: int) -> list[range]:
     return [range(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
-def in_groups(func: Callable, items: Sequence, workers: int, progress: Progress | None = None,
-              keep_workers: bool = False) -> list:
+def in_groups(func: Callable, items: Sequence, workers: int,
+              progress: Progress | None = None) -> list:
     """func(part, progress=...) over runs of consecutive items, joined in order. With more than
     one run, the first is done in this process while `workers` - 1 worker processes do the
-    others (each reports progress only when done): one interpreter less to start. With
-    `keep_workers`, the workers stay, started, for the next call (the encoder's steps before
-    the tiles are coded: pixcodec.adapt)."""
+    others (each reports progress only when done): one interpreter less to start. The workers
+    stay, started, for the next call (the encoder's steps before the tiles; the next image of
+    a batch, a bench or a host program), until idle for a minute (workers.SPARE_IDLE_SECONDS):
+    a worker's start, about two seconds of importing torch, is paid once, not per image."""
     groups = _groups(len(items), workers)
     if len(groups) == 1:
         return func(list(items), progress=progress)
@@ -275,7 +276,7 @@ def in_groups(func: Callable, items: Sequence, workers: int, progress: Progress 
 
     for index, outcome in run_in_workers(func, [([items[k] for k in g],) for g in groups[1:]],
                                          len(groups) - 1, meanwhile=first_group_here,
-                                         keep=keep_workers):
+                                         keep=True):
         results[index + 1] = outcome.result()
         for _ in groups[index + 1]:
             steps()

@@ -21,6 +21,7 @@ import pickle
 import signal
 import sys
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
@@ -98,6 +99,7 @@ class _Worker:
             if main:
                 signal.signal(signal.SIGINT, previous)
         theirs.close()
+        self.idle_since = 0.0  # time.monotonic() when it became a spare
 
     def death(self) -> WorkerDied:
         self.process.join(5)
@@ -113,30 +115,87 @@ class _Worker:
         self.process.join(5)
 
 
-# Workers started ahead of need (prestart), taken by the next run_in_workers.
+# Workers started ahead of need (prestart) or kept from a call (keep), taken by the next
+# run_in_workers. A spare unused for SPARE_IDLE_SECONDS stops: a program that codes an image
+# now and then does not hold a worker's memory (torch, a model) between times.
+SPARE_IDLE_SECONDS = 60.0
 _spares: list[_Worker] = []
+_spares_lock = threading.Lock()
+_spares_added = threading.Condition(_spares_lock)  # wakes the reaper to time new spares
+_reaper: threading.Thread | None = None
+
+
+def _add_spares(workers: list[_Worker]) -> None:
+    global _reaper
+    with _spares_lock:
+        now = time.monotonic()
+        for worker in workers:
+            worker.idle_since = now
+        _spares.extend(workers)
+        if _spares and _reaper is None:
+            _reaper = threading.Thread(target=_stop_idle_spares, daemon=True)
+            _reaper.start()
+        _spares_added.notify()
+
+
+def _stop_idle_spares() -> None:
+    """The reaper's life: stop each spare once it has been idle SPARE_IDLE_SECONDS, until no
+    spare is left."""
+    global _reaper
+    while True:
+        with _spares_lock:
+            now = time.monotonic()
+            idle = [w for w in _spares if now - w.idle_since >= SPARE_IDLE_SECONDS]
+            for worker in idle:
+                _spares.remove(worker)
+            last = not _spares
+            if last:
+                _reaper = None  # the next spare starts another
+        for worker in idle:
+            worker.stop()
+        if last:
+            return
+        with _spares_lock:
+            if _spares:
+                _spares_added.wait(min(w.idle_since for w in _spares) + SPARE_IDLE_SECONDS
+                                   - time.monotonic())
 
 
 def prestart(count: int) -> None:
     """Start `count` workers now, for the next run_in_workers: they import torch (seconds) while
     this process is still importing and reading its input, instead of after. One that is not
-    needed ends with this process."""
-    _spares.extend(_Worker() for _ in range(count - len(_spares)))
+    needed ends with this process, or when idle too long."""
+    with _spares_lock:
+        missing = count - len(_spares)
+    _add_spares([_Worker() for _ in range(missing)])
+
+
+def start_ready(count: int) -> None:
+    """Have `count` spare workers that have started (torch and the codec imported) before this
+    returns: for a measurement that must not time any worker's start."""
+    for _, outcome in run_in_workers(int, [()] * count, count, keep=True):
+        outcome.result()
 
 
 def stop_spares() -> None:
-    """Stop the workers started ahead of need that no call has taken."""
-    while _spares:
-        _spares.pop().stop()
+    """Stop the spare workers now."""
+    while True:
+        with _spares_lock:
+            if not _spares:
+                return
+            worker = _spares.pop()
+        worker.stop()
 
 
 def _new_worker() -> _Worker:
-    while _spares:
-        worker = _spares.pop()
+    while True:
+        with _spares_lock:
+            worker = _spares.pop() if _spares else None
+        if worker is None:
+            return _Worker()
         if worker.process.is_alive():
             return worker
         worker.stop()
-    return _Worker()
 
 
 def run_in_workers(func: Callable, jobs: Iterable[tuple], workers: int,
@@ -148,7 +207,7 @@ def run_in_workers(func: Callable, jobs: Iterable[tuple], workers: int,
     the workers start (each spends seconds importing torch). The workers stop when the
     iteration ends, however it ends (an exception of `meanwhile` or the caller's Ctrl-C
     included), except with `keep`: after every job is done, they stay as spares for the next
-    call (they end with this process if none comes)."""
+    call (they end with this process, or after SPARE_IDLE_SECONDS unused)."""
     from multiprocessing.connection import wait
     waiting = deque(enumerate(jobs))
     idle: list[_Worker] = []
@@ -180,7 +239,7 @@ def run_in_workers(func: Callable, jobs: Iterable[tuple], workers: int,
                 idle.append(worker)
                 yield index, Outcome(value) if ok else Outcome(error=value)
         if keep:
-            _spares.extend(idle)
+            _add_spares(idle)
             idle = []
     finally:
         for worker in idle + list(busy):

@@ -22,8 +22,7 @@ def no_spare_workers_left_over():
     the next test to take; each test starts and ends without any."""
     from pixcodec import workers
     yield
-    while workers._spares:
-        workers._spares.pop().stop()
+    workers.stop_spares()
 
 
 def random_pixelcnn(colours: int, seed: int = 0, hidden: int = 6, blocks: int = 2,

@@ -146,8 +146,9 @@ def test_bitstream_is_independent_of_thread_count(rng, monkeypatch):
 
 def test_bytes_are_the_same_for_any_number_of_worker_processes(rng, monkeypatch):
     """Tiles split among 1, 2 or 3 processes (really: PARALLEL_MIN_PIXELS lowered; the
-    command's own process codes the first share, so N processes start N - 1 workers): the same
-    streams, and decoding with any count gives the pixels."""
+    command's own process codes the first share, so N processes need N - 1 workers, and the
+    workers of one call serve the next): the same streams, and decoding with any count gives
+    the pixels."""
     net = random_pixelcnn(3, hidden=12, blocks=2)
     pixels = rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)
     monkeypatch.setattr(codec, "PARALLEL_MIN_PIXELS", 1)
@@ -159,12 +160,12 @@ def test_bytes_are_the_same_for_any_number_of_worker_processes(rng, monkeypatch)
     assert not started
     assert len(one.streams) == 6
     for count in (2, 3):
-        started.clear()
         assert codec.encode_pixels(net, pixels, tile=16, workers=count) == one
-        assert len(started) == count - 1
+        assert len(started) == count - 1  # the one of the call before serves again
     for count in (1, 2, 3):
         assert np.array_equal(codec.decode_pixels(net, one.streams, 24, 40, 16,
                                                   checksums=one.checksums, workers=count), pixels)
+    assert len(started) == 2 and len(workers._spares) == 2
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)

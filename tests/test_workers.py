@@ -133,3 +133,36 @@ def test_a_prestarted_worker_is_taken_and_a_dead_one_replaced(monkeypatch):
     with closing(run_in_workers(os.getpid, [()], 1)) as finishing:
         pids = [o.result() for _, o in finishing]
     assert pids and pids[0] != dead.process.pid and not workers._spares
+
+
+def test_a_kept_worker_serves_the_next_call_and_stops_once_idle(monkeypatch):
+    """`keep`: the next call takes the same process (no second start); a spare left unused for
+    SPARE_IDLE_SECONDS stops, and another call starts a new one."""
+    from pixcodec import workers
+    with closing(run_in_workers(os.getpid, [()], 1, keep=True)) as finishing:
+        [first] = [o.result() for _, o in finishing]
+    assert [w.process.pid for w in workers._spares] == [first]
+    with closing(run_in_workers(os.getpid, [()], 1, keep=True)) as finishing:
+        assert [o.result() for _, o in finishing] == [first]
+    monkeypatch.setattr(workers, "SPARE_IDLE_SECONDS", 0.5)
+    with closing(run_in_workers(os.getpid, [()], 1, keep=True)) as finishing:
+        assert [o.result() for _, o in finishing] == [first]
+    deadline = time.monotonic() + 30
+    while (workers._spares or _alive(first)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not workers._spares and not _alive(first)
+    with closing(run_in_workers(os.getpid, [()], 1)) as finishing:
+        assert [o.result() for _, o in finishing] != [first]
+
+
+def test_start_ready_leaves_started_spares_that_the_next_call_takes(monkeypatch):
+    from pixcodec import workers
+    workers.start_ready(2)
+    spares = {w.process.pid for w in workers._spares}
+    assert len(spares) == 2 and all(map(_alive, spares))
+    started = []
+    real = workers._Worker.__init__
+    monkeypatch.setattr(workers._Worker, "__init__", lambda self: started.append(1) or real(self))
+    with closing(run_in_workers(os.getpid, [()] * 2, 2)) as finishing:
+        assert {o.result() for _, o in finishing} == spares
+    assert not started

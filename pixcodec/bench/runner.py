@@ -15,7 +15,7 @@ from .. import zoo
 from ..codec import Progress
 from ..data import open_image_set
 from ..errors import PixcodecError
-from ..workers import run_in_workers
+from ..workers import run_in_workers, start_ready
 from .codecs import CLASSIC_CODECS, _imagecodecs, missing_reason
 from .measure import measure_image, measure_pixcodec_together
 from .rows import BenchResult, Row, total_row
@@ -58,6 +58,8 @@ def run_bench(specs: Sequence[str], models: Sequence[str | None] = (None,), *,
     args = (() if together else models, codecs, missing, tile_cost, threads)
     results: list[list[Row] | None] = [None] * len(work)
     if jobs == 1:
+        if threads > 1 and not together:  # started before any image is timed, as the warm-ups
+            start_ready(threads - 1)
         for k, (dataset, image) in enumerate(work):
             results[k] = measure_image(dataset, image, *args)
             if progress is not None:
