@@ -74,13 +74,16 @@ def _serve(connection, parent: int) -> None:
     while True:
         try:
             func, args = connection.recv()
-        except EOFError:
+        except (EOFError, OSError):  # the parent closed the pipe: it stops us
             return
         try:
             reply = (True, func(*args))
         except Exception as exc:
             reply = (False, _portable(exc))
-        connection.send(reply)
+        try:
+            connection.send(reply)
+        except OSError:  # closed while the job ran (Ctrl-C, SIGTERM): no traceback to print
+            return
 
 
 class _Worker:

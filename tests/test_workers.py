@@ -166,3 +166,15 @@ def test_start_ready_leaves_started_spares_that_the_next_call_takes(monkeypatch)
     with closing(run_in_workers(os.getpid, [()] * 2, 2)) as finishing:
         assert {o.result() for _, o in finishing} == spares
     assert not started
+
+
+def test_a_worker_whose_pipe_closes_during_a_job_ends_quietly(capfd):
+    """Ctrl-C or SIGTERM closes the workers' pipes while they work (then kills them): one that
+    finishes its job first must not print a traceback on the user's terminal."""
+    from pixcodec import workers
+    worker = workers._Worker()
+    worker.connection.send((time.sleep, (1,)))
+    worker.connection.close()
+    worker.process.join(60)
+    assert worker.process.exitcode == 0
+    assert "Traceback" not in capfd.readouterr().err
