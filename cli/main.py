@@ -185,8 +185,10 @@ def _benchmark_training(opts, steps: int) -> None:
 @click.option("--warmup", default=0, show_default=True, metavar="STEPS",
               help="Ramp the learning rate up from 0 over this many first steps.")
 @click.option("--crop", default=32, show_default=True, help="Crop side for image folders.")
-@click.option("--heldout", type=click.Choice(["default", "valid", "test"]), default="default",
-              help="Binarized MNIST's evaluation split (default: valid).")
+@click.option("--heldout", type=click.Choice(["default", "valid", "test", "valid-tail"]),
+              default="default",
+              help="Binarized MNIST's evaluation split (default: valid). valid-tail: train on "
+                   "the training and validation images but the last 2,000, held out.")
 @click.option("--eval-every", default=500, show_default=True)
 @click.option("--eval-images", default=1000, show_default=True,
               help="Held-out images per evaluation; 0: all.")

@@ -221,6 +221,8 @@ class TrainingSet:
     levels: int
 
 
+# --heldout valid-tail: the last validation images held out, the rest trained on
+BINARIZED_MNIST_TAIL = 2000
 TRAINING_SETS = ("binarized-mnist", "mnist", "cifar10", "imagenet32", "imagenet64")
 _FILES = {"binarized-mnist": "binarized-mnist.npz", "mnist": "mnist.npz",
           "cifar10": CIFAR10_NPZ, "imagenet32": "imagenet32",
@@ -249,7 +251,10 @@ def open_training_set(spec: str, root: str | Path | None, colours: int, levels: 
     """A named set (TRAINING_SETS, found under `root`) or a path: an image folder (random
     crops), a CIFAR-10 ``cifar-10-python.tar.gz``, or an npz of one of the named layouts.
 
-    `heldout` picks binarized MNIST's evaluation split: "valid" (default) or "test"."""
+    `heldout` picks binarized MNIST's evaluation split: "valid" (default), "test", or
+    "valid-tail": train on the training images and the validation images but the last
+    BINARIZED_MNIST_TAIL, which are held out (the usual final fit on train + valid, with a
+    small held-out part left for the curve)."""
     path = Path(spec)
     if spec in TRAINING_SETS:
         base = data_root(root)
@@ -273,8 +278,13 @@ def open_training_set(spec: str, root: str | Path | None, colours: int, levels: 
         if levels != 2:
             raise PixcodecError("binarized MNIST needs a binary model (levels 2)")
         with np.load(path) as d:
-            split = "valid" if heldout == "default" else heldout
-            train, held = d["train"][:, None], d[split][:, None]
+            if heldout == "valid-tail":
+                valid = d["valid"][:, None]
+                train = np.concatenate([d["train"][:, None], valid[:-BINARIZED_MNIST_TAIL]])
+                held = valid[-BINARIZED_MNIST_TAIL:]
+            else:
+                split = "valid" if heldout == "default" else heldout
+                train, held = d["train"][:, None], d[split][:, None]
         return TrainingSet("binarized-mnist", ArraySampler(train), held, 1, 2)
     if levels != 256:
         raise PixcodecError(f"{spec} has 8-bit images: it needs a model with 256 levels")

@@ -46,7 +46,7 @@ class TrainOptions:
     warmup: int = 0                  # steps of a linear ramp from 0 to `lr` (times the schedule)
     clip: float = 1.0                # gradient norm clipping; 0 turns it off
     crop: int = 32                   # crop side for image folders
-    heldout: str = "default"         # binarized MNIST: "valid" or "test"
+    heldout: str = "default"         # binarized MNIST: "valid", "test" or "valid-tail"
     eval_every: int = 500
     eval_images: int = 1000          # held-out images per evaluation (all: 0)
     save_every: int = 250

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from pixcodec.cli.main import main
-from pixcodec.data import (ArraySampler, MixedSampler, TrainingSet, open_training_set,
-                           open_training_sets)
+from pixcodec.data import (BINARIZED_MNIST_TAIL, ArraySampler, MixedSampler, TrainingSet,
+                           open_training_set, open_training_sets)
 from pixcodec.nets.presets import PRESETS, build
 from pixcodec.train import TrainOptions, evaluate, load_checkpoint, train
 
@@ -106,6 +106,23 @@ def test_cifar10_python_archive_is_read_without_pickled_code(tmp_path):
             tar.addfile(info, io.BytesIO(blob))
     with pytest.raises(Exception, match="refusing to load builtins.print"):
         open_training_set(str(evil), None, 3, 256)
+
+
+def test_binarized_mnist_splits(tmp_path):
+    """valid-tail trains on the validation images but the last BINARIZED_MNIST_TAIL and holds
+    those out; the other splits train on the training images alone."""
+    rng = np.random.default_rng(0)
+    tail = BINARIZED_MNIST_TAIL
+    splits = {k: rng.integers(0, 2, (n, 4, 4), dtype=np.uint8)
+              for k, n in (("train", 5), ("valid", tail + 3), ("test", 4))}
+    np.savez(tmp_path / "binarized-mnist.npz", **splits)
+    for heldout, held, trained in (("default", splits["valid"], splits["train"]),
+                                   ("test", splits["test"], splits["train"]),
+                                   ("valid-tail", splits["valid"][-tail:],
+                                    np.concatenate([splits["train"], splits["valid"][:3]]))):
+        data = open_training_set("binarized-mnist", tmp_path, 1, 2, heldout=heldout)
+        assert np.array_equal(data.heldout[:, 0], held)
+        assert np.array_equal(data.train.images[:, 0], trained)
 
 
 def test_imagenet_npz_layout(tmp_path):
