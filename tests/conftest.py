@@ -26,10 +26,12 @@ def no_spare_workers_left_over():
 
 
 def random_pixelcnn(colours: int, seed: int = 0, hidden: int = 6, blocks: int = 2,
-                    out_features: int = 9) -> PixelCNN:
+                    out_features: int = 9, levels: int = 256,
+                    spatial_width: int = 3) -> PixelCNN:
     """A small untrained net with weights large enough that every layer matters."""
     torch.manual_seed(seed)
-    net = PixelCNN(PixelCNNConfig(colours, hidden, blocks, out_features))
+    net = PixelCNN(PixelCNNConfig(colours, hidden, blocks, out_features, levels=levels,
+                                  spatial_width=spatial_width))
     for p in net.parameters():
         p.data.normal_(0, 0.3)
     return net.eval()

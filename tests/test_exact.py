@@ -77,6 +77,15 @@ def test_multiscale_stepper_equals_parallel_exact_pass(cell, colours, levels, sh
         net, rng.integers(0, levels, (*shape, colours), dtype=np.uint8), tile)
 
 
+@pytest.mark.parametrize("colours,levels", [(1, 256), (3, 256), (1, 2)])
+@pytest.mark.parametrize("shape,tile", [((17, 23), 6), ((20, 20), 64)])
+def test_wider_spatial_convolutions_step_as_the_parallel_pass(colours, levels, shape, tile, rng):
+    """3x7 mask-B convolutions in the blocks (a smaller blind spot): the same stepper."""
+    net = random_pixelcnn(colours, seed=tile, levels=levels, spatial_width=7)
+    check_stepper_against_parallel(net, rng.integers(0, levels, (*shape, colours),
+                                                     dtype=np.uint8), tile)
+
+
 def test_binary_pixelcnn_stepper_equals_parallel_exact_pass(rng):
     net = random_net("pixelcnn", 1, levels=2)
     check_stepper_against_parallel(net, rng.integers(0, 2, (11, 13, 1), dtype=np.uint8), 8)
@@ -105,7 +114,7 @@ def test_step_count_is_the_number_of_steps_the_stepper_takes(architecture, sizes
     assert net.step_count(sizes) == sum(1 for _ in net.stepper(sizes).steps())
 
 
-@pytest.mark.parametrize("architecture", [*ARCHITECTURES, "logistic"])
+@pytest.mark.parametrize("architecture", [*ARCHITECTURES, "logistic", "pixelcnn_3x7"])
 def test_no_position_is_coded_before_a_pixel_it_depends_on(architecture, rng):
     """Dependencies found by experiment, not from the offsets that set the wavefront slope:
     changing a pixel changes the exact tables of later positions only (steps of the real
@@ -113,6 +122,8 @@ def test_no_position_is_coded_before_a_pixel_it_depends_on(architecture, rng):
     if architecture == "logistic":
         from test_logistic import random_logistic_net
         net = random_logistic_net(3, edge_predictor=True, gap_predictor=True)
+    elif architecture == "pixelcnn_3x7":
+        net = random_pixelcnn(3, spatial_width=7)
     else:
         net = random_net(architecture, 3, levels=256)
     shape = (7, 9)

@@ -76,6 +76,17 @@ def check_levels(levels: int) -> None:
         raise ValueError(f"levels must be one of {LEVELS}, not {levels}")
 
 
+SPATIAL_WIDTHS = (3, 5, 7)
+
+
+def check_spatial_width(width: int) -> None:
+    """The residual blocks' 3xW mask-B convolutions: 3 wide (the paper's) or wider, which
+    reaches further right in the rows above (a smaller blind spot). Up to 7 the 7x7 input
+    layer already reads as far, so the coding wavefront's slope is unchanged."""
+    if width not in SPATIAL_WIDTHS:
+        raise ValueError(f"spatial_width must be one of {SPATIAL_WIDTHS}, not {width}")
+
+
 def output_channels(levels: int) -> int:
     """Output channels per colour: a 256-way softmax, or one logit (a sigmoid) for binary."""
     return 1 if levels == 2 else levels

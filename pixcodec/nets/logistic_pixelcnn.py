@@ -38,7 +38,7 @@ from .. import fixedpoint as fx
 from ..fixedpoint import Array
 from .arithmetic import FLOAT, ExactArithmetic, PixelNetwork
 from .incremental import reach_of, slope_for
-from .layers import MaskedConv2d, normalise_pixels
+from .layers import MaskedConv2d, check_spatial_width, normalise_pixels
 from .kernels import linear, neighbour_sums
 from .pixelcnn import ResidualBlock, ResidualStepper, centre_weights, context_weights
 from . import logistic
@@ -69,8 +69,7 @@ class LogisticPixelCNNConfig:
             raise ValueError("a logistic mixture models 8-bit values (levels 256)")
         if self.components < 1 or self.predictor not in (0, 3, 5, 7):
             raise ValueError("components must be >= 1 and predictor one of 0, 3, 5, 7")
-        if self.spatial_width not in (3, 5, 7):
-            raise ValueError("spatial_width must be 3, 5 or 7")
+        check_spatial_width(self.spatial_width)
         fan_in = max(7 * 7 * self.colours, 3 * self.spatial_width * self.hidden,
                      2 * self.hidden, self.out_features)
         if fan_in > fx.MAX_FAN_IN:

@@ -4,7 +4,8 @@ Architecture (§3.4-3.5, Table 1, Fig. 5 left)::
 
     7x7 conv, mask A            C -> 2h
     n residual blocks:          ReLU, 1x1 conv 2h->h, ReLU, 3x3 conv mask B, ReLU, 1x1 conv h->2h,
-                                added to the block input
+                                added to the block input (3xW, W = 5 or 7, with spatial_width:
+                                a smaller blind spot, not the paper's)
     ReLU, 1x1 conv mask B       2h -> F
     ReLU, 1x1 conv mask B       F -> 256*C     (a 256-way softmax per subpixel; C logits, each
                                                 a sigmoid, for binary images)
@@ -32,7 +33,7 @@ from .. import fixedpoint as fx
 from .arithmetic import FLOAT, PixelNetwork, exact_parameters
 from .incremental import FeatureCache, PixelCache, Taps, reach_of, slope_for, wavefront
 from .kernels import integer_logits, neighbour_sums, residual_colour, stacked_neighbour_sums
-from .layers import (MaskedConv2d, channel_groups, check_levels,
+from .layers import (MaskedConv2d, channel_groups, check_levels, check_spatial_width,
                      output_channels)
 
 
@@ -43,12 +44,15 @@ class PixelCNNConfig:
     blocks: int = 6           # residual blocks after the 7x7 mask-A layer
     out_features: int = 96    # width of the output layers
     levels: int = 256         # values per subpixel: 256, or 2 for binary images (a sigmoid)
+    spatial_width: int = 3    # width of the blocks' 3xW mask-B convolutions (3, 5 or 7)
 
     def __post_init__(self):
         if self.colours not in (1, 3):
             raise ValueError("colours must be 1 or 3")
         check_levels(self.levels)
-        fan_in = max(7 * 7 * self.colours, 9 * self.hidden, 2 * self.hidden, self.out_features)
+        check_spatial_width(self.spatial_width)
+        fan_in = max(7 * 7 * self.colours, 3 * self.spatial_width * self.hidden,
+                     2 * self.hidden, self.out_features)
         if fan_in > fx.MAX_FAN_IN:
             raise ValueError(f"fan-in {fan_in} exceeds the exact-arithmetic bound {fx.MAX_FAN_IN}")
         if min(self.hidden, self.out_features) < self.colours:
@@ -78,7 +82,8 @@ class PixelCNN(PixelNetwork):
         self.config = config
         h, c = config.hidden, config.colours
         self.input_conv = MaskedConv2d(c, 2 * h, 7, "A", c)
-        self.blocks = nn.ModuleList(ResidualBlock(h, c) for _ in range(config.blocks))
+        self.blocks = nn.ModuleList(ResidualBlock(h, c, config.spatial_width)
+                                    for _ in range(config.blocks))
         self.head = MaskedConv2d(2 * h, config.out_features, 1, "B", c)
         self.logits = MaskedConv2d(config.out_features, output_channels(config.levels) * c, 1,
                                    "B", c)
