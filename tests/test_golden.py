@@ -70,6 +70,8 @@ GOLDEN = {
                         "3a49fcc802bdb40dc91af13291647b32b9563725301b0cb5d35bfbb0c34121ec"),
     "pixelcnn-binary-v2": ("db567a67659d4734007b63870a679031b12e8aeb50621268e322afeaaeca4474",
                            "217867562806e45a3e6de0feea336620f7dbf288217cce31ccf7ef234ef28113"),
+    "pixelcnn-binary-v3": ("180a7a353434714dcf977485893b2da9b10cefd56e012a9b80e97dd4b85cd74b",
+                           "84d89c778972d9d239ec390a638039711c9cfdf4d54b83de05f04b6860c934a7"),
     "row-lstm-binary-v2": ("0e4e6a2b22d9ceff35a26c9bb3892412ffeff3f96f26b232a9543bea75d521f4",
                            "f8df1454c8512c8bb10aec8940c148569fb7d150cc3c2dd1f2d6853dd11cb684"),
 }
