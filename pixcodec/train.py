@@ -20,7 +20,7 @@ import os
 import pickle
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -57,7 +57,6 @@ class TrainOptions:
     max_minutes: float = 0           # stop (after saving) when the time is up; 0: no limit
     init: Path | None = None         # a new run starts from this checkpoint's matching weights
     average: float = 0.0             # decay of the weights' running average (e.g. 0.9995); 0: none
-    extra: dict = field(default_factory=dict)
 
 
 def nll_nats(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
