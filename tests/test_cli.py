@@ -262,6 +262,12 @@ def test_usage_error_exit_code():
     assert run("compress").exit_code == 2
 
 
+def test_train_help_names_the_held_out_tail_the_data_module_uses():
+    """The CLI keeps torch and numpy out of its start-up, so its help spells the number."""
+    from pixcodec.data import BINARIZED_MNIST_TAIL
+    assert f"last {BINARIZED_MNIST_TAIL:,}" in " ".join(run("train", "--help").output.split())
+
+
 def test_configs_lists_the_paper_models_with_parameter_counts():
     from pixcodec.nets.presets import PRESETS, build, parameter_count
     result = run("configs")
