@@ -38,9 +38,11 @@ def random_pixelcnn(colours: int, seed: int = 0, hidden: int = 6, blocks: int = 
 
 
 def random_pixelrnn(cell: str, colours: int, seed: int = 0, hidden: int = 6, layers: int = 2,
-                    out_features: int = 9, levels: int = 256) -> PixelRNN:
+                    out_features: int = 9, levels: int = 256,
+                    spatial_width: int = 3) -> PixelRNN:
     torch.manual_seed(seed)
-    net = PixelRNN(PixelRNNConfig(cell, colours, hidden, layers, out_features, levels=levels))
+    net = PixelRNN(PixelRNNConfig(cell, colours, hidden, layers, out_features, levels=levels,
+                                  spatial_width=spatial_width))
     for p in net.parameters():
         p.data.normal_(0, 0.5)
     return net.eval()

@@ -7,7 +7,8 @@ import torch
 from pixcodec import codec
 from pixcodec import fixedpoint as fx
 
-from conftest import ARCHITECTURES, random_logistic_net, random_net, random_pixelcnn
+from conftest import (ARCHITECTURES, random_logistic_net, random_net, random_pixelcnn,
+                      random_pixelrnn)
 
 
 def tables_in_coding_order(net, pixels, tile):
@@ -57,6 +58,17 @@ def test_stepper_equals_parallel_exact_pass(colours, shape, tile, rng):
 def test_recurrent_steppers_equal_parallel_exact_pass(architecture, colours, levels, shape, tile,
                                                       rng):
     net = random_net(architecture, colours, seed=shape[1] + tile, levels=levels)
+    check_stepper_against_parallel(
+        net, rng.integers(0, levels, (*shape, colours), dtype=np.uint8), tile)
+
+
+@pytest.mark.parametrize("width", [5, 7])
+@pytest.mark.parametrize("colours,levels", [(1, 256), (3, 256), (1, 2)])
+@pytest.mark.parametrize("shape,tile", [((1, 6), 4), ((7, 9), 16), ((9, 10), 4), ((6, 5), 3)])
+def test_wider_row_lstm_steps_as_the_parallel_pass(width, colours, levels, shape, tile, rng):
+    """1xk convolutions wider than the paper's 3 (the caches' padding grows with k): the
+    same stepper."""
+    net = random_pixelrnn("row_lstm", colours, seed=tile, levels=levels, spatial_width=width)
     check_stepper_against_parallel(
         net, rng.integers(0, levels, (*shape, colours), dtype=np.uint8), tile)
 
@@ -114,7 +126,8 @@ def test_step_count_is_the_number_of_steps_the_stepper_takes(architecture, sizes
     assert net.step_count(sizes) == sum(1 for _ in net.stepper(sizes).steps())
 
 
-@pytest.mark.parametrize("architecture", [*ARCHITECTURES, "logistic", "pixelcnn_3x7"])
+@pytest.mark.parametrize("architecture", [*ARCHITECTURES, "logistic", "pixelcnn_3x7",
+                                          "row_lstm_1x7"])
 def test_no_position_is_coded_before_a_pixel_it_depends_on(architecture, rng):
     """Dependencies found by experiment, not from the offsets that set the wavefront slope:
     changing a pixel changes the exact tables of later positions only (steps of the real
@@ -124,6 +137,8 @@ def test_no_position_is_coded_before_a_pixel_it_depends_on(architecture, rng):
         net = random_logistic_net(3, edge_predictor=True, gap_predictor=True)
     elif architecture == "pixelcnn_3x7":
         net = random_pixelcnn(3, spatial_width=7)
+    elif architecture == "row_lstm_1x7":
+        net = random_pixelrnn("row_lstm", 3, spatial_width=7)
     else:
         net = random_net(architecture, 3, levels=256)
     shape = (7, 9)

@@ -3,9 +3,15 @@ fused training recurrence against its reference."""
 import pytest
 import torch
 
-from pixcodec.nets.pixelrnn import CELL_MODULES, PixelRNN, PixelRNNConfig, skew, unskew
+from pixcodec.nets.pixelrnn import (DiagonalBiLSTM, PixelRNN, PixelRNNConfig, RowLSTM, skew,
+                                    unskew)
 
 from conftest import raster_past
+
+# The recurrent layers: the paper's two, and the Row LSTM with wider 1xk convolutions (k = 5, 7).
+CELL_MODULES = {"row_lstm": RowLSTM, "diag_bilstm": DiagonalBiLSTM,
+                "row_lstm_1x5": lambda hidden, colours: RowLSTM(hidden, colours, 5),
+                "row_lstm_1x7": lambda hidden, colours: RowLSTM(hidden, colours, 7)}
 
 
 def test_skew_unskew_inverts():
@@ -62,11 +68,12 @@ def test_fused_recurrence_under_bfloat16_autocast_stays_float32(cell):
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in layer.parameters())
 
 
-@pytest.mark.parametrize("cell", ["row_lstm", "diag_bilstm"])
+@pytest.mark.parametrize("cell,width", [("row_lstm", 3), ("row_lstm", 5), ("diag_bilstm", 3)])
 @pytest.mark.parametrize("colours", [1, 3])
-def test_gradient_reaches_only_the_past(cell, colours):
+def test_gradient_reaches_only_the_past(cell, width, colours):
     torch.manual_seed(0)
-    net = PixelRNN(PixelRNNConfig(cell, colours, hidden=6, layers=2, out_features=9)).double()
+    net = PixelRNN(PixelRNNConfig(cell, colours, hidden=6, layers=2, out_features=9,
+                                  spatial_width=width)).double()
     for p in net.parameters():
         p.data.normal_(0, 0.5)
     height, width = 7, 8

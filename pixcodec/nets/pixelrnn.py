@@ -27,7 +27,8 @@ from torch import nn
 
 from .arithmetic import FLOAT, ExactArithmetic, PixelNetwork
 from .incremental import FeatureCache, PixelCache, Taps, live_offsets, slope_for, wavefront
-from .layers import MaskedConv2d, check_levels, gate_groups, output_channels
+from .layers import (MaskedConv2d, check_levels, check_spatial_width, gate_groups,
+                     output_channels)
 from .pixelcnn import output_table
 from .recurrence import diagonal_recurrence, row_recurrence
 
@@ -43,6 +44,7 @@ class PixelRNNConfig:
     out_features: int = 32
     residual: bool = True
     levels: int = 256           # values per subpixel: 256, or 2 for binary images (a sigmoid)
+    spatial_width: int = 3      # k of §3.1, the Row LSTM's 1xk convolutions (3, 5 or 7)
 
     def __post_init__(self):
         if self.cell not in CELLS:
@@ -50,6 +52,9 @@ class PixelRNNConfig:
         if self.colours not in (1, 3):
             raise ValueError("colours must be 1 or 3")
         check_levels(self.levels)
+        check_spatial_width(self.spatial_width)
+        if self.cell != "row_lstm" and self.spatial_width != 3:
+            raise ValueError("spatial_width is the Row LSTM's: the Diagonal BiLSTM's is fixed")
         if min(self.hidden, self.out_features) < self.colours:
             raise ValueError("every layer needs at least one channel per colour")
 
@@ -67,20 +72,21 @@ def lstm_update(gates: torch.Tensor, cell: torch.Tensor, hidden: int, arith=FLOA
 
 
 class RowLSTM(nn.Module):
-    """§3.1: input-to-state is a 1x3 mask-B convolution along the row (all rows at once);
-    state-to-state is an unmasked 1x3 convolution of the previous row's hidden state; one step
-    per row, so the receptive field is a triangle above the pixel."""
+    """§3.1: input-to-state is a 1xk mask-B convolution along the row (all rows at once);
+    state-to-state is an unmasked 1xk convolution of the previous row's hidden state; one step
+    per row, so the receptive field is a triangle above the pixel, k // 2 columns wider on
+    each side for every row up (the paper's k = 3: 45 degrees)."""
 
     # Float arithmetic takes the fused recurrence (recurrence.py); the loop in `forward` is its
     # reference, and the exact arithmetic's.
     fused = True
 
-    def __init__(self, hidden: int, colours: int):
+    def __init__(self, hidden: int, colours: int, width: int = 3):
         super().__init__()
         self.hidden = hidden
-        self.input_to_state = MaskedConv2d(2 * hidden, 4 * hidden, (1, 3), "B", colours,
+        self.input_to_state = MaskedConv2d(2 * hidden, 4 * hidden, (1, width), "B", colours,
                                            out_groups=gate_groups(hidden, colours))
-        self.state_to_state = nn.Conv1d(hidden, 4 * hidden, 3, padding=1)
+        self.state_to_state = nn.Conv1d(hidden, 4 * hidden, width, padding=width // 2)
         self.initial_h = nn.Parameter(torch.zeros(hidden))
         self.initial_c = nn.Parameter(torch.zeros(hidden))
 
@@ -219,13 +225,11 @@ class DiagonalBiLSTM(nn.Module):
         return states[0], states[1]
 
 
-CELL_MODULES = {"row_lstm": RowLSTM, "diag_bilstm": DiagonalBiLSTM}
-
-
 class ResidualLSTMLayer(nn.Module):
-    def __init__(self, cell: str, hidden: int, colours: int, residual: bool):
+    def __init__(self, cell: str, hidden: int, colours: int, residual: bool, width: int = 3):
         super().__init__()
-        self.cell = CELL_MODULES[cell](hidden, colours)
+        self.cell = RowLSTM(hidden, colours, width) if cell == "row_lstm" else \
+            DiagonalBiLSTM(hidden, colours)
         self.residual = residual
         self.out = MaskedConv2d(hidden, 2 * hidden, 1, "B", colours)
 
@@ -240,7 +244,8 @@ class PixelRNN(PixelNetwork):
         self.config = config
         h, c = config.hidden, config.colours
         self.input_conv = MaskedConv2d(c, 2 * h, 7, "A", c)
-        self.layers = nn.ModuleList(ResidualLSTMLayer(config.cell, h, c, config.residual)
+        self.layers = nn.ModuleList(ResidualLSTMLayer(config.cell, h, c, config.residual,
+                                                      config.spatial_width)
                                     for _ in range(config.layers))
         self.skips = nn.ModuleList(MaskedConv2d(2 * h, config.out_features, 1, "B", c)
                                    for _ in range(config.layers))
@@ -264,8 +269,10 @@ class PixelRNN(PixelNetwork):
     def wavefront_slope(self, width: int) -> int:
         if self.config.cell == "diag_bilstm":
             return width  # the right-to-left direction needs the whole row above: row by row
-        # A Row LSTM state reads the previous row's states at c-1, c, c+1.
-        offsets = set(live_offsets(self.input_conv)) | {(-1, -1), (-1, 0), (-1, 1), (0, -1)}
+        # A Row LSTM state reads the previous row's states at c-k//2 .. c+k//2 (up to k = 7
+        # no further right than the 7x7 input layer: the slope stays).
+        offsets = set(live_offsets(self.input_conv)) | {(0, -1)} | set(
+            _row_state_offsets(self.config.spatial_width))
         return slope_for(offsets)
 
     def halo_rows(self) -> None:
@@ -282,6 +289,11 @@ class PixelRNN(PixelNetwork):
 
 # --- incremental decoding -------------------------------------------------------------------
 
+def _row_state_offsets(width: int) -> list[tuple[int, int]]:
+    """The previous row's states a Row LSTM state reads (its 1xk state-to-state taps)."""
+    return [(-1, dx) for dx in range(-(width // 2), width // 2 + 1)]
+
+
 def _state_taps(conv: nn.Conv1d, weight: torch.Tensor, bias: torch.Tensor):
     """A state-to-state Conv1d as (T*h, 4h) context weights over its T taps, and its bias."""
     return weight.permute(2, 1, 0).reshape(-1, weight.shape[0]).contiguous(), bias
@@ -289,15 +301,17 @@ def _state_taps(conv: nn.Conv1d, weight: torch.Tensor, bias: torch.Tensor):
 
 class _Grid:
     """Shared position bookkeeping of a round of tiles: (tile, row, col) -> flat index in a
-    cache of (height + 1) x (width + 2) per tile (one row above, one column either side)."""
+    cache of (height + pad) x (width + 2 pad) per tile (`pad` rows above, `pad` columns either
+    side: the reach of the Row LSTM's state-to-state taps, at least one)."""
 
-    def __init__(self, tile_sizes: list[tuple[int, int]]):
+    def __init__(self, tile_sizes: list[tuple[int, int]], pad: int = 1):
         self.sizes = torch.tensor(tile_sizes, dtype=torch.long)
         self.tiles = len(tile_sizes)
         self.height, self.width = (int(v) for v in self.sizes.max(dim=0).values)
+        self.pad = pad
 
     def cache(self, channels: int, offsets=()) -> FeatureCache:
-        return FeatureCache(self.tiles, self.height, self.width, channels, 1, offsets)
+        return FeatureCache(self.tiles, self.height, self.width, channels, self.pad, offsets)
 
 
 class _RowLSTMStep:
@@ -310,7 +324,7 @@ class _RowLSTMStep:
         self.state_weight, self.state_bias = _state_taps(cell.state_to_state,
                                                          *params[cell.state_to_state])
         self.inputs = grid.cache(2 * cell.hidden, self.input_taps.offsets)
-        self.h = grid.cache(cell.hidden, [(-1, -1), (-1, 0), (-1, 1)])
+        self.h = grid.cache(cell.hidden, _row_state_offsets(cell.state_to_state.kernel_size[0]))
         self.c = grid.cache(cell.hidden, [(-1, 0)])
         # The learned initial state is row -1 of each tile, over that tile's own width.
         h0, c0 = arith.param(cell.initial_h), arith.param(cell.initial_c)
@@ -422,7 +436,7 @@ class PixelRNNStepper:
         cfg = net.config
         self.arith = ExactArithmetic(net)
         params = self.arith.params
-        self.grid = grid = _Grid(tile_sizes)
+        self.grid = grid = _Grid(tile_sizes, max(1, cfg.spatial_width // 2))
         self.levels = cfg.levels
         self.residual = cfg.residual
         self.diagonal = cfg.cell == "diag_bilstm"

@@ -157,44 +157,52 @@ class RowRecurrence(torch.autograd.Function):
     """gates (H, B, W, 4n), the input-to-state part of a Row LSTM (§3.1) of n state channels,
     [o, f, i, g], at every image position -> its states (H, B, W, n).
 
-    The state-to-state part at (r, c) is ``sum_k above[c - 1 + k] @ taps[k] + bias`` over the
-    three states of the row above (zero beyond the image's edges); above the first row, the
-    learned ``h0`` (and ``c0``) at every column. Rows are held padded by one column either
-    side, so a row's three taps are three shifted slices of one (B * (W + 2), n) matrix; the
-    padding columns are zeroed after every row."""
+    The state-to-state part at (r, c) is ``sum_k above[c - p + k] @ taps[k] + bias`` over the
+    k = 2p + 1 states of the row above (zero beyond the image's edges); above the first row,
+    the learned ``h0`` (and ``c0``) at every column. Rows are held padded by p columns either
+    side, so a row's k taps are k shifted slices of one (B * (W + 2p), n) matrix; the padding
+    columns are zeroed after every row."""
 
     @staticmethod
     def forward(ctx, gates, taps, bias, h0, c0):
         height, b, width, four_n = gates.shape
         n = four_n // 4
         taps = taps.contiguous()
-        acts = gates.new_zeros(height, b, width + 2, four_n)
-        acts[:, :, 1:-1] = gates + bias
-        states = gates.new_zeros(height + 1, b, width + 2, n)
-        states[0, :, 1:-1] = h0
-        cells = gates.new_zeros(height + 1, b, width + 2, n)
-        cells[0, :, 1:-1] = c0
+        k_taps = len(taps)
+        p = k_taps // 2
+        inside = slice(p, p + width)
+        acts = gates.new_zeros(height, b, width + 2 * p, four_n)
+        acts[:, :, inside] = gates + bias
+        states = gates.new_zeros(height + 1, b, width + 2 * p, n)
+        states[0, :, inside] = h0
+        cells = gates.new_zeros(height + 1, b, width + 2 * p, n)
+        cells[0, :, inside] = c0
         tanh_cells = torch.empty_like(cells)  # row 0 is never read; every other row is written
         for r in range(height):
             above = states[r].view(-1, n)
             a = acts[r].view(-1, four_n)
-            inner = a[1:-1]
-            for k in range(3):
-                inner.addmm_(above[k:len(above) - 2 + k], taps[k])
+            # the rows' positions p .. len - p - 1 of the flattened (B * padded) matrix: the
+            # first and last p padding columns are the only ones skipped, the rest are zeroed
+            inner = a[p:len(a) - p]
+            for k in range(k_taps):
+                inner.addmm_(above[k:len(above) - 2 * p + k], taps[k])
             _lstm_step(a, cells[r].view(-1, n), cells[r + 1].view(-1, n),
                        tanh_cells[r + 1].view(-1, n), states[r + 1].view(-1, n))
-            states[r + 1, :, 0] = 0
-            states[r + 1, :, -1] = 0
+            states[r + 1, :, :p] = 0
+            states[r + 1, :, p + width:] = 0
         ctx.save_for_backward(acts, states, cells, tanh_cells, taps)
-        return states[1:, :, 1:-1]
+        return states[1:, :, inside]
 
     @staticmethod
     def backward(ctx, grad_out):
         acts, states, cells, tanh_cells, taps = ctx.saved_tensors
         height, b, padded, four_n = acts.shape
         n = four_n // 4
+        k_taps = len(taps)
+        p = k_taps // 2
+        inside = slice(p, padded - p)
         grad_states = grad_out.new_zeros(height, b, padded, n)
-        grad_states[:, :, 1:-1] = grad_out
+        grad_states[:, :, inside] = grad_out
         grad_gates = torch.zeros_like(acts)
         dh = grad_out.new_zeros(b, padded, n)
         dc = grad_out.new_zeros(b * padded, n)
@@ -206,17 +214,17 @@ class RowRecurrence(torch.autograd.Function):
                                 acts[r].view(-1, four_n), cells[r].view(-1, n),
                                 tanh_cells[r + 1].view(-1, n))
             above = states[r].view(-1, n)
-            inner = d[1:-1]
+            inner = d[p:len(d) - p]
             dh.zero_()
             flat = dh.view(-1, n)
-            for k in range(3):
-                grad_taps[k].addmm_(above[k:len(above) - 2 + k].t(), inner)
-                flat[k:len(flat) - 2 + k].addmm_(inner, taps_t[k])
-            dh[:, 0] = 0
-            dh[:, -1] = 0
-        grad_h0 = dh[:, 1:-1].sum((0, 1))
-        grad_c0 = dc.view(b, padded, n)[:, 1:-1].sum((0, 1))
-        return (grad_gates[:, :, 1:-1], grad_taps, grad_gates.sum((0, 1, 2)), grad_h0, grad_c0)
+            for k in range(k_taps):
+                grad_taps[k].addmm_(above[k:len(above) - 2 * p + k].t(), inner)
+                flat[k:len(flat) - 2 * p + k].addmm_(inner, taps_t[k])
+            dh[:, :p] = 0
+            dh[:, padded - p:] = 0
+        grad_h0 = dh[:, inside].sum((0, 1))
+        grad_c0 = dc.view(b, padded, n)[:, inside].sum((0, 1))
+        return (grad_gates[:, :, inside], grad_taps, grad_gates.sum((0, 1, 2)), grad_h0, grad_c0)
 
 
 def diagonal_recurrence(gates, w_above, w_left, bias, h0, c0) -> torch.Tensor:
