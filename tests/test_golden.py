@@ -74,6 +74,10 @@ GOLDEN = {
                            "84d89c778972d9d239ec390a638039711c9cfdf4d54b83de05f04b6860c934a7"),
     "row-lstm-binary-v2": ("0e4e6a2b22d9ceff35a26c9bb3892412ffeff3f96f26b232a9543bea75d521f4",
                            "f8df1454c8512c8bb10aec8940c148569fb7d150cc3c2dd1f2d6853dd11cb684"),
+    "pixelcnn-binary-v4": ("bb97bde897e64e3b434b331185faa35e76aca6d0c4978ad30a80d11bcc5f2a34",
+                           "e878e773d9b64c2b61ee5aea722443e7dd3d1ad6075cde70b29df571fec3ad84"),
+    "diag-bilstm-binary-v2": ("50c1f08429c3b20f49bbadf403d84d6b9ec160daf911f264ff18170fc518c812",
+                              "f4762812e69eb8445fd7b4f8f3f5522e42f714bd10cb59fd301850b468157532"),
 }
 # The same patterns as format version 2 wrote them (until 2026-12-02), in assets/v2/: they
 # must decode for ever.

@@ -181,8 +181,8 @@ class RowRecurrence(torch.autograd.Function):
         for r in range(height):
             above = states[r].view(-1, n)
             a = acts[r].view(-1, four_n)
-            # the rows' positions p .. len - p - 1 of the flattened (B * padded) matrix: the
-            # first and last p padding columns are the only ones skipped, the rest are zeroed
+            # all of the flattened (B * padded) rows but the first and last p positions, so
+            # that tap k is one shifted slice; what lands in padding columns is zeroed below
             inner = a[p:len(a) - p]
             for k in range(k_taps):
                 inner.addmm_(above[k:len(above) - 2 * p + k], taps[k])
