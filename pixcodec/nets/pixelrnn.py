@@ -75,7 +75,7 @@ class RowLSTM(nn.Module):
     """§3.1: input-to-state is a 1xk mask-B convolution along the row (all rows at once);
     state-to-state is an unmasked 1xk convolution of the previous row's hidden state; one step
     per row, so the receptive field is a triangle above the pixel, k // 2 columns wider on
-    each side for every row up (the paper's k = 3: 45 degrees)."""
+    each side for every row up (k = 3: 45 degrees)."""
 
     # Float arithmetic takes the fused recurrence (recurrence.py); the loop in `forward` is its
     # reference, and the exact arithmetic's.
