@@ -66,8 +66,8 @@ def test_recurrent_steppers_equal_parallel_exact_pass(architecture, colours, lev
 @pytest.mark.parametrize("colours,levels", [(1, 256), (3, 256), (1, 2)])
 @pytest.mark.parametrize("shape,tile", [((1, 6), 4), ((7, 9), 16), ((9, 10), 4), ((6, 5), 3)])
 def test_wider_row_lstm_steps_as_the_parallel_pass(width, colours, levels, shape, tile, rng):
-    """1xk convolutions wider than the paper's 3 (the caches' padding grows with k): the
-    same stepper."""
+    """1xk convolutions wider than 3 (the caches' padding grows with k): the same
+    stepper."""
     net = random_pixelrnn("row_lstm", colours, seed=tile, levels=levels, spatial_width=width)
     check_stepper_against_parallel(
         net, rng.integers(0, levels, (*shape, colours), dtype=np.uint8), tile)

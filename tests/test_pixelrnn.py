@@ -68,12 +68,12 @@ def test_fused_recurrence_under_bfloat16_autocast_stays_float32(cell):
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in layer.parameters())
 
 
-@pytest.mark.parametrize("cell,width", [("row_lstm", 3), ("row_lstm", 5), ("diag_bilstm", 3)])
+@pytest.mark.parametrize("cell,kernel", [("row_lstm", 3), ("row_lstm", 5), ("diag_bilstm", 3)])
 @pytest.mark.parametrize("colours", [1, 3])
-def test_gradient_reaches_only_the_past(cell, width, colours):
+def test_gradient_reaches_only_the_past(cell, kernel, colours):
     torch.manual_seed(0)
     net = PixelRNN(PixelRNNConfig(cell, colours, hidden=6, layers=2, out_features=9,
-                                  spatial_width=width)).double()
+                                  spatial_width=kernel)).double()
     for p in net.parameters():
         p.data.normal_(0, 0.5)
     height, width = 7, 8
