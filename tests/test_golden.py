@@ -78,6 +78,8 @@ GOLDEN = {
                            "e878e773d9b64c2b61ee5aea722443e7dd3d1ad6075cde70b29df571fec3ad84"),
     "diag-bilstm-binary-v2": ("50c1f08429c3b20f49bbadf403d84d6b9ec160daf911f264ff18170fc518c812",
                               "f4762812e69eb8445fd7b4f8f3f5522e42f714bd10cb59fd301850b468157532"),
+    "row-lstm-binary-v3": ("d38df5282d01f7f02ecf15941fef6d2f601ecefaf1396ffed1ae73bf85612976",
+                           "f4f154a76748fc0b2435e3566f1b7c451b54b4db19ce3ae1ef46d9cda0c14764"),
 }
 # The same patterns as format version 2 wrote them (until 2026-12-02), in assets/v2/: they
 # must decode for ever.
