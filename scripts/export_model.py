@@ -4,7 +4,8 @@
 
 A checkpoint of `pixcodec train`, the one trainer (its weights' running average where the run
 kept one, `--average`). The card and the
-measured figures are written by scripts/measure_model.py.
+measured figures are written by scripts/measure_model.py. A model that takes the default or an
+alias from an older one rewrites the older card's sentence on them (until which model).
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from safetensors.torch import save
 
 from pixcodec.nets.presets import make_network
 from pixcodec.train import load_checkpoint, model_weights
+
+from measure_model import hand_over  # scripts/, the path of a script run
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 
@@ -42,17 +45,20 @@ def main() -> None:
     config = make_network(architecture, state["config"]).config.to_dict()
     # The file format names a shipped model by this registry number: never reuse one.
     model_id = old.get("id", max((m["id"] for m in manifest.values()), default=0) + 1)
-    if args.default_for:  # one default per image kind: the new model takes it
-        for other in manifest.values():
-            if other["default_for"] == args.default_for:
-                other["default_for"] = None
 
     def kind(c: dict) -> tuple:  # RGB, gray or 1-bit: what an alias is resolved within
         return c.get("colours", 3), c.get("levels", 256)
 
-    for other in manifest.values():  # an alias names one model of a kind: the newest
-        if kind(other["config"]) == kind(config):
-            other["aliases"] = [a for a in other["aliases"] if a not in args.alias]
+    handed_over = []  # the new model takes the default of its image kind and its aliases
+    for name, other in manifest.items():
+        lost_default = other["default_for"] if other["default_for"] == args.default_for else None
+        lost_aliases = [a for a in other["aliases"]
+                        if a in args.alias and kind(other["config"]) == kind(config)]
+        if name != args.name and (lost_default or lost_aliases):
+            if lost_default:
+                other["default_for"] = None
+            other["aliases"] = [a for a in other["aliases"] if a not in lost_aliases]
+            handed_over.append((other, lost_default, lost_aliases))
     manifest[args.name] = {
         "id": model_id,
         "architecture": architecture,
@@ -67,6 +73,8 @@ def main() -> None:
     if args.tile:
         manifest[args.name]["tile"] = args.tile
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+    for other, lost_default, lost_aliases in handed_over:
+        hand_over(other, lost_default, lost_aliases, successor=args.name)
     print(f"{args.name}: step {state['step']}, sha256 {manifest[args.name]['sha256']}")
 
 

@@ -19,6 +19,7 @@ import argparse
 import csv
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -146,6 +147,42 @@ def training_curve(log: Path, rows_shown: int = 12) -> str:
     return "\n".join(table)
 
 
+def image_kind(mode: str) -> str:
+    return {"1": "1-bit", "L": "grayscale (L)"}.get(mode, mode)
+
+
+def roles(default_for: str | None, aliases: list[str]) -> str:
+    """The sentence after a card's parameter count on what picks the model without its full
+    name: the manifest's default and aliases now (after them, those it held before: hand_over)."""
+    default = f" Default model for {image_kind(default_for)} images." if default_for else ""
+    also = f" Also `-m {' / '.join(aliases)}`." if aliases else ""
+    return default + also
+
+
+ROLES_LINE = re.compile(r"^(.*\bparameters\.)(.*)$", re.MULTILINE)
+CURRENT_ROLES = re.compile(r" Default model for [^.]* images\.| Also `-m [^`]*`\.")
+
+
+def hand_over(entry: dict, lost_default: str | None, lost_aliases: list[str],
+              successor: str) -> None:
+    """Rewrite the roles sentence of the card of a model (its manifest entry, already updated)
+    whose default or aliases a newer model took: what it still does, then since when not."""
+    card = MODELS / entry["card"]
+    if not card.exists():
+        return
+    history = ""
+    if lost_default:
+        history += f" The default model for {image_kind(lost_default)} images until `{successor}`."
+    for alias in lost_aliases:
+        history += f" `-m {alias}` until `{successor}`."
+
+    def rewrite(line: re.Match) -> str:
+        earlier = CURRENT_ROLES.sub("", line.group(2))
+        return line.group(1) + roles(entry["default_for"], entry["aliases"]) + earlier + history
+
+    card.write_text(ROLES_LINE.sub(rewrite, card.read_text(), count=1))
+
+
 def write_card(name: str, log: Path, training: str, measured: dict,
                data_text: str | None = None) -> None:
     info = zoo.model_info(name)
@@ -153,15 +190,12 @@ def write_card(name: str, log: Path, training: str, measured: dict,
     curve = training_curve(log)
     config = ", ".join(f"{k} = {v}" for k, v in info.config.items())
     figures = "\n".join(f"| {FIGURES[k]} | {v:.4f} |" for k, v in measured.items())
-    mode = {"1": "1-bit", "L": "grayscale (L)"}.get(info.default_for, info.default_for)
-    default = f" Default model for {mode} images." if info.default_for else ""
-    aliases = f" Also `-m {' / '.join(info.aliases)}`." if info.aliases else ""
     card = MODELS / info.card
     notes = card.read_text().partition(NOTES)[2] if card.exists() else ""
     card.write_text(f"""# {name}
 
 `{info.architecture}` network (`pixcodec/nets/`; van den Oord et al. 2016) with {config};
-{parameter_count(net):,} parameters.{default}{aliases}
+{parameter_count(net):,} parameters.{roles(info.default_for, info.aliases)}
 
 * **Weights**: `{info.weights}`, sha256 `{info.sha256}` (checked on load).
 * **Data**: {data_text or DATA[info.levels]}

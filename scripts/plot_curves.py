@@ -31,6 +31,8 @@ def main() -> None:
                          "batches' losses)")
     ap.add_argument("--mark", action="append", default=[], metavar="VALUE=LABEL",
                     help="a horizontal reference line, e.g. 80.54='Table 4' (repeatable)")
+    ap.add_argument("--top", type=float,
+                    help="the y axis's upper end (the early loss of an average squashes the rest)")
     args = ap.parse_args()
     import matplotlib
     matplotlib.use("Agg")  # files only, no display needed
@@ -64,6 +66,8 @@ def main() -> None:
     unit = "nats per image" if args.nats else "bits/dim"
     ax.set_ylabel(unit if args.train else f"held-out {unit}")
     ax.set_title(args.title)
+    if args.top is not None:
+        ax.set_ylim(top=args.top)
     ax.grid(True, alpha=0.3)
     ax.legend()
     fig.tight_layout()

@@ -80,6 +80,8 @@ GOLDEN = {
                               "f4762812e69eb8445fd7b4f8f3f5522e42f714bd10cb59fd301850b468157532"),
     "row-lstm-binary-v3": ("d38df5282d01f7f02ecf15941fef6d2f601ecefaf1396ffed1ae73bf85612976",
                            "f4f154a76748fc0b2435e3566f1b7c451b54b4db19ce3ae1ef46d9cda0c14764"),
+    "pixelcnn-binary-v5": ("9206cac0cd9a7449465c782979b52db7394ff45ad562f8025d023ece1f38522a",
+                           "bfc792d294f3a819b05112b958b3e3399fbfde8430f9a32c6ceffd9b04b30783"),
 }
 # The same patterns as format version 2 wrote them (until 2026-12-02), in assets/v2/: they
 # must decode for ever.
