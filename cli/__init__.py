@@ -18,8 +18,22 @@ class Interrupted(BaseException):
         self.exit_status = 128 + signum
 
 
+_received: int | None = None  # the signal handled, whether or not its Interrupted got out
+
+
 def _interrupt(signum, frame):
+    global _received
+    _received = signum
     raise Interrupted(signum)
+
+
+def raise_if_interrupted() -> None:
+    """Raise Interrupted again for a signal already handled. Its exception can be lost without
+    a trace: C code that clears whatever error it meets, or a library's bare `except`, can
+    catch it. Called between files and when the command ends, so such a Ctrl-C still stops a
+    batch at the next file and still ends the command with status 130."""
+    if _received is not None:
+        raise Interrupted(_received)
 
 
 def _redeliver_swallowed_interrupt(unraisable) -> None:
@@ -45,7 +59,10 @@ def run() -> None:
     sys.unraisablehook = _redeliver_swallowed_interrupt
     try:
         from .main import main
-        main(prog_name="pixcodec")
+        try:
+            main(prog_name="pixcodec")
+        finally:
+            raise_if_interrupted()
     except Interrupted as stop:
         for signum in (signal.SIGINT, signal.SIGTERM):  # a second Ctrl-C changes nothing now
             signal.signal(signum, signal.SIG_IGN)

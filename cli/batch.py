@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from . import raise_if_interrupted
 from .common import EXIT_ERROR, ProgressBar, fail, message_of, print_error, read_input
 
 @dataclass(frozen=True)
@@ -170,6 +171,7 @@ def run_jobs(jobs: list[Job], work, work_many, workers: int, threads: int | None
         else:
             if not quiet:
                 click.echo(f"{job.input} -> {job.output}: {summary}", err=True)
+        raise_if_interrupted()
 
     runnable = []
     for job in jobs:

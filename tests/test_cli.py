@@ -341,6 +341,43 @@ def test_ctrl_c_inside_a_callback_python_swallows_still_interrupts():
     assert (result.returncode, result.stderr) == (130, "pixcodec: interrupted\n")
 
 
+def test_ctrl_c_whose_exception_is_caught_and_dropped_still_ends_with_130():
+    """C code that clears any error it meets, or a library's bare `except`, can drop the
+    exception a signal raised, and nothing reports it (seen once: a --jobs 1 batch coded every
+    file after Ctrl-C and exited 0). The command must still end with one line and status 130."""
+    code = ("import signal, sys, types\n"
+            "def work(prog_name):\n"
+            "    try:\n"
+            "        signal.raise_signal(signal.SIGINT)\n"
+            "    except BaseException:\n"
+            "        pass\n"
+            "    sys.exit(0)\n"
+            "sys.modules['pixcodec.cli.main'] = types.SimpleNamespace(main=work)\n"
+            "from pixcodec import cli\n"
+            "cli.run()\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=60, preexec_fn=_default_sigint)
+    assert (result.returncode, result.stderr) == (130, "pixcodec: interrupted\n")
+
+
+def test_a_dropped_ctrl_c_stops_a_batch_at_the_next_file(tmp_path, monkeypatch):
+    import pixcodec.cli as cli_package
+    from pixcodec.cli.batch import Job, run_jobs
+    coded = []
+
+    def work(path, threads=None, progress=None):
+        coded.append(path)
+        monkeypatch.setattr(cli_package, "_received", signal.SIGINT)  # handled, then dropped
+        return b"x", "done"
+
+    jobs = [Job(str(tmp_path / f"{i}.png"), str(tmp_path / f"{i}.out")) for i in range(3)]
+    with pytest.raises(cli_package.Interrupted):
+        run_jobs(jobs, work, None, workers=1, threads=1, force=False, quiet=True,
+                 label="compress")
+    assert coded == [jobs[0].input]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["0.out"]  # the first file is whole
+
+
 @pytest.mark.parametrize("delay", [0.15, 0.4, 0.8, 1.3, 2.0, 3.0])
 def test_ctrl_c_at_any_moment_exits_130_without_a_traceback(tmp_path, delay):
     """From startup (click, numpy and torch loading) to the end of the work: exit 130 and one
