@@ -40,11 +40,17 @@ def _redeliver_swallowed_interrupt(unraisable) -> None:
     """Python swallows an exception raised where it cannot propagate (a weakref callback such as
     importlib's module-lock cleanup, a __del__) and prints it with a traceback. A signal that
     lands there would be lost: send it again a moment later, from another thread, so that it is
-    handled once that context has returned (sent from here, it would be handled right here)."""
+    handled once that context has returned (sent from here, it would be handled right here).
+    It is sent to the main thread, whose handler runs it: a signal to the sending thread would
+    not wake a main thread blocked in a system call (a sleep, a read) until that call ends."""
     if isinstance(unraisable.exc_value, Interrupted):
         import threading
         signum = unraisable.exc_value.exit_status - 128
-        resend = threading.Timer(0.01, signal.raise_signal, (signum,))
+        if hasattr(signal, "pthread_kill"):
+            main = threading.main_thread().ident
+            resend = threading.Timer(0.01, signal.pthread_kill, (main, signum))
+        else:  # Windows has no pthread_kill
+            resend = threading.Timer(0.01, signal.raise_signal, (signum,))
         resend.daemon = True  # the work may end first: its output is then complete
         resend.start()
     else:

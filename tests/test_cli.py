@@ -322,22 +322,28 @@ def test_help_version_and_usage_errors_do_not_load_torch(args):
     assert result.returncode == 0, result.stderr
 
 
-def test_ctrl_c_inside_a_callback_python_swallows_still_interrupts():
-    """A signal handled inside a __del__ or a weakref callback (importlib's module-lock cleanup
-    while torch loads: seen once in CI) raises where Python can only print the exception and go
-    on; the command must still stop with one line and exit status 130."""
-    code = ("import signal, sys, time, types\n"
-            "class Dies:\n"
-            "    def __del__(self):\n"
-            "        signal.raise_signal(signal.SIGINT)\n"
-            "def work(prog_name):\n"
-            "    Dies()\n"
-            "    time.sleep(30)\n"
+def run_command_doing(work: str) -> subprocess.CompletedProcess:
+    """`pixcodec` (cli.run, its signal handling) with `work(prog_name)`, defined in the Python
+    source `work`, in place of the click command."""
+    code = (f"import signal, sys, time, types\n{work}"
             "sys.modules['pixcodec.cli.main'] = types.SimpleNamespace(main=work)\n"
             "from pixcodec import cli\n"
             "cli.run()\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60, preexec_fn=_default_sigint)
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=20, preexec_fn=_default_sigint)
+
+
+def test_ctrl_c_inside_a_callback_python_swallows_still_interrupts():
+    """A signal handled inside a __del__ or a weakref callback (importlib's module-lock cleanup
+    while torch loads: seen once in CI) raises where Python can only print the exception and go
+    on; the command must still stop, at once (not when the 30-second sleep ends: the command
+    times out first), with one line and exit status 130."""
+    result = run_command_doing("class Dies:\n"
+                               "    def __del__(self):\n"
+                               "        signal.raise_signal(signal.SIGINT)\n"
+                               "def work(prog_name):\n"
+                               "    Dies()\n"
+                               "    time.sleep(30)\n")
     assert (result.returncode, result.stderr) == (130, "pixcodec: interrupted\n")
 
 
@@ -345,18 +351,12 @@ def test_ctrl_c_whose_exception_is_caught_and_dropped_still_ends_with_130():
     """C code that clears any error it meets, or a library's bare `except`, can drop the
     exception a signal raised, and nothing reports it (seen once: a --jobs 1 batch coded every
     file after Ctrl-C and exited 0). The command must still end with one line and status 130."""
-    code = ("import signal, sys, types\n"
-            "def work(prog_name):\n"
-            "    try:\n"
-            "        signal.raise_signal(signal.SIGINT)\n"
-            "    except BaseException:\n"
-            "        pass\n"
-            "    sys.exit(0)\n"
-            "sys.modules['pixcodec.cli.main'] = types.SimpleNamespace(main=work)\n"
-            "from pixcodec import cli\n"
-            "cli.run()\n")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=60, preexec_fn=_default_sigint)
+    result = run_command_doing("def work(prog_name):\n"
+                               "    try:\n"
+                               "        signal.raise_signal(signal.SIGINT)\n"
+                               "    except BaseException:\n"
+                               "        pass\n"
+                               "    sys.exit(0)\n")
     assert (result.returncode, result.stderr) == (130, "pixcodec: interrupted\n")
 
 
