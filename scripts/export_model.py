@@ -51,12 +51,13 @@ def main() -> None:
 
     handed_over = []  # the new model takes the default of its image kind and its aliases
     for name, other in manifest.items():
-        lost_default = other["default_for"] if other["default_for"] == args.default_for else None
+        if name == args.name:
+            continue
+        lost_default = args.default_for if other["default_for"] == args.default_for else None
         lost_aliases = [a for a in other["aliases"]
                         if a in args.alias and kind(other["config"]) == kind(config)]
-        if name != args.name and (lost_default or lost_aliases):
-            if lost_default:
-                other["default_for"] = None
+        if lost_default or lost_aliases:
+            other["default_for"] = None if lost_default else other["default_for"]
             other["aliases"] = [a for a in other["aliases"] if a not in lost_aliases]
             handed_over.append((other, lost_default, lost_aliases))
     manifest[args.name] = {

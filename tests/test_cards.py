@@ -1,13 +1,19 @@
 """Model cards say what the manifest says: each shipped model's measured figures and weights hash
 appear on its card, and re-measuring a model (scripts/measure_model.py) keeps the card's
-hand-written notes."""
+hand-written notes; a new model that takes over a default or an alias (scripts/export_model.py)
+has the older card say so."""
 import importlib.util
 import json
+import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
 from pixcodec import zoo
+from pixcodec.nets.presets import build
+from pixcodec.train import TrainOptions, save_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFEST = json.loads((ROOT / "models" / "manifest.json").read_text())
@@ -85,13 +91,6 @@ def test_a_model_that_hands_over_its_alias_says_until_when(tmp_path, monkeypatch
 
 def test_exporting_a_model_takes_over_the_alias_and_rewrites_the_older_card(tmp_path,
                                                                              monkeypatch):
-    import sys
-
-    import numpy as np
-    import torch
-
-    from pixcodec.nets.presets import build
-    from pixcodec.train import TrainOptions, save_checkpoint
     monkeypatch.syspath_prepend(str(ROOT / "scripts"))
     spec = importlib.util.spec_from_file_location("export_model", ROOT / "scripts" / "export_model.py")
     export_model = importlib.util.module_from_spec(spec)
@@ -115,3 +114,12 @@ def test_exporting_a_model_takes_over_the_alias_and_rewrites_the_older_card(tmp_
     assert (tmp_path / "old.md").read_text() == (
         "# old\n\n26,433 parameters. Default model for 1-bit images. "
         "`-m pixelcnn` until `new`.\n")
+    monkeypatch.setattr(sys, "argv", ["export_model.py", str(tmp_path / "run.pt"), "newer",
+                                      "--default-for", "1"])
+    export_model.main()
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["old"]["default_for"] is None and manifest["newer"]["default_for"] == "1"
+    assert manifest["new"]["aliases"] == ["pixelcnn"]
+    assert (tmp_path / "old.md").read_text() == (
+        "# old\n\n26,433 parameters. `-m pixelcnn` until `new`. The default model for 1-bit "
+        "images until `newer`.\n")
