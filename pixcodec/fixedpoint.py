@@ -121,6 +121,14 @@ def tanh(x: Array) -> Array:
     return _lookup(_nonlinear_tables()[1], x)
 
 
+def integer_tanh(x: np.ndarray) -> np.ndarray:
+    """The tanh table at integers x in units of 2**-ACT_BITS (clamped to +-NONLINEAR_LIMIT),
+    in the same units: ``tanh`` of the same values, as integers."""
+    n = NONLINEAR_LIMIT * 2**ACT_BITS
+    table = np.rint(_nonlinear_tables()[1].numpy() * 2**ACT_BITS).astype(np.int64)
+    return table[np.clip(x, -n, n) + n]
+
+
 def integer_logits(logits: Array) -> Array:
     """Exact float64 logits -> int64 logits in units of 2**-LOGIT_BITS nats."""
     if isinstance(logits, np.ndarray):

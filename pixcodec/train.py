@@ -30,6 +30,7 @@ import torch
 from .data import TrainingSet, open_training_sets
 from .errors import ModelError
 from .nets.presets import PRESETS, build, make_network, parameter_count
+from .nets.quantized import calibrate
 
 
 @dataclass
@@ -381,6 +382,9 @@ def train(opts: TrainOptions, progress: Progress | None = None,
             rng = _rng_from_state(state["sampler_state"])
         else:  # every rank's stream, moved on by the step count
             rng = np.random.default_rng([opts.seed, dist.rank, step])
+    else:  # a fresh run: a quantized network's activation steps fit its first weights
+        calibrate(net, torch.from_numpy(data.train.sample(
+            4 * opts.batch, np.random.default_rng([opts.seed, 1]))).to(device))
     # A run that starts averaging part-way (or resumes a checkpoint that kept no average)
     # starts the average at the weights it has.
     average = WeightAverage(net, opts.average) if opts.average else None

@@ -41,7 +41,7 @@ from .incremental import reach_of, slope_for
 from .layers import MaskedConv2d, check_spatial_width, normalise_pixels
 from .kernels import linear, neighbour_sums
 from .pixelcnn import ResidualBlock, ResidualStepper, centre_weights, context_weights
-from . import logistic
+from . import logistic, quantized
 
 
 EDGE_OFFSETS = [(-1, 0), (0, -1), (-1, -1)]  # (dy, dx) of N, W and NW, the MED's inputs
@@ -61,6 +61,7 @@ class LogisticPixelCNNConfig:
     edge_predictor: bool = False  # add the median edge detector's guess to the means
     gap_predictor: bool = False   # add CALIC's gradient-adjusted prediction to the means
     levels: int = 256         # 8-bit values only
+    quantized: bool = False   # the integer network of the coding engine (nets/quantized.py)
 
     def __post_init__(self):
         if self.colours not in (1, 3):
@@ -108,6 +109,8 @@ class LogisticPixelCNN(PixelNetwork):
             self.gap = MaskedConv2d(c, c * k, 1, "B", 1)  # the GAP guesses -> each mean
             nn.init.zeros_(self.gap.weight)
             nn.init.zeros_(self.gap.bias)
+        if config.quantized:
+            self.quantizers = quantized.input_quantizers(self)
 
     def run(self, x: torch.Tensor, arith=FLOAT) -> torch.Tensor:
         """Normalised pixels (B, C, H, W) -> mixture parameters (B, channels, H, W)."""
@@ -142,7 +145,8 @@ class LogisticPixelCNN(PixelNetwork):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Symbols (B, C, H, W) -> float mixture parameters (B, channels, H, W)."""
-        return self.run(normalise_pixels(x))
+        arith = quantized.QuantizedTraining(self) if self.config.quantized else FLOAT
+        return self.run(normalise_pixels(x), arith)
 
     def loss(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return logistic.mixture_nll(out, x, self.config.colours, self.config.components)

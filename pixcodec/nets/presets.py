@@ -104,6 +104,11 @@ PRESETS: dict[str, tuple[str, dict]] = {
                                     edge_predictor=True, gap_predictor=True),
     "photo_logistic_gap_h48": _logistic(colours=3, hidden=48, blocks=6, out_features=96,
                                         edge_predictor=True, gap_predictor=True),
+    # logistic-rgb-v7's network in the integer engine's arithmetic (8-bit codes and weights;
+    # nets/quantized.py), trained from v7 (--init) quantization-aware.
+    "photo_logistic_gap_h48_int8": _logistic(colours=3, hidden=48, blocks=6, out_features=96,
+                                             edge_predictor=True, gap_predictor=True,
+                                             quantized=True),
     "mnist_gray_pixelcnn": _cnn(colours=1, hidden=16, blocks=7, out_features=32),
 }
 

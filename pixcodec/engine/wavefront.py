@@ -1,0 +1,43 @@
+"""The coding order of the wavefront networks, in numpy: position (r, c) of every tile of a round
+at step c + slope * r, with ``slope`` the smallest integer for which nothing a position depends
+on comes at the same or a later step."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+
+def slope_for(offsets) -> int:
+    """The smallest slope S with c' + S r' < c + S r for every dependency (r', c') of (r, c),
+    given as offsets (dy, dx)."""
+    slope = 1
+    for dy, dx in offsets:
+        if dy < 0:
+            slope = max(slope, dx // -dy + 1)
+    return slope
+
+
+def wavefront(tile_sizes: list[tuple[int, int]], slope: int) -> Iterator[np.ndarray]:
+    """Positions of a round of tiles grouped by wavefront step: yields (3, N) int64 arrays of
+    (tile, row, col); in a step, tiles in order, rows increasing."""
+    parts = []
+    for k, (h, w) in enumerate(tile_sizes):
+        rows, cols = np.mgrid[0:h, 0:w]
+        parts.append(np.stack([np.full(h * w, k), rows.ravel(), cols.ravel(),
+                               (cols + slope * rows).ravel()]))
+    pos = np.concatenate(parts, axis=1)
+    pos = pos[:, np.argsort(pos[3], kind="stable")]
+    bounds = np.flatnonzero(np.diff(pos[3])) + 1
+    for chunk in np.split(pos[:3], bounds, axis=1):
+        yield np.ascontiguousarray(chunk)
+
+
+def wavefront_steps(tile_sizes: list[tuple[int, int]], slope: int) -> int:
+    """How many steps `wavefront` yields: the steps some position of some tile falls on (a
+    tile narrower than the slope leaves gaps between its rows' runs of steps)."""
+    height, width = (max(size) for size in zip(*tile_sizes))
+    taken = np.zeros(width + slope * (height - 1), dtype=bool)
+    for h, w in set(tile_sizes):
+        taken[(slope * np.arange(h)[:, None] + np.arange(w)).ravel()] = True
+    return int(taken.sum())

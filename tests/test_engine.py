@@ -1,0 +1,109 @@
+"""The integer engine (pixcodec.engine): a quantized network's integers are the same in the
+encoder's parallel pass and the decoder's stepper, and on two kernel paths; they stand for the
+network that was trained (its float NLL); no symbol gets zero probability."""
+import numpy as np
+import pytest
+import torch
+
+from pixcodec.engine.network import IntegerLogisticPixelCNN
+from pixcodec.nets.logistic_pixelcnn import LogisticPixelCNN, LogisticPixelCNNConfig
+from pixcodec.nets.quantized import calibrate, integer_parameters, multiplier_and_shift
+
+CONFIG = dict(colours=3, hidden=8, blocks=2, out_features=16, components=3, predictor=5,
+              edge_predictor=True, gap_predictor=True, quantized=True)
+
+
+def smooth_images(rng, count: int, height: int, width: int) -> np.ndarray:
+    """Images (count, H, W, 3) uint8 with photo-like local correlation and some saturation."""
+    noise = rng.normal(0, 1, (count, height + 8, width + 8, 3))
+    kernel = np.ones(5) / 5
+    for axis in (1, 2):
+        noise = np.apply_along_axis(np.convolve, axis, noise, kernel, mode="same")
+    images = 128 + 160 * noise[:, 4:-4, 4:-4]
+    return np.clip(np.rint(images), 0, 255).astype(np.uint8)
+
+
+def quantized_net(seed: int, config: dict = CONFIG) -> LogisticPixelCNN:
+    """A quantized network with every part live (the predictors start at zero when built)."""
+    torch.manual_seed(seed)
+    net = LogisticPixelCNN(LogisticPixelCNNConfig(**config))
+    with torch.no_grad():
+        for layer in (net.predictor, net.edge, net.gap):
+            layer.weight.normal_(0, 0.05)
+    rng = np.random.default_rng(seed)
+    calibrate(net, torch.from_numpy(smooth_images(rng, 4, 16, 16)).permute(0, 3, 1, 2))
+    return net.eval()
+
+
+def engine_of(net: LogisticPixelCNN, **options) -> IntegerLogisticPixelCNN:
+    return IntegerLogisticPixelCNN(net.config.to_dict(), integer_parameters(net), **options)
+
+
+def stepped_tables(engine: IntegerLogisticPixelCNN, tiles: list[np.ndarray]) -> list[np.ndarray]:
+    """Each tile's tables (H, W, C, 256) from the stepper, the tiles side by side in one round
+    (as the decoder codes them), the symbols revealed as it goes."""
+    stepper = engine.stepper([t.shape[:2] for t in tiles])
+    out = [np.zeros(t.shape + (256,), dtype=np.int64) for t in tiles]
+    for tile, row, col in stepper.steps():
+        stepper.at(tile, row, col)
+        for colour in range(3):
+            table = stepper.table(colour)
+            symbols = np.array([tiles[t][r, c, colour] for t, r, c in zip(tile, row, col)])
+            for n, (t, r, c) in enumerate(zip(tile, row, col)):
+                out[t][r, c, colour] = table[n]
+            stepper.reveal(colour, symbols)
+    return out
+
+
+def bits_per_subpixel(tables: np.ndarray, image: np.ndarray) -> float:
+    weights = tables.reshape(-1, 256).astype(np.float64)
+    symbols = image.reshape(-1)
+    picked = weights[np.arange(len(symbols)), symbols]
+    return float(np.mean(np.log2(weights.sum(axis=1)) - np.log2(picked)))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_stepper_equals_the_parallel_pass_bit_for_bit(seed):
+    rng = np.random.default_rng(seed)
+    net = quantized_net(seed)
+    engine = engine_of(net)
+    # a round of two tiles of different sizes: the smaller one's edge reads zeros, as alone
+    tiles = [smooth_images(rng, 1, 12, 17)[0], smooth_images(rng, 1, 9, 6)[0]]
+    stepped = stepped_tables(engine, tiles)
+    for tile, tables in zip(tiles, stepped):
+        np.testing.assert_array_equal(tables, engine.exact_tables(tile[None])[0])
+
+
+def test_two_kernel_paths_give_the_same_integers():
+    """float32 BLAS (exact below 2**24) and float64 BLAS for every product: the same tables."""
+    rng = np.random.default_rng(2)
+    net = quantized_net(2)
+    image = smooth_images(rng, 2, 10, 11)
+    fast = engine_of(net).exact_tables(image)
+    wide = engine_of(net, float64_sums=True)
+    assert any(layer.matrix.dtype == np.float32 for layer in engine_of(net).spatial)
+    assert all(layer.matrix.dtype == np.float64 for layer in wide.spatial)
+    np.testing.assert_array_equal(fast, wide.exact_tables(image))
+
+
+def test_the_integers_stand_for_the_trained_network():
+    """The engine's NLL is the quantization-aware float network's within rounding (a wrong grid,
+    tap or shift anywhere costs far more), and every symbol keeps a nonzero probability."""
+    rng = np.random.default_rng(3)
+    net = quantized_net(3)
+    image = smooth_images(rng, 2, 16, 16)
+    tables = engine_of(net).exact_tables(image)
+    assert tables.min() >= 1
+    x = torch.from_numpy(image).permute(0, 3, 1, 2).contiguous()
+    with torch.no_grad():
+        float_bits = float(net.loss(net(x), x)) / np.log(2)
+    assert bits_per_subpixel(tables, image) == pytest.approx(float_bits, rel=0.01)
+
+
+def test_requantization_multipliers_are_the_nearest_fractions():
+    ratios = np.array([3e-9, 0.0123, 0.5, 1.0, 7.25])
+    m, s = multiplier_and_shift(ratios)
+    assert np.all((m >= 2**30) & (m <= 2**31))
+    np.testing.assert_allclose(m / 2.0**s, ratios, rtol=2**-30)
+    with pytest.raises(ValueError):
+        multiplier_and_shift(np.array([0.0]))
