@@ -311,15 +311,24 @@ def test_a_newline_in_a_file_name_keeps_the_error_on_one_line(tmp_path):
     assert len(result.output.strip().splitlines()) == 1 and "bad\\nname.png" in result.output
 
 
-@pytest.mark.parametrize("args", [["--version"], ["--help"], ["compress", "--help"],
-                                  ["compress", "--tile", "0", "x.png"]])
-def test_help_version_and_usage_errors_do_not_load_torch(args):
-    """They answer before any model is needed: importing torch alone takes seconds."""
+@pytest.mark.parametrize("args,status,answer", [
+    (["--version"], 0, "pixcodec, version "),
+    (["--help"], 0, "Usage: "),
+    (["compress", "--help"], 0, "Usage: "),
+    (["compress", "--tile", "0", "x.png"], 2, "Invalid value for '--tile'"),
+])
+def test_help_version_and_usage_errors_do_not_load_torch(args, status, answer):
+    """They answer (their own exit status and words) before any model is needed: importing
+    torch alone takes seconds."""
     code = ("import sys\nfrom pixcodec.cli.main import main\n"
-            f"try:\n    main({args!r})\nexcept SystemExit:\n    pass\n"
-            "assert 'torch' not in sys.modules and 'numpy' not in sys.modules, 'loaded'\n")
+            f"try:\n    main({args!r})\nexcept SystemExit as stop:\n    status = stop.code\n"
+            "else:\n    status = 'none (main returned)'\n"
+            "assert 'torch' not in sys.modules and 'numpy' not in sys.modules, 'loaded'\n"
+            "print(f'exit status {status}', file=sys.stderr)\n")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines()[-1] == f"exit status {status}", result.stderr
+    assert answer in result.stdout + result.stderr
 
 
 def run_command_doing(work: str) -> subprocess.CompletedProcess:

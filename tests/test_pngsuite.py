@@ -69,12 +69,32 @@ def test_valid_files_round_trip_exactly(path):
     assert read_image(write_png(restored), LIMIT) == original  # and so is the file written
 
 
+# docs/ROBUSTNESS.md's table: the one line that refuses each malformed file, naming its problem.
+REFUSALS = {
+    "badcrc.png": "corrupted PNG: CRC mismatch in chunk IDAT",
+    "bad_iCCP.png": "corrupted PNG: CRC mismatch in chunk IHDR",
+    "badadler.png": "corrupted PNG image data (Error -3 while decompressing data: incorrect "
+                    "data check)",
+    "empty_ancillary_chunks.png": "invalid PNG: gAMA chunk after the image data",
+}
+
+
+def documented_refusal(path: Path) -> str:
+    if path.name.startswith("huge_"):  # huge_tEXt_chunk.png, huge_juNk_safe_to_copy.png, ...
+        chunk = path.stem.split("_")[1]
+        remain = 34 if chunk == "IDAT" else 12  # what the file has left for its data
+        return (f"truncated or corrupted PNG: chunk {chunk} claims 1073741823 bytes, "
+                f"{remain} remain")
+    return REFUSALS[path.name]
+
+
 @pytest.mark.parametrize("path", CRASHERS, ids=name)
 def test_malformed_files_are_refused_in_one_line(path):
     with pytest.raises(UnsupportedImageError) as refused:
         pixcodec.compress(path)
     message = str(refused.value)
     assert message and "\n" not in message
+    assert message == documented_refusal(path)
 
 
 def test_the_suite_is_all_there():

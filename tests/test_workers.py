@@ -1,6 +1,7 @@
 """Worker processes (pixcodec.workers): results in any order, a dead worker fails only its job
 and is replaced, and no worker outlives its parent."""
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -67,29 +68,43 @@ def test_workers_start_from_a_thread_other_than_the_main_one():
 def test_workers_die_with_their_parent(tmp_path):
     """kill -9 of the parent: the workers, busy on long jobs, go at once (pixcodec compress -j 2
     used to leave them running for ever)."""
+    started = tmp_path / "started"  # each worker's job leaves its pid here, then sleeps
+    started.mkdir()
     script = textwrap.dedent("""
-        import os, sys, time
+        import sys
         from contextlib import closing
         from pixcodec.workers import run_in_workers
-        with closing(run_in_workers(os.getpid, [()] * 2, 2)) as first:
-            pids = sorted({outcome.result() for _, outcome in first})
-        print(*pids, flush=True)
-        with closing(run_in_workers(time.sleep, [(600,)] * 2, 2)) as slow:
+        job = ("import os, time\\n"
+               f"open(os.path.join({sys.argv[1]!r}, str(os.getpid())), 'w').close()\\n"
+               "time.sleep(600)\\n")
+        with closing(run_in_workers(exec, [(job, {})] * 2, 2)) as slow:
             for _ in slow:
                 pass
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
-    pids = [int(p) for p in proc.stdout.readline().split()]
-    time.sleep(8)  # the second pair of workers started and sleeping
-    children = [int(p) for p in subprocess.run(["ps", "--ppid", str(proc.pid), "-o", "pid="],
-                                               capture_output=True, text=True).stdout.split()]
-    assert pids and children
-    proc.kill()
-    proc.wait()
-    deadline = time.monotonic() + 10
-    while any(map(_alive, children)) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not any(map(_alive, children)), "workers outlived their killed parent"
+    proc = subprocess.Popen([sys.executable, "-c", script, str(started)])
+    children: list[int] = []
+    try:
+        deadline = time.monotonic() + 120  # two workers import torch: seconds, more when loaded
+        while (len(list(started.iterdir())) < 2 and proc.poll() is None
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+        busy = sorted(int(p.name) for p in started.iterdir())
+        assert len(busy) == 2, f"{len(busy)} of 2 workers began their jobs (parent: {proc.poll()})"
+        children = [int(p) for p in subprocess.run(["ps", "--ppid", str(proc.pid), "-o", "pid="],
+                                                   capture_output=True, text=True).stdout.split()]
+        assert set(busy) <= set(children)  # the parent's own workers, busy on the long jobs
+        proc.kill()
+        proc.wait()
+        deadline = time.monotonic() + 10
+        while any(map(_alive, children)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(map(_alive, children)), "workers outlived their killed parent"
+    finally:  # whatever failed, leave no process behind
+        proc.kill()
+        proc.wait()
+        for pid in set(children) | {int(p.name) for p in started.iterdir()}:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
 
 
 def test_meanwhile_runs_here_while_the_workers_run_the_jobs(monkeypatch):
