@@ -197,7 +197,7 @@ def run_jobs(jobs: list[Job], work, work_many, workers: int, threads: int | None
         threads = threads or os.cpu_count() or 1
         if threads > 1 and any(not _is_small(job.input) for job in runnable):
             from pixcodec.workers import prestart
-            prestart(threads - 1)  # a large image's tiles will need them
+            prestart(threads - 1, ["pixcodec.api"])  # a large image's tiles will need them
         for job in runnable:
             bar = ProgressBar(label, enabled=not quiet and len(jobs) == 1)
             try:

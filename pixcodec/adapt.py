@@ -28,13 +28,13 @@ import torch
 import torch.nn.functional as F
 
 from . import container
-from .codec import CODING_THREADS, in_groups, torch_threads, useful_workers
 from .errors import FormatError
+from .likelihood import float_bits
 from .nets import logistic
 from .nets.layers import normalise_pixels
 from .nets.logistic_pixelcnn import LogisticPixelCNN
 from .orientation import AS_IS, ORIENTATIONS, oriented
-from .workers import stop_spares
+from .scheduling import coding_threads, in_groups
 
 EFFORTS = (0, 1, 2)
 DEFAULT_EFFORT = 2
@@ -157,17 +157,7 @@ def fit_to_image(net: torch.nn.Module, pixels: np.ndarray, effort: int, workers:
     the CLI makes early): the same choices for any number."""
     turn = choose_orientation(net, pixels, effort, workers)
     turned = oriented(pixels, turn)
-    adaptation = fit(net, turned, effort, workers=workers)
-    if useful_workers(*pixels.shape[:2], workers) == 1:
-        stop_spares()  # the tiles will be coded here alone: no worker is left waiting
-    return turn, turned, adaptation
-
-
-def float_bits(net: torch.nn.Module, pixels: np.ndarray) -> float:
-    """The float model's mean NLL of (H, W, C) uint8 `pixels`, in bits per subpixel."""
-    x = torch.from_numpy(np.array(pixels)).permute(2, 0, 1)[None]  # a writable copy
-    with torch.no_grad():
-        return float(net.loss(net(x), x)) / math.log(2)
+    return turn, turned, fit(net, turned, effort, workers=workers)
 
 
 def choose_orientation(net: torch.nn.Module, pixels: np.ndarray, effort: int,
@@ -186,7 +176,7 @@ def choose_orientation(net: torch.nn.Module, pixels: np.ndarray, effort: int,
 
 def _orientation_bits(net: torch.nn.Module, window: np.ndarray, turns: list[int],
                       progress=None) -> list[float]:
-    with torch_threads(CODING_THREADS):  # one thread, as the fit
+    with coding_threads():  # one thread, as the fit
         return [float_bits(net, oriented(window, turn)) for turn in turns]
 
 
@@ -270,7 +260,7 @@ def fit(net: torch.nn.Module, pixels: np.ndarray, effort: int, seed: int = 0,
 
 def _fit_levels(net: LogisticPixelCNN, pixels: np.ndarray, seed: int, levels: list[int],
                 progress=None) -> list[tuple[Adaptation, float]]:
-    with torch_threads(CODING_THREADS):  # one thread: the same file on any machine of a kind
+    with coding_threads():  # one thread: the same file on any machine of a kind
         with torch.no_grad():
             problem = _HeadProblem(net, pixels)
         problem.shuffle(torch.Generator().manual_seed(seed))

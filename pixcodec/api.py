@@ -10,14 +10,17 @@ from typing import BinaryIO, Sequence, Union
 import numpy as np
 
 from . import adapt, container, zoo
-from .codec import (CodedTiles, Progress, decode_interleaved, decode_pixels, decode_tiles,
-                    encode_pixels, encode_tiles, tile_checksum)
+from .codec import decode_interleaved, decode_pixels, decode_tiles
 from .coder import CODER_ID, CODERS
-from .container import ModelPlane
+from .container import ModelPlane, tile_checksum
+from .encoder import CodedTiles, encode_pixels, encode_tiles
 from .errors import ArgumentError, FormatError, ModelError, UnsupportedImageError
 from .imageio import (GRAY_ALPHA, PALETTE, RGBA, PngImage, check_chunks, image_from_array,
                       read_image)
+from .limits import DEFAULT_MAX_METADATA, DEFAULT_MAX_PIXELS, MAX_TILE
 from .orientation import AS_IS, coded_size, restored
+from .scheduling import Progress, useful_workers
+from .workers import stop_spares
 from .planes import (ADAPT, ALPHA, CHUNKS, COLOUR, INDICES, LOW_BYTES, MODEL_CHANNELS,
                      model_mode, model_symbols, samples_of_symbols,
                      to_eight_bits)
@@ -53,8 +56,8 @@ def _checked_tile(tile) -> int | None:
         return None
     if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)):
         raise ArgumentError(f"tile must be an integer, not {type(tile).__name__}")
-    if not 1 <= tile <= container.MAX_TILE:
-        raise ArgumentError(f"tile must be between 1 and {container.MAX_TILE}, not {tile}")
+    if not 1 <= tile <= MAX_TILE:
+        raise ArgumentError(f"tile must be between 1 and {MAX_TILE}, not {tile}")
     return int(tile)
 
 
@@ -124,12 +127,10 @@ def encode_many(sources: Sequence[Source | np.ndarray], model: str | None = None
                  for k, grid in zip(members, grids) for y, x, h, w in grid]
         streams = iter(encode_tiles(prepared[members[0]].net, tiles, tile_side))
         for k, grid in zip(members, grids):
-            parts = [next(streams) for _ in grid]
             values = prepared[k].values
-            coded[k] = CodedTiles(tuple(stream for stream, _ in parts),
-                                  tuple(tile_checksum(values[y:y + h, x:x + w])
-                                        for y, x, h, w in grid),
-                                  float(sum(bits for _, bits in parts)))
+            coded[k] = CodedTiles.of([next(streams) for _ in grid],
+                                     [tile_checksum(values[y:y + h, x:x + w])
+                                      for y, x, h, w in grid])
     return [p.finish(c) for p, c in zip(prepared, coded)]
 
 
@@ -165,6 +166,8 @@ class _Prepared:
             tile = tile or coder_model.info.coding_tile
             turn, values, adaptation = adapt.fit_to_image(coder_model.net, values, effort,
                                                           threads)
+            if useful_workers(*values.shape[:2], threads) == 1:
+                stop_spares()  # the tiles will be coded here alone: no worker is left waiting
             if adaptation is not None:
                 sections[ADAPT] = adaptation.pack()
             net = adapt.apply(coder_model.net, adaptation)
@@ -203,9 +206,9 @@ def _image_of(source: Source | np.ndarray) -> PngImage:
         raise ArgumentError("masked arrays are not taken: the mask would be lost (fill them, "
                             "or give an alpha channel)")
     if isinstance(source, np.ndarray) and not (source.dtype == np.uint8 and source.ndim == 1):
-        return image_from_array(source, container.DEFAULT_MAX_PIXELS)
+        return image_from_array(source, DEFAULT_MAX_PIXELS)
     # a 1-D uint8 array is a file's bytes (np.fromfile), not pixels
-    return read_image(_read_source(source, "the image"), container.DEFAULT_MAX_PIXELS)
+    return read_image(_read_source(source, "the image"), DEFAULT_MAX_PIXELS)
 
 
 def _model_plane_input(image: PngImage, model: str | None) -> tuple[zoo.Model, np.ndarray]:
@@ -228,8 +231,8 @@ def model_input(source: Source | np.ndarray,
     return _model_plane_input(image, model)
 
 
-def decode(data: Source, *, max_pixels: int = container.DEFAULT_MAX_PIXELS,
-           max_metadata: int = container.DEFAULT_MAX_METADATA, progress: Progress | None = None,
+def decode(data: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+           max_metadata: int = DEFAULT_MAX_METADATA, progress: Progress | None = None,
            models: Sequence[str | Path] = (), threads: int = 1) -> Decompressed:
     """Decompress a .pxc file (bytes-like, path or binary file object); everything is validated
     before pixels are decoded. Files of more than `max_pixels` pixels or `max_metadata` bytes of
@@ -241,8 +244,8 @@ def decode(data: Source, *, max_pixels: int = container.DEFAULT_MAX_PIXELS,
     return parsed.finish(parsed.model_symbols(progress, threads))
 
 
-def decode_many(sources: Sequence[Source], *, max_pixels: int = container.DEFAULT_MAX_PIXELS,
-                max_metadata: int = container.DEFAULT_MAX_METADATA,
+def decode_many(sources: Sequence[Source], *, max_pixels: int = DEFAULT_MAX_PIXELS,
+                max_metadata: int = DEFAULT_MAX_METADATA,
                 models: Sequence[str | Path] = (), progress: Progress | None = None
                 ) -> list[Decompressed]:
     """`decode` of many files at once, in order: the tiles of the files coded with the same model

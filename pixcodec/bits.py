@@ -15,7 +15,7 @@ import numpy as np
 
 from . import adapt
 from .api import Source, model_input
-from .codec import coded_pixel_bits
+from .likelihood import coded_pixel_bits
 from .errors import UnsupportedImageError
 from .orientation import restored
 

@@ -79,6 +79,11 @@ def tile_count(height: int, width: int, tile: int) -> int:
     return -(-height // tile) * -(-width // tile)
 
 
+def tile_checksum(symbols: np.ndarray) -> int:
+    """CRC-32 of a tile's (h, w, C) uint8 symbols in row-major order (version 3)."""
+    return zlib.crc32(np.ascontiguousarray(symbols, dtype=np.uint8).tobytes())
+
+
 @dataclass(frozen=True)
 class Header:
     width: int

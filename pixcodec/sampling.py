@@ -15,9 +15,10 @@ from __future__ import annotations
 import numpy as np
 from torch import nn
 
-from .codec import Progress, coding_loop
-from .container import MAX_TILE
+from .codec import coding_loop
 from .errors import ArgumentError
+from .limits import MAX_TILE
+from .scheduling import Progress
 
 
 def draw(weights: np.ndarray, rng: np.random.Generator) -> np.ndarray:

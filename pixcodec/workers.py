@@ -16,6 +16,7 @@ Spawned, not forked: a forked copy of a process that has run torch can hang.
 """
 from __future__ import annotations
 
+import importlib
 import os
 import pickle
 import signal
@@ -23,7 +24,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from .errors import PixcodecError
@@ -64,13 +65,14 @@ def _portable(exc: BaseException) -> BaseException:
         return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
-def _serve(connection, parent: int) -> None:
+def _serve(connection, parent: int, preload: Sequence[str]) -> None:
     """A worker's life: run jobs from the pipe until it closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent)
     import torch
     torch.set_num_threads(1)
-    import pixcodec.codec  # noqa: F401  (what every job needs, imported before the first comes)
+    for module in preload:  # what the jobs will need, imported before the first comes
+        importlib.import_module(module)
     while True:
         try:
             func, args = connection.recv()
@@ -87,11 +89,12 @@ def _serve(connection, parent: int) -> None:
 
 
 class _Worker:
-    def __init__(self):
+    def __init__(self, preload: Sequence[str] = ()):
         import multiprocessing
         context = multiprocessing.get_context("spawn")
         self.connection, theirs = context.Pipe()
-        self.process = context.Process(target=_serve, args=(theirs, os.getpid()), daemon=True)
+        self.process = context.Process(target=_serve, args=(theirs, os.getpid(), tuple(preload)),
+                                       daemon=True)
         # Signal dispositions can be set from the main thread only; a host program's other
         # threads start workers that take Ctrl-C as their first instruction sets it.
         main = threading.current_thread() is threading.main_thread()
@@ -164,18 +167,20 @@ def _stop_idle_spares() -> None:
                                    - time.monotonic())
 
 
-def prestart(count: int) -> None:
-    """Start `count` workers now, for the next run_in_workers: they import torch (seconds) while
-    this process is still importing and reading its input, instead of after. One that is not
-    needed ends with this process, or when idle too long."""
+def prestart(count: int, preload: Sequence[str] = ()) -> None:
+    """Start `count` workers now, for the next run_in_workers: they import torch and the
+    modules named in `preload` (seconds) while this process is still importing and reading its
+    input, instead of after. One that is not needed ends with this process, or when idle too
+    long."""
     with _spares_lock:
         missing = count - len(_spares)
-    _add_spares([_Worker() for _ in range(missing)])
+    _add_spares([_Worker(preload) for _ in range(missing)])
 
 
-def start_ready(count: int) -> None:
-    """Have `count` spare workers that have started (torch and the codec imported) before this
-    returns: for a measurement that must not time any worker's start."""
+def start_ready(count: int, preload: Sequence[str] = ()) -> None:
+    """Have `count` spare workers that have started (torch and the modules named in `preload`
+    imported) before this returns: for a measurement that must not time any worker's start."""
+    prestart(count, preload)
     for _, outcome in run_in_workers(int, [()] * count, count, keep=True):
         outcome.result()
 

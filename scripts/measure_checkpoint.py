@@ -8,15 +8,17 @@ decode time of one of them (no adaptation, one thread, the shipped tile):
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from pixcodec import codec
+from pixcodec.codec import decode_pixels
 from pixcodec.data import IMAGE_SUFFIXES, load_folder
+from pixcodec.encoder import encode_pixels
+from pixcodec.likelihood import float_nll_bits
+from pixcodec.limits import DEFAULT_TILE
 from pixcodec.nets.presets import make_network, parameter_count
 from pixcodec.train import load_checkpoint, model_weights
 
@@ -36,22 +38,20 @@ def main() -> None:
     names = sorted(p.name for p in args.images.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     photos = load_folder(args.images, colours)
     bits = dims = 0.0
-    with torch.no_grad():
-        for pixels in photos:
-            x = torch.from_numpy(pixels).permute(2, 0, 1)[None]
-            bits += float(net.loss(net(x), x)) * x.numel() / math.log(2)
-            dims += x.numel()
+    for pixels in photos:
+        bits += float_nll_bits(net, pixels)
+        dims += pixels.size
     print(f"{args.checkpoint}: {state['model']}, step {state['step']}, "
           f"{parameter_count(net):,} parameters")
     print(f"float NLL on {len(photos)} images of {args.images}: {bits / dims:.4f} bits/dim")
     if args.time:
         pixels = photos[names.index(args.time)]
         start = time.perf_counter()
-        coded = codec.encode_pixels(net, pixels, codec.DEFAULT_TILE)
+        coded = encode_pixels(net, pixels, DEFAULT_TILE)
         coded_bits = coded.nll_bits
         encode_s = time.perf_counter() - start
         start = time.perf_counter()
-        decoded = codec.decode_pixels(net, coded.streams, *pixels.shape[:2], codec.DEFAULT_TILE)
+        decoded = decode_pixels(net, coded.streams, *pixels.shape[:2], DEFAULT_TILE)
         decode_s = time.perf_counter() - start
         assert np.array_equal(decoded, pixels)
         print(f"{args.time}: {coded_bits / pixels.size:.4f} bits/dim coded, "

@@ -5,11 +5,11 @@ models/manifest.json for `pixcodec models`, and the model's card written from th
         --training "CPU, 2 threads, 75 minutes" --bench docs/kodak.json
 
 Photo models (256 levels) are measured on the held-out bsd68 images (every 10th) and
-cifar10-heldout, and on Kodak: tile by tile as the codec codes them (codec.coded_nll_bits, the
-same tables as coding), or, with --bench, from the model's NLL in a `pixcodec bench kodak --out`
-JSON (again the same figure) for a model the encoder neither turns nor adapts: for the others
-the bench's NLL is of the image turned and the model adapted to it, so Kodak is measured
-here. Binary models are measured on binarized MNIST's test set, in nats
+cifar10-heldout, and on Kodak: tile by tile as the codec codes them
+(likelihood.coded_nll_bits, the same tables as coding), or, with --bench, from the model's NLL
+in a `pixcodec bench kodak --out` JSON (again the same figure) for a model the encoder neither
+turns nor adapts: for the others the bench's NLL is of the image turned and the model adapted
+to it, so Kodak is measured here. Binary models are measured on binarized MNIST's test set, in nats
 per image as Table 4 of the paper reports. A card's "## Notes" section, written by hand, is
 kept when the rest of the card is rewritten.
 """
@@ -27,7 +27,7 @@ import numpy as np
 
 from pixcodec import zoo
 from pixcodec.adapt import adaptable
-from pixcodec.codec import coded_nll_bits, model_nll_bits
+from pixcodec.likelihood import coded_nll_bits, model_nll_bits
 from pixcodec.data import (CIFAR10_HELDOUT_START, CIFAR10_NPZ, FOLDER_HELDOUT_EVERY,
                            load_cifar10_npz, load_folder)
 from pixcodec.nets.presets import parameter_count

@@ -19,6 +19,7 @@ import torch
 
 from pixcodec import adapt, zoo
 from pixcodec.data import FOLDER_HELDOUT_EVERY, load_folder
+from pixcodec.likelihood import float_bits
 from pixcodec.orientation import ORIENTATIONS, oriented
 
 FOLDERS = ["bsd68", "photos-train", "urban100-half", "cbsd432-half", "imagenet-sample-half",
@@ -48,7 +49,7 @@ def main() -> None:
             start = time.perf_counter()
             turn = adapt.choose_orientation(net, pixels, 2)
             seconds = time.perf_counter() - start
-            each = {t: adapt.float_bits(net, oriented(pixels, t))
+            each = {t: float_bits(net, oriented(pixels, t))
                     for t in (ORIENTATIONS if args.all else {0, turn})}
             figures = {"as it is": each[0], "chosen": each[turn], "best of 8": min(each.values())}
             for name, value in figures.items():

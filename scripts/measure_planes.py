@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from pixcodec import zoo
-from pixcodec.codec import encode_pixels
+from pixcodec.encoder import encode_pixels
 from pixcodec.container import pack_lzma
 from pixcodec.imageio import read_image
 

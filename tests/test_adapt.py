@@ -140,8 +140,8 @@ def test_any_stored_change_decodes_exactly(logistic_zoo, step_bits):
     wild = adapt.Adaptation(2, step_bits, tuple(rng.integers(-3000, 3000, s).astype(np.int16)
                                      for s in shapes))
     coded = adapt.apply(net, adapt.unpack(wild.pack(), net))
-    from pixcodec import codec
-    streams = codec.encode_pixels(coded, pixels, 8).streams
+    from pixcodec import codec, encoder
+    streams = encoder.encode_pixels(coded, pixels, 8).streams
     assert np.array_equal(codec.decode_pixels(coded, streams, 12, 12, 8), pixels)
 
 

@@ -12,7 +12,7 @@ from PIL import Image
 
 import pixcodec
 from pixcodec import bench, zoo
-from pixcodec.codec import encode_pixels
+from pixcodec.encoder import encode_pixels
 from pixcodec.cli.main import main
 from pixcodec.data import open_image_set
 

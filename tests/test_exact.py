@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 import torch
 
-from pixcodec import codec
+from pixcodec import codec, container, encoder, likelihood, scheduling
 from pixcodec import fixedpoint as fx
 
 from conftest import (ARCHITECTURES, random_logistic_net, random_net, random_pixelcnn,
@@ -27,7 +27,7 @@ def check_stepper_against_parallel(net, pixels, tile):
     shape = pixels.shape[:2]
     seen = tables_in_coding_order(net, pixels, tile)
     coded = np.zeros(pixels.shape, dtype=int)
-    for y, x, h, w in codec.tile_grid(*shape, tile):
+    for y, x, h, w in container.tile_grid(*shape, tile):
         part = torch.from_numpy(pixels[y:y + h, x:x + w]).permute(2, 0, 1)[None]
         exact = net.forward_exact(part)[0].numpy()  # (C, levels, h, w)
         with torch.no_grad():
@@ -159,13 +159,13 @@ def test_no_position_is_coded_before_a_pixel_it_depends_on(architecture, rng):
 def test_bitstream_is_independent_of_thread_count(rng, monkeypatch):
     net = random_pixelcnn(3, hidden=12, blocks=2)
     pixels = rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)
-    one = codec.encode_pixels(net, pixels, tile=16)
-    monkeypatch.setattr(codec, "CODING_THREADS", 2)  # the loop sets torch's count from it
+    one = encoder.encode_pixels(net, pixels, tile=16)
+    monkeypatch.setattr(scheduling, "CODING_THREADS", 2)  # the loop sets torch's count from it
     seen = set()
     codec.coding_loop(net, pixels.copy(), 16, lambda ys, xs, colour, weights: seen.add(
         torch.get_num_threads()) or pixels[ys, xs, colour].astype(np.int64))
     assert seen == {2}
-    two = codec.encode_pixels(net, pixels, tile=16)
+    two = encoder.encode_pixels(net, pixels, tile=16)
     assert one == two
     assert np.array_equal(codec.decode_pixels(net, one.streams, 24, 40, tile=16), pixels)
 
@@ -177,16 +177,16 @@ def test_bytes_are_the_same_for_any_number_of_worker_processes(rng, monkeypatch)
     the pixels."""
     net = random_pixelcnn(3, hidden=12, blocks=2)
     pixels = rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)
-    monkeypatch.setattr(codec, "PARALLEL_MIN_PIXELS", 1)
+    monkeypatch.setattr(scheduling, "PARALLEL_MIN_PIXELS", 1)
     from pixcodec import workers
     started = []
     real = workers._Worker.__init__
     monkeypatch.setattr(workers._Worker, "__init__", lambda self: started.append(1) or real(self))
-    one = codec.encode_pixels(net, pixels, tile=16, workers=1)
+    one = encoder.encode_pixels(net, pixels, tile=16, workers=1)
     assert not started
     assert len(one.streams) == 6
     for count in (2, 3):
-        assert codec.encode_pixels(net, pixels, tile=16, workers=count) == one
+        assert encoder.encode_pixels(net, pixels, tile=16, workers=count) == one
         assert len(started) == count - 1  # the one of the call before serves again
     for count in (1, 2, 3):
         assert np.array_equal(codec.decode_pixels(net, one.streams, 24, 40, 16,
@@ -202,13 +202,14 @@ def test_bytes_do_not_depend_on_how_many_tiles_a_round_holds(architecture, rng, 
     net = random_net(architecture, 3)
     pixels = rng.integers(0, 256, (13, 17, 3), dtype=np.uint8)
     monkeypatch.setattr(codec, "ROUND_PIXELS", 20 * 16)
-    together = codec.encode_pixels(net, pixels, tile=4)
+    together = encoder.encode_pixels(net, pixels, tile=4)
     monkeypatch.setattr(codec, "CACHE_BUDGET_BYTES", 1)  # one tile a round
-    assert codec.round_size(13, 17, 4, net) == 1 and codec.tile_count(13, 17, 4) == 20
+    assert codec.round_size(13, 17, 4, net) == 1 and container.tile_count(13, 17, 4) == 20
     check_stepper_against_parallel(net, pixels, 4)
-    alone = codec.encode_pixels(net, pixels, tile=4)  # and by the loop: no budget for passes
+    alone = encoder.encode_pixels(net, pixels, tile=4)  # and by the loop: no budget for passes
     assert (alone.streams, alone.checksums) == (together.streams, together.checksums)
-    assert alone.nll_bits == pytest.approx(codec.coded_nll_bits(net, pixels, tile=4), rel=1e-12)
+    assert alone.nll_bits == pytest.approx(likelihood.coded_nll_bits(net, pixels, tile=4),
+                                           rel=1e-12)
     assert np.array_equal(codec.decode_pixels(net, alone.streams, 13, 17, tile=4), pixels)
 
 
@@ -220,25 +221,25 @@ def test_encoding_from_parallel_passes_gives_the_loops_bytes(architecture, rng, 
     loop."""
     net = random_net(architecture, 3) if architecture != "logistic" else random_logistic_net(3)
     pixels = rng.integers(0, 256, (21, 15, 3), dtype=np.uint8)
-    assert codec._fits_passes(net, 21, 15)
+    assert encoder._fits_passes(net, 21, 15)
     calls = []
     real = net.exact_tables
     monkeypatch.setattr(net, "exact_tables", lambda x: calls.append(x.shape[0]) or real(x))
-    whole_tiles = codec.encode_pixels(net, pixels, tile=8)
+    whole_tiles = encoder.encode_pixels(net, pixels, tile=8)
     assert calls == [2, 2, 1, 1]  # tiles of 8x8, 8x7, 5x8, 5x7: one pass for each shape
-    monkeypatch.setattr(codec, "WHOLE_TILE_ENTRIES", 0)
-    monkeypatch.setattr(codec, "PASS_ROWS", 4)
+    monkeypatch.setattr(encoder, "WHOLE_TILE_ENTRIES", 0)
+    monkeypatch.setattr(encoder, "PASS_ROWS", 4)
     calls.clear()
-    chosen = codec.encode_pixels(net, pixels, tile=16)  # the PixelCNNs' compiled loop: no pass
+    chosen = encoder.encode_pixels(net, pixels, tile=16)  # the PixelCNNs' compiled loop: no pass
     assert bool(calls) == net.band_passes_pay
     monkeypatch.setattr(net, "band_passes_pay", True)
-    by_bands = codec.encode_pixels(net, pixels, tile=16)
-    monkeypatch.setattr(codec, "_fits_passes", lambda *args: False)
-    by_loop = codec.encode_pixels(net, pixels, tile=16)
+    by_bands = encoder.encode_pixels(net, pixels, tile=16)
+    monkeypatch.setattr(encoder, "_fits_passes", lambda *args: False)
+    by_loop = encoder.encode_pixels(net, pixels, tile=16)
     assert chosen.streams == by_loop.streams
     assert by_bands.streams == by_loop.streams
     assert by_bands.nll_bits == pytest.approx(by_loop.nll_bits, rel=1e-12)
-    assert whole_tiles.streams == codec.encode_pixels(net, pixels, tile=8).streams  # the loop
+    assert whole_tiles.streams == encoder.encode_pixels(net, pixels, tile=8).streams  # the loop
 
 
 def test_version_2_rounds_follow_the_cache_budget_and_huge_grids_cost_one_round():
@@ -282,26 +283,26 @@ def test_exp_table_is_a_decreasing_positive_exp():
 def test_real_size_tracks_model_nll(rng):
     net = random_pixelcnn(3, hidden=12)
     pixels = rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)
-    coded = codec.encode_pixels(net, pixels, tile=32)
+    coded = encoder.encode_pixels(net, pixels, tile=32)
     assert 8 * len(coded.streams[0]) <= coded.nll_bits * 1.01 + 64
 
 
 def test_banded_parallel_nll_equals_coded_nll(rng):
     net = random_pixelcnn(3, hidden=6, blocks=3)
     pixels = rng.integers(0, 256, (23, 9, 3), dtype=np.uint8)
-    coded_bits = codec.encode_pixels(net, pixels, tile=64).nll_bits
-    assert codec.model_nll_bits(net, pixels[None], rows_per_pass=4) == pytest.approx(coded_bits,
-                                                                                     rel=1e-12)
+    coded_bits = encoder.encode_pixels(net, pixels, tile=64).nll_bits
+    assert likelihood.model_nll_bits(net, pixels[None], rows_per_pass=4) == pytest.approx(
+        coded_bits, rel=1e-12)
 
 
 @pytest.mark.parametrize("architecture", ARCHITECTURES)
 def test_tiled_parallel_nll_equals_coded_nll(architecture, rng):
     net = random_net(architecture, 3)
     pixels = rng.integers(0, 256, (11, 14, 3), dtype=np.uint8)
-    coded_bits = codec.encode_pixels(net, pixels, tile=6).nll_bits
-    assert codec.coded_nll_bits(net, pixels, tile=6) == pytest.approx(coded_bits, rel=1e-12)
-    assert codec.coded_nll_bits(net, pixels, tile=6) != pytest.approx(
-        codec.model_nll_bits(net, pixels[None]), rel=1e-6)  # the tile edges are priced
+    coded_bits = encoder.encode_pixels(net, pixels, tile=6).nll_bits
+    assert likelihood.coded_nll_bits(net, pixels, tile=6) == pytest.approx(coded_bits, rel=1e-12)
+    assert likelihood.coded_nll_bits(net, pixels, tile=6) != pytest.approx(
+        likelihood.model_nll_bits(net, pixels[None]), rel=1e-6)  # the tile edges are priced
 
 
 @settings(max_examples=30, deadline=None)
@@ -312,6 +313,6 @@ def test_round_trip_any_size_and_tiling(height, width, tile, colours, levels, ar
     net = random_net(architecture, colours, seed=seed % 7, levels=levels)
     pixels = np.random.default_rng(seed).integers(0, levels, (height, width, colours),
                                                   dtype=np.uint8)
-    coded = codec.encode_pixels(net, pixels, tile=tile)
+    coded = encoder.encode_pixels(net, pixels, tile=tile)
     assert np.array_equal(codec.decode_pixels(net, coded.streams, height, width, tile=tile,
                                               checksums=coded.checksums), pixels)

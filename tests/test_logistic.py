@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from pixcodec import codec
+from pixcodec import codec, container, encoder, likelihood
 from pixcodec.nets import logistic
 from pixcodec.nets.logistic_pixelcnn import (LogisticPixelCNN, LogisticPixelCNNConfig,
                                              gradient_adjusted, median_edge)
@@ -164,7 +164,7 @@ def test_stepper_equals_parallel_exact_pass(colours, spatial_width, edge, gap, s
     pixels = rng.integers(0, 256, (*shape, colours), dtype=np.uint8)
     seen = tables_in_coding_order(net, pixels, tile)
     coded = np.zeros(pixels.shape, dtype=int)
-    for y, x, h, w in codec.tile_grid(*shape, tile):
+    for y, x, h, w in container.tile_grid(*shape, tile):
         part = torch.from_numpy(pixels[y:y + h, x:x + w]).permute(2, 0, 1)[None]
         exact = net.exact_tables(part)[0].numpy()  # (C, 256, h, w)
         for ys, xs, colour, table in seen:
@@ -179,12 +179,12 @@ def test_stepper_equals_parallel_exact_pass(colours, spatial_width, edge, gap, s
 def test_round_trip_and_exact_nll_near_float(colours, predictor, rng):
     net = random_logistic_net(colours, seed=3, predictor=predictor)
     pixels = np.cumsum(rng.integers(0, 40, (19, 22, colours)), axis=1).astype(np.uint8)
-    coded = codec.encode_pixels(net, pixels, tile=12)
+    coded = encoder.encode_pixels(net, pixels, tile=12)
     bits = coded.nll_bits
     assert np.array_equal(codec.decode_pixels(net, coded.streams, 19, 22, tile=12), pixels)
-    assert codec.coded_nll_bits(net, pixels, tile=12) == pytest.approx(bits, rel=1e-12)
+    assert likelihood.coded_nll_bits(net, pixels, tile=12) == pytest.approx(bits, rel=1e-12)
     float_bits = 0.0
-    for y, x, h, w in codec.tile_grid(19, 22, 12):
+    for y, x, h, w in container.tile_grid(19, 22, 12):
         part = torch.from_numpy(pixels[y:y + h, x:x + w]).permute(2, 0, 1)[None]
         with torch.no_grad():
             float_bits += float(net.loss(net(part), part)) * part.numel() / math.log(2)

@@ -6,7 +6,8 @@ import torch
 
 import pixcodec
 from pixcodec import adapt, bits, container, orientation, zoo
-from pixcodec.codec import CODING_THREADS, coded_pixel_bits, torch_threads
+from pixcodec.likelihood import coded_pixel_bits
+from pixcodec.scheduling import coding_threads
 from pixcodec.errors import FormatError
 
 from conftest import model_plane, photo_pixels
@@ -33,7 +34,7 @@ def test_each_orientation_is_the_format_s_and_restored_undoes_it(rng):
 def test_the_encoder_codes_in_the_orientation_the_float_model_finds_cheapest(logistic_zoo):
     pixels = photo_pixels()
     net = zoo.load_model("logistic-test")
-    with torch_threads(CODING_THREADS), torch.no_grad():  # as the encoder judges them
+    with coding_threads(), torch.no_grad():  # as the encoder judges them
         costs = []
         for turn in orientation.ORIENTATIONS:
             x = torch.from_numpy(orientation.oriented(pixels, turn).copy()).permute(2, 0, 1)[None]

@@ -3,7 +3,6 @@ checked."""
 from __future__ import annotations
 
 import functools
-import math
 import time
 from dataclasses import replace
 from typing import Sequence
@@ -12,8 +11,9 @@ import numpy as np
 import torch
 
 from .. import api, container
-from ..codec import tile_count, tile_grid
+from ..container import tile_count, tile_grid
 from ..data import NamedImage
+from ..likelihood import float_nll_bits
 from ..orientation import oriented
 from ..planes import MODE_COLOURS
 from ..errors import PixcodecError
@@ -73,17 +73,9 @@ def _warm_up_classic(codec: Codec, mode: str) -> None:
         pass  # the measurement that follows meets the same failure and reports it
 
 
-@torch.no_grad()
-def float_nll_bits(net: torch.nn.Module, pixels: np.ndarray) -> float:
-    """NLL in bits from the float32 network in one parallel pass: fast, used only to price the
-    tile edges (the coded NLL comes from the exact arithmetic)."""
-    x = torch.from_numpy(np.array(pixels)).permute(2, 0, 1)[None]
-    with torch.no_grad():
-        return float(net.loss(net(x), x)) * x.numel() / math.log(2)
-
-
 def tile_nll_bits(net: torch.nn.Module, pixels: np.ndarray, tile: int) -> tuple[float, float]:
-    """(NLL of the whole image in one piece, sum of the NLLs of its tiles), float net, bits."""
+    """(NLL of the whole image in one piece, sum of the NLLs of its tiles), float net, bits:
+    fast, used only to price the tile edges (the coded NLL comes from the exact arithmetic)."""
     whole = float_nll_bits(net, pixels)
     if tile_count(*pixels.shape[:2], tile) == 1:
         return whole, whole

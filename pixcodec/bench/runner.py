@@ -11,10 +11,10 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .. import zoo
-from ..codec import Progress
+from .. import api, zoo
 from ..data import open_image_set
 from ..errors import PixcodecError
+from ..scheduling import Progress
 from ..workers import run_in_workers, start_ready
 from .codecs import CLASSIC_CODECS, _imagecodecs, missing_reason
 from .measure import measure_image, measure_pixcodec_together
@@ -59,7 +59,7 @@ def run_bench(specs: Sequence[str], models: Sequence[str | None] = (None,), *,
     results: list[list[Row] | None] = [None] * len(work)
     if jobs == 1:
         if threads > 1 and not together:  # started before any image is timed, as the warm-ups
-            start_ready(threads - 1)
+            start_ready(threads - 1, [api.__name__])
         for k, (dataset, image) in enumerate(work):
             results[k] = measure_image(dataset, image, *args)
             if progress is not None:

@@ -1,0 +1,99 @@
+"""How coding work is shared out: among processes (a share of an image's tiles, orientations or
+fitted levels each, `in_groups`), among torch's threads (one, `coding_threads`), and how its
+progress is counted (`StepCounter`). None of it changes a byte of a file: only speed.
+"""
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import contextmanager
+
+import torch
+
+from .workers import run_in_workers
+
+# Called as progress(steps_done, steps_total) after every wavefront step.
+Progress = Callable[[int, int], None]
+
+# A worker process takes about a second to start (Python, torch): smaller images are coded in
+# the calling process alone.
+PARALLEL_MIN_PIXELS = 2**17
+CODING_THREADS = 1  # see torch_threads; results are identical for any value
+
+
+class StepCounter:
+    """Calls progress(steps_done, total) after each wavefront step; `total` may be set late."""
+
+    def __init__(self, progress: Progress | None, total: int = 0):
+        self.progress, self.total, self.done = progress, total, 0
+
+    def __call__(self, steps: int = 1) -> None:
+        self.done += steps
+        if self.progress is not None:
+            self.progress(self.done, self.total)
+
+
+@contextmanager
+def torch_threads(n: int):
+    """Coding runs small matrix products one after another: extra threads barely help them and,
+    on a busy machine, spin-waiting threads slow them down many times over.
+
+    torch's thread count is global to the process, so calls from several threads of a host
+    program take turns here; each puts back the count it found, which is then the host's."""
+    with _THREADS_LOCK:
+        before = torch.get_num_threads()
+        torch.set_num_threads(n)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
+
+
+_THREADS_LOCK = threading.RLock()
+
+
+def coding_threads():
+    """`torch_threads` at CODING_THREADS: how every coding pass and fit runs (read at each
+    call)."""
+    return torch_threads(CODING_THREADS)
+
+
+def useful_workers(height: int, width: int, workers: int) -> int:
+    """How many of `workers` processes an image of this size is worth: one below
+    PARALLEL_MIN_PIXELS."""
+    return workers if height * width >= PARALLEL_MIN_PIXELS else 1
+
+
+def _groups(count: int, parts: int) -> list[range]:
+    """`count` items in at most `parts` runs of consecutive items, as even as can be."""
+    parts = max(1, min(parts, count))
+    bounds = [count * k // parts for k in range(parts + 1)]
+    return [range(a, b) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def in_groups(func: Callable, items: Sequence, workers: int,
+              progress: Progress | None = None) -> list:
+    """func(part, progress=...) over runs of consecutive items, joined in order. With more than
+    one run, the first is done in this process while `workers` - 1 worker processes do the
+    others (each reports progress only when done): one interpreter less to start. The workers
+    stay, started, for the next call (the encoder's steps before the tiles; the next image of
+    a batch, a bench or a host program), until idle for a minute (workers.SPARE_IDLE_SECONDS):
+    a worker's start, about two seconds of importing torch, is paid once, not per image."""
+    groups = _groups(len(items), workers)
+    if len(groups) == 1:
+        return func(list(items), progress=progress)
+    results: list = [None] * len(groups)
+    steps = StepCounter(progress, len(items))
+
+    def first_group_here() -> None:
+        results[0] = func([items[k] for k in groups[0]])
+        for _ in groups[0]:
+            steps()
+
+    for index, outcome in run_in_workers(func, [([items[k] for k in g],) for g in groups[1:]],
+                                         len(groups) - 1, meanwhile=first_group_here,
+                                         keep=True):
+        results[index + 1] = outcome.result()
+        for _ in groups[index + 1]:
+            steps()
+    return [r for part in results for r in part]
