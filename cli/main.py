@@ -132,8 +132,9 @@ def models(paths):
 @click.option("-o", "--output", metavar="NAME.pxm", required=True,
               help="The model file to write.")
 @click.option("--name", metavar="NAME",
-              help="The model's name, recorded in every file it codes (default: the output "
-                   "file's name without .pxm). Never reuse a name for other weights.")
+              help="The model's name, recorded in every file it codes: 1 to 64 printable ASCII "
+                   "characters without spaces (default: the output file's name without .pxm). "
+                   "Never reuse a name for other weights.")
 @click.option("-f", "--force", is_flag=True, help="Overwrite the output.")
 @guarded
 def export(checkpoint, output, name, force):
@@ -141,11 +142,16 @@ def export(checkpoint, output, name, force):
     network's configuration and what is known of its training; no pickle) for compress -m,
     decompress -m / --model-dir, bench -m, sample -m and `models --path`."""
     from pixcodec import modelfile, zoo
+    from pixcodec.errors import ModelError
     from pixcodec.fileio import atomic_write, check_output_path
     check_output_path(output, (modelfile.SUFFIX,), force)
     name = name or Path(output).stem
     if name in zoo.manifest():
         raise click.UsageError(f"{name!r} is a shipped model's name; choose another (--name)")
+    try:
+        modelfile.check_name(name)  # what a .pxc file can record
+    except ModelError as exc:
+        raise click.UsageError(f"{exc} (--name)") from None
     atomic_write(output, modelfile.export(checkpoint, name), force)
     click.echo(f"{checkpoint} -> {output}: model {name!r}")
 

@@ -324,6 +324,8 @@ def pack_model_plane(plane: ModelPlane) -> bytes:
     if plane.model_id != _NAMED_MODEL:
         model = _varint(plane.model_id) + plane.weights_sha256[:_SHORT_HASH]
     else:
+        if not valid_model_name(plane.model):  # a file its decoder would refuse
+            raise ValueError(f"model name {plane.model!r} cannot be recorded")
         name = plane.model.encode("ascii")
         model = _varint(_NAMED_MODEL) + bytes([len(name)]) + name + plane.weights_sha256
     if plane.coder & ~_CODER_BITS or plane.orientation not in ORIENTATIONS:
@@ -394,16 +396,22 @@ def unpack_model_plane(data: bytes, header: Header) -> ModelPlane:
     return ModelPlane(name, sha, coder, tile, tuple(streams), checksums, model_id, 3, orientation)
 
 
+def valid_model_name(name: str) -> bool:
+    """The one rule for a model's name, wherever a model is named (a .pxc file, a .pxm file,
+    `pixcodec export`, the manifest): 1 to MAX_MODEL_NAME printable ASCII characters, no
+    spaces."""
+    return isinstance(name, str) and 1 <= len(name) <= MAX_MODEL_NAME \
+        and all(32 < ord(c) < 127 for c in name)
+
+
 def _model_name(data: bytes, pos: int) -> tuple[str, int]:
     if pos >= len(data):
         raise FormatError("invalid model name in the COLR section")
     name_len = data[pos]
-    raw_name = data[pos + 1:pos + 1 + name_len]
-    if not 1 <= name_len <= MAX_MODEL_NAME or len(data) < pos + 1 + name_len + 32:
+    name = data[pos + 1:pos + 1 + name_len].decode("latin-1")  # byte for byte
+    if len(data) < pos + 1 + name_len + 32 or not valid_model_name(name):
         raise FormatError("invalid model name in the COLR section")
-    if not (raw_name.isascii() and all(32 < b < 127 for b in raw_name)):
-        raise FormatError("invalid model name in the COLR section")
-    return raw_name.decode("ascii"), pos + 1 + name_len
+    return name, pos + 1 + name_len
 
 
 def _unpack_model_plane_v2(data: bytes) -> ModelPlane:

@@ -4,7 +4,8 @@ A .pxm is a safetensors file (tensors and a string-to-string header: loading it 
 whose header metadata holds:
 
     format        "pixcodec-model/1"
-    name          the model's name, as .pxc files record it (printable ASCII, 1-64 characters)
+    name          the model's name, as .pxc files record it (container.valid_model_name: 1-64
+                  printable ASCII characters, no spaces)
     architecture  a network family of pixcodec.nets.presets.ARCHITECTURES
     config        the network's configuration, JSON
     about         what is known of its training, JSON: preset, steps, data, held-out bits/dim
@@ -24,7 +25,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as load_tensors, save as save_tensors
 
-from .container import MAX_MODEL_NAME
+from .container import MAX_MODEL_NAME, valid_model_name
 from .errors import ModelError
 from .nets.presets import ARCHITECTURES, make_network
 
@@ -34,9 +35,10 @@ _MAX_HEADER = 1 << 20
 
 
 def check_name(name: str) -> str:
-    if not (1 <= len(name) <= MAX_MODEL_NAME and name.isascii() and name.isprintable()):
+    """The name, if a .pxc file can record it (the container's rule); else a ModelError."""
+    if not valid_model_name(name):
         raise ModelError(f"a model name must be 1 to {MAX_MODEL_NAME} printable ASCII "
-                         f"characters, not {name!r}")
+                         f"characters without spaces, not {name!r}")
     return name
 
 

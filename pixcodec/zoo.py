@@ -22,6 +22,7 @@ from pathlib import Path
 import torch
 from safetensors.torch import load as load_safetensors
 
+from .container import valid_model_name
 from .errors import ModelError
 from .limits import DEFAULT_TILE
 
@@ -91,11 +92,14 @@ def manifest() -> dict[str, ModelInfo]:
 def check_choices(models: dict[str, ModelInfo]) -> None:
     """A name that picks a model must pick one: at most one default per colour mode, and an
     alias names at most one model for each mode. A file names a shipped model by its registry
-    number: each has its own."""
+    number: each has its own; or by its name, which follows the container's rule."""
     ids = [info.id for info in models.values()]
     if min(ids, default=1) < 1 or len(set(ids)) < len(ids):
         raise ModelError(f"the manifest's registry numbers are not distinct positive integers: "
                          f"{sorted(ids)}")
+    bad = [name for name in models if not valid_model_name(name)]
+    if bad:
+        raise ModelError(f"the manifest names a model {bad[0]!r}: a file cannot record it")
     for mode in ("RGB", "L", "1"):
         defaults = [info.name for info in models.values() if info.default_for == mode]
         if len(defaults) > 1:
