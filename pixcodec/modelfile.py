@@ -7,17 +7,23 @@ whose header metadata holds:
     name          the model's name, as .pxc files record it (container.valid_model_name: 1-64
                   printable ASCII characters, no spaces)
     architecture  a network family of pixcodec.nets.presets.ARCHITECTURES
-    config        the network's configuration, JSON
+    config        the network's configuration, JSON, every field written out
+                  (presets.normalise_config), so a later change of a default changes no model
     about         what is known of its training, JSON: preset, steps, data, held-out bits/dim
 
 `pixcodec export` writes one from a `pixcodec train` checkpoint. A .pxc file coded with it
 records its name and the sha256 of the .pxm's bytes, as for a shipped model.
+
+Reading one checks the configuration's every field against its bounds, then the weights the
+header lists against the network it describes (built with shapes only), before the network is
+built: a small file cannot make pixcodec build a large network.
 """
 from __future__ import annotations
 
 import csv
 import hashlib
 import json
+import math
 import struct
 from pathlib import Path
 
@@ -27,7 +33,7 @@ from safetensors.torch import load as load_tensors, save as save_tensors
 
 from .container import MAX_MODEL_NAME, valid_model_name
 from .errors import ModelError
-from .nets.presets import ARCHITECTURES, make_network
+from .nets.presets import ARCHITECTURES, make_network, normalise_config, skeleton
 
 FORMAT = "pixcodec-model/1"
 SUFFIX = ".pxm"
@@ -56,8 +62,9 @@ def export(checkpoint: str | Path, name: str) -> bytes:
              "heldout_bpd": _last_heldout(Path(checkpoint), averaged)}
     if averaged:
         about["average"] = options.get("average")
+    config = normalise_config(state["architecture"], state["config"])
     metadata = {"format": FORMAT, "name": name, "architecture": state["architecture"],
-                "config": json.dumps(state["config"]), "about": json.dumps(about)}
+                "config": json.dumps(config), "about": json.dumps(about)}
     weights = {k: v.contiguous() for k, v in net.state_dict().items()}
     return save_tensors(weights, metadata=metadata)
 
@@ -75,6 +82,12 @@ def _last_heldout(checkpoint: Path, averaged: bool) -> float | None:
 
 def metadata(data: bytes, source: str) -> dict[str, str]:
     """The header metadata of .pxm bytes, checked to be one (the tensors are not read)."""
+    return _header(data, source)["__metadata__"]
+
+
+def _header(data: bytes, source: str) -> dict:
+    """The safetensors header of .pxm bytes (tensor entries and "__metadata__"), checked to be
+    a pixcodec model file's."""
     if len(data) < 8:
         raise ModelError(f"{source}: not a pixcodec model file (too short)")
     (size,) = struct.unpack_from("<Q", data)
@@ -87,27 +100,40 @@ def metadata(data: bytes, source: str) -> dict[str, str]:
     try:
         header = json.loads(data[8:8 + size])
         meta = header["__metadata__"]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         raise ModelError(f"{source}: not a pixcodec model file (no pixcodec metadata)") from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelError(f"{source}: not a pixcodec model file (format "
                          f"{meta.get('format') if isinstance(meta, dict) else None!r})")
-    return meta
+    return header
 
 
 def read(data: bytes, source: str) -> tuple[dict, torch.nn.Module]:
-    """(metadata with "config" and "about" parsed, the network in eval mode) of .pxm bytes;
-    anything wrong is one ModelError naming `source`."""
-    meta = dict(metadata(data, source))
+    """(metadata with "config" (every field) and "about" parsed, the network in eval mode) of
+    .pxm bytes; anything wrong is one ModelError naming `source`."""
+    header = _header(data, source)
+    meta = dict(header["__metadata__"])
     check_name(meta.get("name", ""))
     if meta.get("architecture") not in ARCHITECTURES:
         raise ModelError(f"{source}: unknown architecture {meta.get('architecture')!r}")
     try:
-        meta["config"] = json.loads(meta.get("config", ""))
-        meta["about"] = json.loads(meta.get("about", "{}"))
-        net = make_network(meta["architecture"], meta["config"])
-    except (ValueError, TypeError) as exc:
+        config = _parsed(meta.get("config", ""), "network configuration")
+        meta["about"] = _parsed(meta.get("about", "{}"), "training record")
+        if not isinstance(meta["about"], dict):
+            raise ValueError("its training record is not a JSON object")
+        shapes = {k: tuple(v.shape) for k, v in
+                  skeleton(meta["architecture"], config).state_dict().items()}
+        meta["config"] = normalise_config(meta["architecture"], config)
+    except (ValueError, TypeError, RuntimeError) as exc:
         raise ModelError(f"{source}: bad network configuration ({exc})") from None
+    unfit = _unfit(shapes, header)
+    if unfit:
+        raise ModelError(f"{source}: the weights do not fit the configuration ({unfit})")
+    heldout = meta["about"].get("heldout_bpd")
+    if not (isinstance(heldout, (int, float)) and not isinstance(heldout, bool)
+            and math.isfinite(heldout)):
+        meta["about"].pop("heldout_bpd", None)
+    net = make_network(meta["architecture"], meta["config"])  # checked above
     try:
         tensors = load_tensors(data)
     except (SafetensorError, ValueError) as exc:
@@ -119,6 +145,32 @@ def read(data: bytes, source: str) -> tuple[dict, torch.nn.Module]:
         raise ModelError(f"{source}: the weights do not fit the configuration ({first})") \
             from None
     return meta, net.eval()
+
+
+def _parsed(text, what: str):
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{what}: {exc}") from None
+
+
+def _unfit(shapes: dict[str, tuple], header: dict) -> str | None:
+    """What of the tensors a safetensors header lists does not fit the shapes a network needs
+    (None if all fit): read from the header, before any tensor is."""
+    held = {}
+    for name, entry in header.items():
+        if name != "__metadata__":
+            shape = entry.get("shape") if isinstance(entry, dict) else None
+            held[name] = tuple(shape) if isinstance(shape, list) else None
+    for name, shape in shapes.items():
+        if name not in held:
+            return f"no tensor {name!r}"
+        if held[name] != shape:
+            return f"{name!r} is {held[name]}, the configuration needs {shape}"
+    extra = sorted(set(held) - set(shapes))
+    return f"unexpected tensor {extra[0]!r}" if extra else None
 
 
 def sha256(data: bytes) -> str:

@@ -29,7 +29,7 @@ import torch
 
 from .data import TrainingSet, open_training_sets
 from .errors import ModelError
-from .nets.presets import PRESETS, build, make_network, parameter_count
+from .nets.presets import PRESETS, build, make_network, normalise_config, parameter_count
 from .nets.quantized import calibrate
 
 
@@ -211,7 +211,7 @@ def save_checkpoint(path: Path, net, optimizer, step: int, rng: np.random.Genera
                     opts: TrainOptions, average: WeightAverage | None = None) -> None:
     state = {
         "model": opts.model, "architecture": PRESETS[opts.model][0],
-        "config": dict(PRESETS[opts.model][1]),
+        "config": normalise_config(*PRESETS[opts.model]),  # every field: as export writes
         "weights": net.state_dict(), "optimizer": optimizer.state_dict(), "step": step,
         "sampler_state": _rng_state_to_tensors(rng), "torch_rng": torch.get_rng_state(),
         "options": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(opts).items()},

@@ -8,6 +8,12 @@ Models users train come as .pxm files (``pixcodec.modelfile``): named by path wh
 is named (``use_model_file``), and found for decoding by name and hash in the files and folders
 given, then in ``$PIXCODEC_MODEL_PATH`` (``find_model``). Once read, a model file's model is
 known by its name for the rest of the process, like a shipped one.
+
+The manifest's rules are here too: names (the container's rule), registry numbers, one model
+per default and alias and colour mode (``check_choices``), and the hand-over of a default or
+alias to a newer model (``add_to_manifest``, which scripts/export_model.py uses). Configurations
+are normalised and bounded by ``pixcodec.nets.presets`` for every source alike: checkpoints,
+.pxm files, the manifest.
 """
 from __future__ import annotations
 
@@ -26,10 +32,11 @@ from .container import valid_model_name
 from .errors import ModelError
 from .limits import DEFAULT_TILE
 
-from .nets.presets import make_config, make_network
+from .nets.presets import LATER_FIELDS, make_config, make_network, normalise_config
 from .planes import MODE_COLOURS
 
 MODEL_PATH_ENV = "PIXCODEC_MODEL_PATH"
+MODES = ("RGB", "L", "1")
 
 
 @dataclass(frozen=True)
@@ -80,11 +87,14 @@ def _weights_dir():
     return resources.files("pixcodec.weights")
 
 
+def _info(name: str, entry: dict) -> ModelInfo:
+    return ModelInfo(name=name, **{**entry, "aliases": tuple(entry.get("aliases", ()))})
+
+
 @functools.cache
 def manifest() -> dict[str, ModelInfo]:
     raw = json.loads((_weights_dir() / "manifest.json").read_text())
-    models = {name: ModelInfo(name=name, **{**entry, "aliases": tuple(entry.get("aliases", ()))})
-              for name, entry in raw.items()}
+    models = {name: _info(name, entry) for name, entry in raw.items()}
     check_choices(models)
     return models
 
@@ -100,7 +110,7 @@ def check_choices(models: dict[str, ModelInfo]) -> None:
     bad = [name for name in models if not valid_model_name(name)]
     if bad:
         raise ModelError(f"the manifest names a model {bad[0]!r}: a file cannot record it")
-    for mode in ("RGB", "L", "1"):
+    for mode in MODES:
         defaults = [info.name for info in models.values() if info.default_for == mode]
         if len(defaults) > 1:
             raise ModelError(f"the manifest names several default {mode} models: {defaults}")
@@ -110,6 +120,65 @@ def check_choices(models: dict[str, ModelInfo]) -> None:
             if len(named) > 1:
                 raise ModelError(f"the manifest's alias {alias!r} names several {mode} models: "
                                  f"{named}")
+
+
+def hand_over(entries: dict[str, dict], name: str, default_for: str | None,
+              aliases: list[str]) -> list[tuple[str, str | None, list[str]]]:
+    """The rule for a new model `name` (of the manifest's JSON `entries`) that takes the default
+    for `default_for` images and `aliases`: each other model that had the default, and each that
+    had one of the aliases for a colour mode the new model is made for (``ModelInfo.made_for``,
+    as ``check_choices``), loses it. Updates those entries; returns (name, default lost, aliases
+    lost) of each."""
+    new_modes = {m for m in MODES if _info(name, entries[name]).made_for(m)}
+    handed = []
+    for other, entry in entries.items():
+        if other == name:
+            continue
+        modes = {m for m in MODES if _info(other, entry).made_for(m)}
+        lost_default = default_for if default_for and entry["default_for"] == default_for \
+            else None
+        lost_aliases = [a for a in entry["aliases"] if a in aliases and modes & new_modes]
+        if lost_default or lost_aliases:
+            entry["default_for"] = None if lost_default else entry["default_for"]
+            entry["aliases"] = [a for a in entry["aliases"] if a not in lost_aliases]
+            handed.append((other, lost_default, lost_aliases))
+    return handed
+
+
+def add_to_manifest(entries: dict[str, dict], name: str, architecture: str, config: dict,
+                    weights: bytes, default_for: str | None = None, aliases: tuple = (),
+                    tile: int | None = None) -> list[tuple[str, str | None, list[str]]]:
+    """Put a shipped model into the manifest's JSON `entries` (a new one, or new weights for one
+    not yet released): its configuration with every field written out, a registry number never
+    used before (kept if it has one), the default and aliases handed over (``hand_over``), the
+    result checked as ``manifest`` checks it. Returns what the others lost."""
+    old = entries.get(name, {})
+    entries[name] = {
+        "id": old.get("id", max((e["id"] for e in entries.values()), default=0) + 1),
+        "architecture": architecture,
+        "config": normalise_config(architecture, config),
+        "weights": f"{name}.safetensors",
+        "sha256": hashlib.sha256(weights).hexdigest(),
+        "card": f"{name}.md",
+        "default_for": default_for,
+        "measured": old.get("measured", {}),
+        "aliases": list(aliases),
+        **({"tile": tile} if tile else {}),
+    }
+    handed = hand_over(entries, name, default_for, list(aliases))
+    check_choices({n: _info(n, e) for n, e in entries.items()})
+    return handed
+
+
+def normalise_manifest(entries: dict[str, dict]) -> None:
+    """Write out every field of each entry's configuration (after those it gives, in their
+    order), whatever a later default says, but for a field added after the entry was written
+    (presets.LATER_FIELDS: absent, it means what the network was without it)."""
+    for entry in entries.values():
+        given, later = entry["config"], LATER_FIELDS.get(entry["architecture"], ())
+        full = normalise_config(entry["architecture"], given)
+        entry["config"] = {**given, **{k: v for k, v in full.items()
+                                       if k in given or k not in later}}
 
 
 # Models read from .pxm files in this process: name -> (info, network).

@@ -242,7 +242,8 @@ def test_models_lists_shipped_models():
     result = run("models")
     assert result.exit_code == 0
     assert "pixelcnn-rgb-v1" in result.output and "pixelcnn-gray-v1" in result.output
-    assert "out_features=64), tiles of 64\n" in result.output  # the Diagonal BiLSTMs'
+    lines = {line.split(":")[0].split(",")[0]: line for line in result.output.splitlines()}
+    assert lines["diag-bilstm-rgb-v1"].endswith("spatial_width=3), tiles of 64")  # its own tile
 
 
 def test_tile_option_sets_the_files_tile(png, tmp_path):

@@ -1,6 +1,12 @@
-"""One registry and one configuration rule for every model (issues 38 and 40): a model's name
-follows the container's rule wherever it is made."""
+"""One registry and one configuration rule for every model (issues 38 and 40): checkpoints,
+.pxm files, shipped models and the manifest all record every field of a network's
+configuration; a model's name follows the container's rule wherever it is made; and a model
+file's configuration is bounded before anything is built."""
+import importlib.util
 import json
+import sys
+import time
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -13,8 +19,13 @@ from safetensors.torch import save as save_tensors
 from pixcodec import container, modelfile, zoo
 from pixcodec.cli.main import main
 from pixcodec.errors import ModelError
-from pixcodec.nets.presets import build
-from pixcodec.train import TrainOptions, save_checkpoint
+from pixcodec.nets import presets
+from pixcodec.nets.presets import ARCHITECTURES, build
+from pixcodec.train import TrainOptions, load_checkpoint, save_checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+MANIFEST = json.loads((ROOT / "models" / "manifest.json").read_text())
+
 
 @pytest.fixture(autouse=True)
 def forget_models(monkeypatch):
@@ -42,6 +53,94 @@ def bars(path: Path, shift: int = 0) -> np.ndarray:
     pixels[:, [1 + shift, 4, 5]] = True
     Image.fromarray(pixels).save(path)
     return pixels
+
+
+def every_field(architecture: str, config: dict) -> bool:
+    """Whether `config` writes out every field of its architecture's configuration (and of the
+    networks a multi-scale one nests)."""
+    names = {f.name for f in fields(ARCHITECTURES[architecture][0])}
+    if set(config) != names:
+        return False
+    return architecture != "multiscale" or all(every_field("pixelrnn", config[k])
+                                               for k in ("small", "large"))
+
+
+def load_script(name: str, monkeypatch):
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# Issue 40 item 4: one configuration rule.
+
+def test_checkpoints_model_files_and_the_manifest_write_every_config_field(tmp_path,
+                                                                           monkeypatch):
+    """The preset mnist_pixelcnn leaves spatial_width to its default: `pixcodec export` wrote
+    the partial preset, scripts/export_model.py every field; now both (and the checkpoint)
+    write the same complete configuration, so a later change of a default changes no model."""
+    ckpt = checkpoint(tmp_path / "run.pt")
+    assert every_field("pixelcnn", load_checkpoint(ckpt)["config"])
+    assert cli("export", ckpt, "-o", tmp_path / "m.pxm").exit_code == 0
+    meta = modelfile.metadata((tmp_path / "m.pxm").read_bytes(), "m.pxm")
+    from_file = json.loads(meta["config"])
+    assert every_field("pixelcnn", from_file)
+    export_model = load_script("export_model", monkeypatch)
+    monkeypatch.setattr(export_model, "MODELS", tmp_path)
+    (tmp_path / "manifest.json").write_text("{}")
+    monkeypatch.setattr(sys, "argv", ["export_model.py", str(ckpt), "new"])
+    export_model.main()
+    entry = json.loads((tmp_path / "manifest.json").read_text())["new"]
+    assert entry["config"] == from_file
+    assert presets.normalise_config("pixelcnn", {"colours": 1, "levels": 2}) == dict(
+        colours=1, hidden=32, blocks=6, out_features=96, levels=2, spatial_width=3)
+
+
+def test_a_multi_scale_checkpoint_exports_every_nested_field(tmp_path):
+    ckpt = checkpoint(tmp_path / "ms.pt", "mnist_multiscale_row_lstm")
+    assert cli("export", ckpt, "-o", tmp_path / "ms.pxm").exit_code == 0
+    meta = modelfile.metadata((tmp_path / "ms.pxm").read_bytes(), "ms.pxm")
+    assert every_field("multiscale", json.loads(meta["config"]))
+
+
+@pytest.mark.parametrize("name", sorted(MANIFEST))
+def test_the_manifest_writes_every_config_field(name):
+    """Each shipped model's configuration gives every field, but for one added to the class
+    after the model was made (presets.LATER_FIELDS, whose absence means the network without
+    it)."""
+    entry = MANIFEST[name]
+    full = presets.normalise_config(entry["architecture"], entry["config"])
+    later = presets.LATER_FIELDS.get(entry["architecture"], set())
+    assert {k: v for k, v in full.items() if k in entry["config"] or k not in later} \
+        == entry["config"], (f"models/manifest.json: {name}'s config lacks fields; write each "
+                             "with the value that keeps the model as it is (python "
+                             "scripts/export_model.py --normalise-manifest)")
+
+
+def test_an_alias_is_handed_over_only_within_the_kinds_a_model_codes(tmp_path, monkeypatch):
+    """export_model.kind() read a multi-scale model's colours and levels at the top of its
+    config, where they are not (3 and 256 by default): a new RGB model given the alias
+    `multiscale` took it from a 1-bit multi-scale model, which codes other images."""
+    export_model = load_script("export_model", monkeypatch)
+    monkeypatch.setattr(export_model, "MODELS", tmp_path)
+    layer = dict(cell="row_lstm", colours=1, hidden=6, layers=2, out_features=9, levels=2)
+    old = {"id": 1, "architecture": "multiscale",
+           "config": {"small": layer, "large": layer, "upsample_features": 8},
+           "weights": "old.safetensors", "sha256": "00" * 32, "card": "old.md",
+           "default_for": None, "measured": {}, "aliases": ["multiscale"]}
+    (tmp_path / "manifest.json").write_text(json.dumps({"old": old}))
+    ckpt = checkpoint(tmp_path / "rgb.pt", "photo_pixelcnn")
+    monkeypatch.setattr(sys, "argv", ["export_model.py", str(ckpt), "new-rgb",
+                                      "--alias", "multiscale"])
+    export_model.main()
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["old"]["aliases"] == ["multiscale"]
+    assert manifest["new-rgb"]["aliases"] == ["multiscale"]
+    # The rule is the package's, beside the registry's own check of the choices it leaves.
+    entries = {"old": old, "new": dict(old, id=2, aliases=["multiscale"])}
+    assert zoo.hand_over(entries, "new", None, ["multiscale"]) == [("old", None, ["multiscale"])]
+    assert entries["old"]["aliases"] == []
 
 
 # Issue 38 item 8: one rule for model names.
@@ -85,3 +184,72 @@ def test_a_model_file_named_with_a_space_codes_nothing(tmp_path):
     result = cli("compress", tmp_path / "bars.png", "-m", tmp_path / "m.pxm")
     assert result.exit_code == 1 and "without spaces" in result.output
     assert not (tmp_path / "bars.pxc").exists()
+
+
+# Issue 38 item 9: a model file's configuration is bounded before anything is built.
+
+def crafted(tmp_path: Path, config: str, tensors=None, about: str = "{}") -> Path:
+    net = build("mnist_pixelcnn")
+    meta = {"format": modelfile.FORMAT, "name": "crafted", "architecture": "pixelcnn",
+            "config": config, "about": about}
+    tensors = tensors if tensors is not None else {k: v.contiguous()
+                                                   for k, v in net.state_dict().items()}
+    path = tmp_path / "crafted.pxm"
+    path.write_bytes(save_tensors(tensors, metadata=meta))
+    return path
+
+
+def refused_quickly(path: Path, tmp_path: Path) -> str:
+    bars(tmp_path / "bars.png")
+    start = time.monotonic()
+    result = cli("compress", tmp_path / "bars.png", "-m", path)
+    assert time.monotonic() - start < 10
+    assert result.exit_code == 1 and len(result.output.strip().splitlines()) == 1, result.output
+    assert "internal error" not in result.output and not (tmp_path / "bars.pxc").exists()
+    return result.output
+
+
+@pytest.mark.parametrize("config,message", [
+    ({"colours": 1, "levels": 2, "blocks": 10**6}, "blocks = 1000000 is not an integer from 1 "
+                                                    "to 64"),
+    ({"colours": 1, "levels": 2, "hidden": 10**400}, "hidden = 1000"),
+    ({"colours": 1, "levels": 2, "hidden": "32"}, "hidden = '32' is not an integer"),
+    ({"colours": 1, "levels": 2, "hidden": True}, "hidden = True is not an integer"),
+    ({"colours": 1, "levels": 2, "hidden": [[[]]]}, "hidden = [[[]]] is not an integer"),
+    ({"colours": 1, "rm": 1}, "unknown field 'rm'"),
+    ([1, 2], "not a JSON object"),
+])
+def test_every_config_field_is_bounded(tmp_path, config, message):
+    output = refused_quickly(crafted(tmp_path, json.dumps(config)), tmp_path)
+    assert "bad network configuration" in output and message in output
+
+
+def test_a_config_nested_100000_deep_is_one_line(tmp_path):
+    output = refused_quickly(crafted(tmp_path, "[" * 100_000 + "]" * 100_000), tmp_path)
+    assert "bad network configuration (nested too deeply)" in output
+    about = crafted(tmp_path, json.dumps({"colours": 1, "levels": 2}),
+                    about='{"a":' * 100_000 + "0" + "}" * 100_000)
+    assert "nested too deeply" in refused_quickly(about, tmp_path)
+
+
+def test_the_weights_in_all_are_bounded(tmp_path):
+    """Every field within its bounds, 64 Row LSTM layers of h = 512 ask for 780 million
+    weights."""
+    config = dict(cell="row_lstm", colours=3, hidden=512, layers=64, out_features=1024)
+    with pytest.raises(ValueError, match="million weights, more than the 134"):
+        presets.make_network("pixelrnn", config)
+
+
+def test_a_file_must_hold_the_weights_its_config_asks_for_before_any_is_built(tmp_path,
+                                                                              monkeypatch):
+    """A small file whose configuration asks for ImageNet's Row LSTM (79 million weights) is
+    refused from its header, without building (or allocating) the network."""
+    architecture, config = presets.PRESETS["imagenet32_row_lstm"]
+    path = crafted(tmp_path, json.dumps(config))
+    path.write_bytes(path.read_bytes().replace(b'"pixelcnn"', b'"pixelrnn"'))
+
+    def no_build(*args):
+        raise AssertionError("the network was built")
+    monkeypatch.setattr(modelfile, "make_network", no_build)
+    output = refused_quickly(path, tmp_path)
+    assert "the weights do not fit the configuration" in output

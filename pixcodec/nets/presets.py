@@ -9,6 +9,9 @@ layer and the two 1x1 output layers come on top. Output widths: 32 features for 
 """
 from __future__ import annotations
 
+import dataclasses
+
+import torch
 from torch import nn
 
 from .arithmetic import check_fan_in
@@ -113,19 +116,96 @@ PRESETS: dict[str, tuple[str, dict]] = {
 }
 
 
-def make_config(architecture: str, config: dict):
-    """An architecture's config object from its dict (a manifest's, a checkpoint's)."""
+# What a configuration may ask for, checked field by field before anything is built (a model
+# file's configuration comes from whoever made the file), then in all on a network of shapes only.
+MAX_DEPTH = 64          # residual blocks or recurrent layers
+MAX_WIDTH = 4096        # any other count: channels (hidden, out_features...), components
+MAX_NAME = 32           # characters of a text field (cell)
+MAX_PARAMETERS = 2**27  # weights in all (512 MiB as float32; imagenet32_row_lstm has 79 million)
+_BOUNDS = {"blocks": (1, MAX_DEPTH), "layers": (1, MAX_DEPTH), "components": (1, MAX_DEPTH),
+           "predictor": (0, 7)}  # any other integer: 1 to MAX_WIDTH
+# Configurations inside another's fields: the multi-scale network's two PixelRNNs.
+NESTED = {"multiscale": {"small": "pixelrnn", "large": "pixelrnn"}}
+# Fields added to a configuration after models were made without them. A configuration that
+# lacks one means its default, which is how the network was before the field existed: these
+# defaults never change. (Every other field is written out wherever a model is recorded.)
+LATER_FIELDS = {"logistic_pixelcnn": {"quantized"}}
+
+
+def make_config(architecture: str, config: dict, where: str = ""):
+    """An architecture's config object from its dict (a checkpoint's, a model file's, the
+    manifest's), every field checked for its type and bounds first: a ValueError naming the
+    field otherwise."""
     try:
         config_cls, _ = ARCHITECTURES[architecture]
-    except KeyError:
-        raise ValueError(f"unknown architecture {architecture!r}") from None
-    return config_cls(**config)
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown architecture {_shown(architecture)}") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{where.rstrip('.') or 'the configuration'} is not a JSON object")
+    fields = {f.name: f for f in dataclasses.fields(config_cls)}
+    unknown = [k for k in config if k not in fields]
+    if unknown:
+        raise ValueError(f"unknown field {_shown(where + str(unknown[0]))} of a {architecture} "
+                         "configuration")
+    missing = [name for name, f in fields.items() if name not in config
+               and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+    if missing:
+        raise ValueError(f"a {architecture} configuration needs {where + missing[0]!r}")
+    nested = NESTED.get(architecture, {})
+    checked = {name: normalise_config(nested[name], value, f"{where}{name}.") if name in nested
+               else _checked(where + name, fields[name].type, value)
+               for name, value in config.items()}
+    return config_cls(**checked)
+
+
+def normalise_config(architecture: str, config: dict, where: str = "") -> dict:
+    """Every field of a configuration, the defaults written out (and those of the networks it
+    nests), after make_config's checks: what checkpoints, model files and the manifest record,
+    so that a later change of a default changes no model."""
+    return dataclasses.asdict(make_config(architecture, config, where))
+
+
+def _checked(field: str, kind, value):
+    kind = getattr(kind, "__name__", kind)  # an annotation: "int", "bool", "str"
+    if kind == "bool":
+        if not isinstance(value, bool):
+            raise ValueError(f"{field} = {_shown(value)} is not true or false")
+    elif kind == "int":
+        low, high = _BOUNDS.get(field.rpartition(".")[2], (1, MAX_WIDTH))
+        if not (isinstance(value, int) and not isinstance(value, bool) and low <= value <= high):
+            raise ValueError(f"{field} = {_shown(value)} is not an integer from {low} to {high}")
+    elif kind == "str":
+        if not (isinstance(value, str) and len(value) <= MAX_NAME):
+            raise ValueError(f"{field} = {_shown(value)} is not a name")
+    else:
+        raise ValueError(f"{field}: a field of type {kind} cannot be checked")
+    return value
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def skeleton(architecture: str, config: dict) -> nn.Module:
+    """The network a configuration describes with shapes only (torch's meta device: no memory,
+    no initialisation), after checking its weights in all and the exact arithmetic's bound on
+    fan-in: what is known of a network before it is built."""
+    config = make_config(architecture, config)
+    with torch.device("meta"):
+        net = ARCHITECTURES[architecture][1](config)
+    weights = parameter_count(net)
+    if weights > MAX_PARAMETERS:
+        raise ValueError(f"the configuration asks for {weights / 1e6:,.0f} million weights, more "
+                         f"than the {MAX_PARAMETERS / 1e6:.0f} million a model may have")
+    check_fan_in(net)
+    return net
 
 
 def make_network(architecture: str, config: dict) -> nn.Module:
-    net = ARCHITECTURES[architecture][1](make_config(architecture, config))
-    check_fan_in(net)
-    return net
+    """The network of a configuration (checked, its skeleton first), untrained."""
+    skeleton(architecture, config)
+    return ARCHITECTURES[architecture][1](make_config(architecture, config))
 
 
 def build(name: str) -> nn.Module:
