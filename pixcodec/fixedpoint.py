@@ -21,11 +21,15 @@ from __future__ import annotations
 
 import functools
 
+from typing import TYPE_CHECKING, Union
+
 import numba
 import numpy as np
-import torch
 
-Array = torch.Tensor | np.ndarray  # the exact rules below take either
+if TYPE_CHECKING:  # torch is imported where a torch tensor comes in: the engine runs without it
+    import torch
+
+Array = Union["torch.Tensor", np.ndarray]  # the exact rules below take either
 
 WEIGHT_BITS = 16
 WEIGHT_LIMIT = 15.0
@@ -60,9 +64,9 @@ _GRID_EXP_STEP = 1099243225085  # round(exp(-2**-ACT_BITS) * 2**40), computed wi
 
 
 @functools.cache
-def _nonlinear_tables() -> tuple[torch.Tensor, torch.Tensor]:
-    """(sigmoid, tanh) tables on the activation grid (float64), built on first use (a fifth
-    of a second)."""
+def _nonlinear_tables() -> tuple[np.ndarray, np.ndarray]:
+    """(sigmoid, tanh) tables on the activation grid (int64, in units of 2**-ACT_BITS), built
+    on first use (a fifth of a second)."""
     unit, one = 1 << ACT_BITS, 1 << 40
     n = NONLINEAR_LIMIT * unit
     exp = [one]  # exp(-k / 2**ACT_BITS) in units of 2**-40, k = 0 .. 2n
@@ -78,8 +82,15 @@ def _nonlinear_tables() -> tuple[torch.Tensor, torch.Tensor]:
     tanh_pos = ratio(one - exp[2 * k], one + exp[2 * k])    # tanh(k / unit), k >= 0
     sigmoid = np.concatenate([unit - sig_pos[:0:-1], sig_pos])   # index k + n, k = -n .. n
     tanh = np.concatenate([-tanh_pos[:0:-1], tanh_pos])
-    # As float64 activations: integers below 2**13 over 2**ACT_BITS are exact.
-    return torch.from_numpy(sigmoid / float(unit)), torch.from_numpy(tanh / float(unit))
+    return sigmoid, tanh
+
+
+@functools.cache
+def _float_tables(which: int):
+    """A nonlinearity's table as float64 activations (integers below 2**13 over 2**ACT_BITS are
+    exact), as a torch tensor."""
+    import torch
+    return torch.from_numpy(_nonlinear_tables()[which] / float(2**ACT_BITS))
 
 
 def round_to_grid(x: Array, bits: int, limit: float) -> Array:
@@ -88,52 +99,53 @@ def round_to_grid(x: Array, bits: int, limit: float) -> Array:
     scale = float(2**bits)
     if isinstance(x, np.ndarray):
         return np.clip(np.rint(x * scale), -limit * scale, limit * scale) / scale
-    return torch.round(x * scale).clamp_(-limit * scale, limit * scale).div_(scale)
+    return x.mul(scale).round_().clamp_(-limit * scale, limit * scale).div_(scale)
 
 
-def quantize_weight(w: torch.Tensor) -> torch.Tensor:
-    return round_to_grid(w.detach().to(torch.float64), WEIGHT_BITS, WEIGHT_LIMIT)
+def quantize_weight(w: "torch.Tensor") -> "torch.Tensor":
+    return round_to_grid(w.detach().double(), WEIGHT_BITS, WEIGHT_LIMIT)
 
 
-def quantize_bias(b: torch.Tensor) -> torch.Tensor:
-    return round_to_grid(b.detach().to(torch.float64), WEIGHT_BITS + ACT_BITS, WEIGHT_LIMIT)
+def quantize_bias(b: "torch.Tensor") -> "torch.Tensor":
+    return round_to_grid(b.detach().double(), WEIGHT_BITS + ACT_BITS, WEIGHT_LIMIT)
 
 
 def quantize_activation(a: Array) -> Array:
     return round_to_grid(a, ACT_BITS, ACT_LIMIT)
 
 
-def _lookup(table: torch.Tensor, x: Array) -> Array:
+def _lookup(which: int, x: Array) -> Array:
     n = NONLINEAR_LIMIT * 2**ACT_BITS
     if isinstance(x, np.ndarray):
-        return table.numpy()[np.clip(np.rint(x * float(2**ACT_BITS)), -n, n).astype(np.int64) + n]
+        index = np.clip(np.rint(x * float(2**ACT_BITS)), -n, n).astype(np.int64) + n
+        return _nonlinear_tables()[which][index] / float(2**ACT_BITS)
+    import torch
     index = torch.round(x * float(2**ACT_BITS)).clamp_(-n, n).add_(n).to(torch.int64)
-    return table[index]
+    return _float_tables(which)[index]
 
 
 def sigmoid(x: Array) -> Array:
     """Exact sigmoid of float64 x (rounded to the activation grid first), on the grid."""
-    return _lookup(_nonlinear_tables()[0], x)
+    return _lookup(0, x)
 
 
 def tanh(x: Array) -> Array:
     """Exact tanh of float64 x (rounded to the activation grid first), on the grid."""
-    return _lookup(_nonlinear_tables()[1], x)
+    return _lookup(1, x)
 
 
 def integer_tanh(x: np.ndarray) -> np.ndarray:
     """The tanh table at integers x in units of 2**-ACT_BITS (clamped to +-NONLINEAR_LIMIT),
     in the same units: ``tanh`` of the same values, as integers."""
     n = NONLINEAR_LIMIT * 2**ACT_BITS
-    table = np.rint(_nonlinear_tables()[1].numpy() * 2**ACT_BITS).astype(np.int64)
-    return table[np.clip(x, -n, n) + n]
+    return _nonlinear_tables()[1][np.clip(x, -n, n) + n]
 
 
 def integer_logits(logits: Array) -> Array:
     """Exact float64 logits -> int64 logits in units of 2**-LOGIT_BITS nats."""
     if isinstance(logits, np.ndarray):
         return np.rint(logits * float(2**LOGIT_BITS)).astype(np.int64)
-    return torch.round(logits * float(2**LOGIT_BITS)).to(torch.int64)
+    return logits.mul(float(2**LOGIT_BITS)).round_().long()
 
 
 def probability_weights(int_logits: np.ndarray) -> np.ndarray:

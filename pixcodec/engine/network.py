@@ -15,7 +15,7 @@ where each grid comes from)::
 
 ``rq`` adds the layer's integer bias to its integer sum and requantizes (``kernels``);
 ``codes(a)`` is ``stream_codes``. The mixture's tables follow from the integers exactly as for
-the float64 networks (``pixcodec.nets.logistic.QuantizedMixture``).
+the float64 networks (``pixcodec.nets.mixture.QuantizedMixture``).
 
 Both passes walk positions in groups: the parallel pass takes all positions of a round of tiles
 at once, layer by layer; the stepper one wavefront step at a time. Each layer at a group of
@@ -28,12 +28,12 @@ from __future__ import annotations
 import numpy as np
 
 from .. import fixedpoint as fx
-from ..nets import logistic
+from . import mixture
 from . import kernels
 from .wavefront import slope_for, wavefront, wavefront_steps
 
 STREAM_LIMIT = int(fx.ACT_LIMIT) << fx.ACT_BITS  # the stream's clamp, as in the float64 path
-MEAN_LIMIT = 4 << logistic.MEAN_BITS
+MEAN_LIMIT = 4 << mixture.MEAN_BITS
 NO_CLAMP = 1 << 62
 PIXEL_PAD = 3  # the input layer's 7x7 window, the predictors' 5x5 and CALIC's reach
 EDGE_OFFSETS = [(-1, 0), (0, -1), (-1, -1)]  # N, W, NW: the median edge detector's inputs
@@ -272,7 +272,7 @@ class _RoundState:
         return IntegerMixture(out, c, k)
 
 
-class IntegerMixture(logistic.QuantizedMixture):
+class IntegerMixture(mixture.QuantizedMixture):
     """``QuantizedMixture`` from the integer outputs (N, channels): logits in units of
     2**-LOGIT_BITS nats, means of 2**-MEAN_BITS, log-scales of 2**-LOG_SCALE_BITS, colour
     terms of 2**-ACT_BITS before their tanh."""
@@ -282,16 +282,41 @@ class IntegerMixture(logistic.QuantizedMixture):
         logits = out[:, :k]
         gap = np.minimum(logits.max(axis=1, keepdims=True) - logits, fx.EXP_TABLE_SIZE - 1)
         self.weights = np.ascontiguousarray(
-            fx.EXP_TABLE[gap] >> (40 - logistic.POSTERIOR_BITS))
+            fx.EXP_TABLE[gap] >> (40 - mixture.POSTERIOR_BITS))
         self.means = np.ascontiguousarray(out[:, k:k + c * k]).reshape(-1, c, k)
-        step = 2**logistic.LOG_SCALE_BITS
-        log_scales = np.clip(out[:, k + c * k:k + 2 * c * k], int(logistic.LOG_SCALE_MIN * step),
-                             int(logistic.LOG_SCALE_MAX * step))
-        self.inv_scales = logistic.inverse_scale_table()[
-            log_scales - int(logistic.LOG_SCALE_MIN * step)].reshape(-1, c, k)
+        step = 2**mixture.LOG_SCALE_BITS
+        log_scales = np.clip(out[:, k + c * k:k + 2 * c * k], int(mixture.LOG_SCALE_MIN * step),
+                             int(mixture.LOG_SCALE_MAX * step))
+        self.inv_scales = mixture.inverse_scale_table()[
+            log_scales - int(mixture.LOG_SCALE_MIN * step)].reshape(-1, c, k)
         self.coeffs = None
         if c == 3:
             self.coeffs = fx.integer_tanh(out[:, k + 2 * c * k:]).reshape(-1, 3, k)
+
+    def coder_inputs(self, colour: int, earlier: np.ndarray | None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(means, inverse scales, weights), each (N, K), of `colour` given the earlier
+        colours' symbols (N, colour): what the coder's CDF reads."""
+        return (np.ascontiguousarray(self.means_of(colour, earlier)),
+                np.ascontiguousarray(self.inv_scales[:, colour]),
+                np.ascontiguousarray(self.weights_given(earlier)))
+
+    def table(self, colour: int, earlier: np.ndarray | None = None) -> np.ndarray:
+        """The coder's distribution (N, 256) of `colour`: integers summing to 2**24, each at
+        least 1 (``mixture.coding_cdf``)."""
+        means, inv_scales, weights = self.coder_inputs(colour, earlier)
+        out = np.empty((len(means), 256), dtype=np.int64)
+        mixture.coding_table(means, inv_scales, weights, mixture.cdf_table(), out)
+        return out
+
+    def intervals(self, colour: int, symbols: np.ndarray, earlier: np.ndarray | None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """The coder's (start, size) of each symbol of `colour`."""
+        means, inv_scales, weights = self.coder_inputs(colour, earlier)
+        starts, sizes = np.empty((2, len(symbols)), dtype=np.int64)
+        mixture.coding_intervals(np.ascontiguousarray(symbols, dtype=np.int64), means,
+                                 inv_scales, weights, mixture.cdf_table(), starts, sizes)
+        return starts, sizes
 
 
 class IntegerStepper:
@@ -315,11 +340,15 @@ class IntegerStepper:
         self.mixture = None
         self.revealed = np.zeros((len(self.index), self.net.colours), dtype=np.int64)
 
-    def table(self, colour: int) -> np.ndarray:
-        """The coder's int64 weights (N, 256) of `colour` at the current positions."""
+    def mixture_here(self) -> IntegerMixture:
+        """The mixture at the current positions (the network runs once, at the first call)."""
         if self.mixture is None:
             self.mixture = self.state.run(*self.position)
-        return self.mixture.table(colour, self.revealed[:, :colour])
+        return self.mixture
+
+    def table(self, colour: int) -> np.ndarray:
+        """The coder's distribution (N, 256) of `colour` at the current positions."""
+        return self.mixture_here().table(colour, self.revealed[:, :colour])
 
     def reveal(self, colour: int, symbols) -> None:
         symbols = np.asarray(symbols, dtype=np.int64)

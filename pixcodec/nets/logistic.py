@@ -10,41 +10,20 @@ bins are 1/128 wide and the bin of i spans x_i +- 1/256; the bins of 0 and 255 r
 
 Two ways to read the same parameters:
 * ``mixture_nll``: float, the training loss (nats per subpixel);
-* ``exact_weights``: the coder's 256-entry integer table per subpixel, built with integer
-  arithmetic only from parameters rounded onto fixed grids, so it is the same on every machine:
-  means on a 2**-19 grid, log-scales on a 2**-8 grid read through an integer table of
-  exp(-log s), the logistic CDF from an integer table (steps of 2**-8, linear interpolation
-  between entries), each bin a CDF difference, the components weighted by the integer softmax
-  of ``fixedpoint`` (16 bits in a table) and summed in int64, plus a floor of 1 for every symbol. A pixel's colours
-  share its components (as in PixelCNN++'s loss), so G's table weighs them by how well each
-  predicted R, and B's by R and G: the chain p(R) p(G|R) p(B|R,G) of the training loss.
+* ``exact_tables``: the coder's 256-entry integer table per subpixel, built with integer
+  arithmetic only (``pixcodec.engine.mixture``, which the torch-free engine shares), so it is
+  the same on every machine.
 """
 from __future__ import annotations
 
-import decimal
-import functools
-
-import numba
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .. import fixedpoint as fx
-
-LOG_SCALE_MIN = -7.0   # scale >= 0.0009, a tenth of a bin: sharper than any photo needs
-LOG_SCALE_MAX = 3.0
-HALF_BIN = 1.0 / 256
-
-# Fixed-point grids of the exact tables.
-MEAN_BITS = 19          # means (and the colour terms, 2**-12 coefficients times 2**-7 pixels)
-LOG_SCALE_BITS = 8      # log-scales
-INV_SCALE_BITS = 12     # exp(-log s), rounded
-CDF_BITS = 30           # the logistic CDF, integers up to 2**30
-CDF_STEP_BITS = 8       # the CDF table's step in t
-CDF_LIMIT = 16          # |t| beyond this is 0 or 1
-POSTERIOR_BITS = 32     # component weights while colours are seen: <= 2**32 (the exp table >> 8)
-TABLE_SHIFT = 16        # ... and in a table: >> 16 more, <= 2**16 (at least 1 if alive)
-T_BITS = MEAN_BITS + INV_SCALE_BITS  # t = (edge - mean) / scale in units of 2**-31
+from ..engine.mixture import (  # noqa: F401 (the exact arithmetic, re-exported)
+    CDF_BITS, CDF_LIMIT, CDF_STEP_BITS, EDGE_UNIT, HALF_BIN, INV_SCALE_BITS, LOG_SCALE_BITS,
+    LOG_SCALE_MAX, LOG_SCALE_MIN, MEAN_BITS, POSTERIOR_BITS, T_BITS, TABLE_SHIFT,
+    QuantizedMixture, cdf_table, inverse_scale_table)
 
 
 def mixture_channels(colours: int, components: int) -> int:
@@ -102,114 +81,6 @@ def mixture_nll(out: torch.Tensor, symbols: torch.Tensor, colours: int,
     return -total.mean() / colours
 
 
-# --- The exact tables --------------------------------------------------------------------------
-
-_EXP_BITS = 62
-
-
-@functools.cache
-def _exp_units() -> list[int]:
-    """exp(-i / 2**CDF_STEP_BITS) in units of 2**-62 for i = 0 .. CDF_LIMIT * 2**CDF_STEP_BITS,
-    by repeated integer multiplication from one correctly rounded decimal constant: the same
-    integers on every machine."""
-    with decimal.localcontext() as ctx:
-        ctx.prec = 50
-        step = int((decimal.Decimal(-1) / 2**CDF_STEP_BITS).exp() * 2**_EXP_BITS
-                   + decimal.Decimal("0.5"))
-    units = [1 << _EXP_BITS]
-    for _ in range(CDF_LIMIT << CDF_STEP_BITS):
-        units.append((units[-1] * step + (1 << (_EXP_BITS - 1))) >> _EXP_BITS)
-    return units
-
-
-def _rounded_ratio(num: int, den: int) -> int:
-    return (2 * num + den) // (2 * den)
-
-
-@functools.cache
-def cdf_table() -> np.ndarray:
-    """round(sigmoid(t) * 2**CDF_BITS) for t = -CDF_LIMIT + i / 2**CDF_STEP_BITS, built from
-    integers only (sigmoid(-t) = 1 - sigmoid(t) exactly), with the last entry repeated so that
-    interpolation may read one past the end."""
-    e, one = _exp_units(), 1 << _EXP_BITS
-    n = CDF_LIMIT << CDF_STEP_BITS
-    negative = [_rounded_ratio(e[i] << CDF_BITS, one + e[i]) for i in range(n, 0, -1)]
-    half = 1 << (CDF_BITS - 1)
-    table = negative + [half] + [(1 << CDF_BITS) - v for v in reversed(negative)]
-    return np.asarray(table + table[-1:], dtype=np.int64)
-
-
-@functools.cache
-def inverse_scale_table() -> np.ndarray:
-    """round(exp(-l / 2**LOG_SCALE_BITS) * 2**INV_SCALE_BITS) for l from LOG_SCALE_MIN to
-    LOG_SCALE_MAX on the 2**-LOG_SCALE_BITS grid (index: l minus the minimum)."""
-    e = _exp_units()
-    step = 2**LOG_SCALE_BITS
-    lo, hi = int(LOG_SCALE_MIN * step), int(LOG_SCALE_MAX * step)
-    table = [_rounded_ratio(e[l] << INV_SCALE_BITS, 1 << _EXP_BITS) if l >= 0
-             else _rounded_ratio(1 << (_EXP_BITS + INV_SCALE_BITS), e[-l])
-             for l in range(lo, hi + 1)]
-    return np.asarray(table, dtype=np.int64)
-
-
-class QuantizedMixture:
-    """A mixture's parameters on the integer grids, for N pixels (int64 numpy arrays):
-    ``weights`` (N, K) <= 2**32, ``means`` (N, C, K) in units of 2**-MEAN_BITS without the
-    colour terms, ``inv_scales`` (N, C, K) in units of 2**-INV_SCALE_BITS, ``coeffs`` (N, 3, K)
-    in units of 2**-ACT_BITS or None."""
-
-    def __init__(self, out: np.ndarray | torch.Tensor, colours: int, components: int):
-        """`out`: exact float64 network outputs (N, channels) (multiples of 2**-28)."""
-        out = np.asarray(out, dtype=np.float64)
-        k, c = components, colours
-        logits = fx.integer_logits(out[:, :k])
-        gap = np.minimum(logits.max(axis=1, keepdims=True) - logits, fx.EXP_TABLE_SIZE - 1)
-        self.weights = np.ascontiguousarray(fx.EXP_TABLE[gap] >> (40 - POSTERIOR_BITS))
-        means = np.clip(fx.quantize_activation(out[:, k:k + c * k]), -4, 4)
-        self.means = (means * 2.0**MEAN_BITS).astype(np.int64).reshape(-1, c, k)
-        step = 2**LOG_SCALE_BITS
-        log_scales = np.clip(np.rint(out[:, k + c * k:k + 2 * c * k] * step),
-                             LOG_SCALE_MIN * step, LOG_SCALE_MAX * step).astype(np.int64)
-        self.inv_scales = inverse_scale_table()[log_scales - int(LOG_SCALE_MIN * step)] \
-            .reshape(-1, c, k)
-        self.coeffs = None
-        if c == 3:
-            coeffs = fx.tanh(out[:, k + 2 * c * k:]) * 2.0**fx.ACT_BITS
-            self.coeffs = coeffs.astype(np.int64).reshape(-1, 3, k)
-
-    def means_of(self, colour: int, earlier: np.ndarray | None) -> np.ndarray:
-        """(N, K) means of `colour` with the colour terms of `earlier` symbols (N, colour)."""
-        means = self.means[:, colour]
-        if colour == 0 or self.coeffs is None:
-            return means
-        x = earlier.astype(np.int64) - 128  # pixels in units of 2**-7
-        if colour == 1:
-            return means + self.coeffs[:, 0] * x[:, :1]
-        return means + self.coeffs[:, 1] * x[:, :1] + self.coeffs[:, 2] * x[:, 1:2]
-
-    def weights_given(self, earlier: np.ndarray | None) -> np.ndarray:
-        """(N, K) component weights (<= 2**32) given the earlier colours' symbols
-        (N, colour): the components are shared by a pixel's colours, so each colour seen
-        reweighs them."""
-        weights = self.weights
-        for colour in range(0 if earlier is None else earlier.shape[1]):
-            weights = _posterior_weights(
-                np.ascontiguousarray(self.means_of(colour, earlier[:, :colour])),
-                np.ascontiguousarray(self.inv_scales[:, colour]),
-                np.ascontiguousarray(earlier[:, colour], dtype=np.int64), weights, cdf_table())
-        return weights
-
-    def table(self, colour: int, earlier: np.ndarray | None = None) -> np.ndarray:
-        """The coder's int64 table (N, 256) of `colour` given the earlier colours' symbols."""
-        means = np.ascontiguousarray(self.means_of(colour, earlier))
-        out = np.empty((len(means), 256), dtype=np.int64)
-        weights = self.weights_given(earlier)
-        weights = np.where(weights > 0, np.maximum(weights >> TABLE_SHIFT, 1), 0)
-        _mixture_tables(means, np.ascontiguousarray(self.inv_scales[:, colour]), weights,
-                        cdf_table(), out)
-        return out
-
-
 def exact_tables(out: torch.Tensor, symbols: torch.Tensor, colours: int,
                  components: int) -> torch.Tensor:
     """Exact outputs (N, channels) and the pixels' symbols (N, C) -> int64 tables (N, C, 256)."""
@@ -219,106 +90,3 @@ def exact_tables(out: torch.Tensor, symbols: torch.Tensor, colours: int,
                                      axis=1))
 
 
-EDGE_UNIT = 2**(MEAN_BITS - 8)  # bin edges (2j - 257) / 256 in units of 2**-MEAN_BITS
-_INTERP_BITS = T_BITS - CDF_STEP_BITS
-_T_LIMIT = CDF_LIMIT << T_BITS
-
-
-@numba.njit(cache=True, nogil=True)
-def _cdf_at_edge(j, mean, inv_scale, cdf):
-    """The integer CDF of one component at bin edge j (1..255): the table interpolated at
-    t = (edge_j - mean) * inverse scale, in units of 2**-T_BITS."""
-    t = ((2 * j - 257) * EDGE_UNIT - mean) * inv_scale
-    if t <= -_T_LIMIT:
-        return cdf[0]
-    if t >= _T_LIMIT:
-        return cdf[2 * CDF_LIMIT << CDF_STEP_BITS]
-    u = t + _T_LIMIT
-    i = u >> _INTERP_BITS
-    return cdf[i] + (((cdf[i + 1] - cdf[i]) * (u & ((1 << _INTERP_BITS) - 1))) >> _INTERP_BITS)
-
-
-@numba.njit(cache=True, nogil=True)
-def _edge_t(j, mean, inv_scale):
-    return ((2 * j - 257) * EDGE_UNIT - mean) * inv_scale
-
-
-@numba.njit(cache=True, nogil=True)
-def _live_edges(mean, inv_scale):
-    """(lo, hi): the bin edges j in lo..hi are those whose CDF is not saturated (-T_LIMIT < t <
-    T_LIMIT); t grows with j, so edges below lo read cdf[0] and edges above hi the last entry.
-    Found from a float estimate, then settled with the exact integer test."""
-    centre = (mean / EDGE_UNIT + 257) / 2
-    half = _T_LIMIT / (2.0 * EDGE_UNIT * inv_scale) + 2
-    lo = min(max(int(centre - half), 1), 256)
-    while lo > 1 and _edge_t(lo - 1, mean, inv_scale) > -_T_LIMIT:
-        lo -= 1
-    while lo <= 255 and _edge_t(lo, mean, inv_scale) <= -_T_LIMIT:
-        lo += 1
-    hi = min(max(int(centre + half), 0), 255)
-    while hi < 255 and _edge_t(hi + 1, mean, inv_scale) < _T_LIMIT:
-        hi += 1
-    while hi >= 1 and _edge_t(hi, mean, inv_scale) >= _T_LIMIT:
-        hi -= 1
-    return lo, hi
-
-
-@numba.njit(cache=True, nogil=True)
-def _mixture_tables(means, inv_scales, weights, cdf, out):
-    """out[n, j] = 1 + sum_k weights[n, k] * (CDF_k(edge j+1) - CDF_k(edge j)) in int64, with
-    CDF(edge 0) = 0 and CDF(edge 256) = 2**CDF_BITS. Only a component's live edges are
-    interpolated: a run of saturated edges adds nothing but at its start."""
-    n_pixels, n_components = means.shape
-    top = 1 << CDF_BITS
-    low, high = cdf[0], cdf[2 * CDF_LIMIT << CDF_STEP_BITS]
-    for n in range(n_pixels):
-        for j in range(256):
-            out[n, j] = 1
-        for k in range(n_components):
-            w = weights[n, k]
-            if w == 0:
-                continue
-            mean, inv_scale = means[n, k], inv_scales[n, k]
-            lo, hi = _live_edges(mean, inv_scale)
-            prev = 0
-            if lo > 1:  # edges 1 .. lo - 1 read cdf[0]
-                out[n, 0] += w * low
-                prev = low
-            for j in range(lo, hi + 1):
-                c = _cdf_at_edge(j, mean, inv_scale, cdf)
-                out[n, j - 1] += w * (c - prev)
-                prev = c
-            if hi < 255:  # edges hi + 1 .. 255 read the last entry
-                out[n, hi] += w * (high - prev)
-                prev = high
-            out[n, 255] += w * (top - prev)
-
-
-@numba.njit(cache=True, nogil=True)
-def _posterior_weights(means, inv_scales, symbols, weights, cdf):
-    """Component weights (N, K) after seeing `symbols` (N,): each weight times its component's
-    integer probability of the symbol (<= 2**62), then shifted until the largest lies in
-    (2**(POSTERIOR_BITS - 1), 2**POSTERIOR_BITS], a live component kept at 1 at least; unchanged where no
-    component gives the symbol any mass."""
-    n_pixels, n_components = means.shape
-    top = 1 << CDF_BITS
-    out = np.empty_like(weights)
-    for n in range(n_pixels):
-        s = symbols[n]
-        largest = 0
-        for k in range(n_components):
-            upper = top if s == 255 else _cdf_at_edge(s + 1, means[n, k], inv_scales[n, k], cdf)
-            lower = 0 if s == 0 else _cdf_at_edge(s, means[n, k], inv_scales[n, k], cdf)
-            out[n, k] = weights[n, k] * (upper - lower)
-            largest = max(largest, out[n, k])
-        down, up = 0, 0
-        while largest >> down > 1 << POSTERIOR_BITS:
-            down += 1
-        while 0 < largest << (up + 1) <= 1 << POSTERIOR_BITS:
-            up += 1
-        for k in range(n_components):
-            if largest == 0:
-                out[n, k] = weights[n, k]
-            elif weights[n, k] > 0:  # a live component stays alive: a later colour may need it
-                out[n, k] = max(1, (out[n, k] >> down) << up)
-    return out

@@ -1,0 +1,67 @@
+"""Tiles <-> streams with the integer engine: the encoder's parallel pass and rANS, the
+decoder's stepper and bisection (``pixcodec.engine.rans``). One stream per tile, its symbols in
+the tile's wavefront order (step by step; in a step, colour by colour; rows increasing), the
+order of ``pixcodec.codec``'s float64 coding loop, so tiles code alone or side by side in
+rounds with the same bytes."""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from . import mixture, rans
+from .network import IntegerLogisticPixelCNN
+from .wavefront import wavefront
+
+Progress = Callable[[int], None]  # called with the steps just done
+
+
+def coding_order(height: int, width: int, colours: int, slope: int) -> np.ndarray:
+    """Indices into a tile's (colour, row, col) symbols, flattened, in coding order."""
+    parts = []
+    for _, rows, cols in wavefront([(height, width)], slope):
+        at = rows * width + cols
+        parts.extend(c * height * width + at for c in range(colours))
+    return np.concatenate(parts)
+
+
+def encode_tile(net: IntegerLogisticPixelCNN, tile: np.ndarray) -> tuple[bytes, float]:
+    """A tile (H, W, C) uint8 -> (its stream, its symbols' ideal code length in bits)."""
+    height, width, colours = tile.shape
+    mix = net.mixture(tile[None])
+    pixels = tile.reshape(-1, colours).astype(np.int64)
+    starts, sizes = np.empty((2, colours, height * width), dtype=np.int64)
+    for c in range(colours):
+        starts[c], sizes[c] = mix.intervals(c, pixels[:, c], pixels[:, :c])
+    order = coding_order(height, width, colours, net.wavefront_slope())
+    sizes = sizes.reshape(-1)[order]
+    words = rans.encode(starts.reshape(-1)[order], sizes)
+    bits = float(np.sum(mixture.CODE_BITS - np.log2(sizes)))
+    return words.astype("<u4").tobytes(), bits
+
+
+def decode_round(net: IntegerLogisticPixelCNN, streams: Sequence[bytes],
+                 sizes: Sequence[tuple[int, int]], progress: Progress | None = None
+                 ) -> tuple[list[np.ndarray], np.ndarray]:
+    """Tiles of these sizes, side by side, from their streams -> (the tiles (H, W, C) uint8,
+    whether each stream ended exactly where its encoder began)."""
+    colours = net.colours
+    height, width = (max(s) for s in zip(*sizes))
+    canvas = np.zeros((len(sizes), height, width, colours), dtype=np.uint8)
+    words, offsets, states, positions = rans.start(list(streams))
+    stepper = net.stepper(list(sizes))
+    cdf = mixture.cdf_table()
+    for tile, row, col in stepper.steps():
+        stepper.at(tile, row, col)
+        mix = stepper.mixture_here()
+        symbols = np.empty((len(tile), colours), dtype=np.int64)
+        for c in range(colours):
+            means, inv_scales, weights = mix.coder_inputs(c, symbols[:, :c])
+            rans.decode_symbols(tile, means, inv_scales, weights, cdf, words, offsets, states,
+                                positions, symbols[:, c])
+            stepper.reveal(c, symbols[:, c])
+        canvas[tile, row, col] = symbols
+        if progress is not None:
+            progress(1)
+    tiles = [canvas[t, :h, :w] for t, (h, w) in enumerate(sizes)]
+    return tiles, rans.finished(offsets, states, positions)

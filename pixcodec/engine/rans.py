@@ -1,0 +1,96 @@
+"""The integer engine's entropy coder: rANS (Duda 2013) with a 63-bit state and 32-bit words,
+probabilities in units of 2**-24, compiled (numba).
+
+Each tile's stream is coded on its own. The encoder, which knows every interval beforehand,
+codes them last to first; the decoder then reads the stream front to back, finding each
+symbol by bisection over the subpixel's CDF (``pixcodec.engine.mixture.coding_cdf``): about
+eight CDF evaluations a subpixel where a table costs 256. Stream layout: 32-bit little-endian
+words, the final encoder state's high and low word first. The decoder ends where the encoder
+started (state 2**31, every word read), which ``finished`` checks.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from . import mixture
+
+PRECISION = mixture.CODE_BITS
+LOWER = 1 << 31          # the state lies in [2**31, 2**63) between symbols
+WORD_MASK = (1 << 32) - 1
+
+
+@numba.njit(cache=True, nogil=True)
+def encode(starts, sizes):
+    """The stream (uint32 words, decoding order) of intervals [start, start + size) in units
+    of 2**-24, given in decoding order."""
+    words = np.empty(len(starts) + 2, dtype=np.uint32)
+    count = 0
+    x = np.int64(LOWER)
+    for n in range(len(starts) - 1, -1, -1):
+        size = np.int64(sizes[n])
+        if x >= size << (63 - PRECISION):
+            words[count] = x & WORD_MASK
+            count += 1
+            x >>= 32
+        x = ((x // size) << PRECISION) + (x % size) + starts[n]
+    words[count] = x & WORD_MASK
+    words[count + 1] = x >> 32
+    return words[:count + 2][::-1].copy()
+
+
+@numba.njit(cache=True, nogil=True)
+def decode_symbols(tiles, means, inv_scales, weights, cdf, words, offsets, states, positions,
+                   out):
+    """Decode N subpixels (one colour at N positions), subpixel n from tile tiles[n]'s stream:
+    words[offsets[t]:offsets[t + 1]], its state states[t] and next word positions[t] (both
+    updated). means, inv_scales (N, K), weights (N, K, <= 2**32). A stream that runs out reads
+    zeros (a damaged file: its tile's checksum fails after)."""
+    normalised = np.empty(weights.shape[1], dtype=np.int64)
+    mask = (1 << PRECISION) - 1
+    for n in range(len(tiles)):
+        t = tiles[n]
+        mixture.normalised_weights(weights[n], normalised)
+        x = states[t]
+        v = x & mask
+        low, high = 0, 256
+        f_low = 0
+        while high - low > 1:
+            mid = (low + high) >> 1
+            f = mixture.coding_cdf(mid, means[n], inv_scales[n], normalised, cdf)
+            if f <= v:
+                low, f_low = mid, f
+            else:
+                high = mid
+        size = mixture.coding_cdf(low + 1, means[n], inv_scales[n], normalised, cdf) - f_low
+        x = size * (x >> PRECISION) + v - f_low
+        if x < LOWER:
+            word = 0
+            if positions[t] < offsets[t + 1]:
+                word = np.int64(words[positions[t]])
+                positions[t] += 1
+            x = (x << 32) | word
+        states[t] = x
+        out[n] = low
+
+
+def start(streams: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(words, offsets, states, positions) for decoding these streams side by side. A stream
+    shorter than its two state words starts from a state of zeros (refused at the end)."""
+    arrays = [np.frombuffer(s[:len(s) // 4 * 4], dtype="<u4").astype(np.uint32) for s in streams]
+    offsets = np.zeros(len(arrays) + 1, dtype=np.int64)
+    offsets[1:] = np.cumsum([len(a) for a in arrays])
+    words = np.concatenate(arrays) if arrays else np.zeros(0, np.uint32)
+    states = np.zeros(len(arrays), dtype=np.int64)
+    positions = offsets[:-1].copy()
+    for t, a in enumerate(arrays):
+        if len(a) >= 2:
+            states[t] = (np.int64(a[0]) << 32) | np.int64(a[1])
+            positions[t] += 2
+    return words, offsets, states, positions
+
+
+def finished(offsets: np.ndarray, states: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Per stream: whether decoding ended where the encoder began (every word read, state
+    2**31)."""
+    return (states == LOWER) & (positions == offsets[1:])
