@@ -26,12 +26,11 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
-from torch import nn
-
 from .coder import CODER_ID, Decoder
 from .container import tile_checksum, tile_count, tile_grid
 from .errors import FormatError
 from .limits import DEFAULT_TILE
+from .nets.base import CodingNetwork
 from .scheduling import Progress, StepCounter, coding_threads, in_groups, useful_workers
 
 # Version 2's rounds: as many tiles as fit this much feature cache. Part of that format: never
@@ -46,7 +45,7 @@ ROUND_PIXELS = 2**19
 Code = Callable[[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray], np.ndarray]
 
 
-def step_total(net: nn.Module, rounds: Sequence[Sequence[tuple[int, int]]]) -> int:
+def step_total(net: CodingNetwork, rounds: Sequence[Sequence[tuple[int, int]]]) -> int:
     """Steps of the coding loop over all these rounds of tile sizes, counted once per distinct
     round (10,000 digits are one)."""
     keys = [tuple(tuple(size) for size in sizes) for sizes in rounds]
@@ -60,11 +59,11 @@ def within_cache_budget(nbytes: int) -> bool:
     return nbytes <= CACHE_BUDGET_BYTES
 
 
-def _cache_bytes(height: int, width: int, net: nn.Module) -> int:
+def _cache_bytes(height: int, width: int, net: CodingNetwork) -> int:
     return 4 * (height + 3) * (width + 6) * net.cache_channels()
 
 
-def round_size(height: int, width: int, tile: int, net: nn.Module) -> int:
+def round_size(height: int, width: int, tile: int, net: CodingNetwork) -> int:
     """Tiles coded side by side in one round (version 3): speed and memory only."""
     height, width = min(tile, height), min(tile, width)
     return max(1, min(ROUND_PIXELS // (height * width),
@@ -89,7 +88,7 @@ def _grid_rounds(height: int, width: int, tile: int, size: int) -> tuple[int, It
     return count, _batches(tile_grid(height, width, tile), size, count)
 
 
-def legacy_rounds(height: int, width: int, tile: int, net: nn.Module
+def legacy_rounds(height: int, width: int, tile: int, net: CodingNetwork
                   ) -> tuple[int, Iterator[list]]:
     """Version 2's rounds, (how many, the rounds): lists of tiles coded side by side into the
     one stream, as many as fit CACHE_BUDGET_BYTES of the network's cache."""
@@ -97,7 +96,7 @@ def legacy_rounds(height: int, width: int, tile: int, net: nn.Module
     return _grid_rounds(height, width, tile, size)
 
 
-def code_round(net: nn.Module, canvas: np.ndarray, sizes: Sequence[tuple[int, int]],
+def code_round(net: CodingNetwork, canvas: np.ndarray, sizes: Sequence[tuple[int, int]],
                code: Code, step_done: Callable[[], None] | None = None,
                observe: Callable | None = None) -> None:
     """Run the network over every position of a round of tiles, in decoding order.
@@ -160,7 +159,7 @@ def tile_runs(tiles: np.ndarray) -> Iterator[tuple[int, slice]]:
             yield int(tiles[start]), slice(start, stop)
 
 
-def coding_loop(net: nn.Module, pixels: np.ndarray, tile: int,
+def coding_loop(net: CodingNetwork, pixels: np.ndarray, tile: int,
                 code: Callable[[np.ndarray, np.ndarray, int, np.ndarray], np.ndarray],
                 progress: Progress | None = None, observe: Callable | None = None,
                 rounds: tuple[int, Iterator[list]] | None = None) -> None:
@@ -190,9 +189,9 @@ def coding_loop(net: nn.Module, pixels: np.ndarray, tile: int,
             pixels[y:y + h, x:x + w] = canvas[k, :h, :w]
 
 
-def decode_tiles(net: nn.Module, jobs: Sequence[tuple[int, bytes, tuple[int, int], int | None]],
-                 tile: int, coder: int = CODER_ID, progress: Progress | None = None
-                 ) -> list[np.ndarray]:
+def decode_tiles(net: CodingNetwork,
+                 jobs: Sequence[tuple[int, bytes, tuple[int, int], int | None]], tile: int,
+                 coder: int = CODER_ID, progress: Progress | None = None) -> list[np.ndarray]:
     """(number, stream, (h, w), checksum or None) of tiles -> each tile's (h, w, C) uint8
     symbols, tiles decoded side by side in rounds. Each round's tiles are checked against their
     checksums as soon as they are decoded, so a damaged or forged file costs one round."""
@@ -222,7 +221,7 @@ def decode_tiles(net: nn.Module, jobs: Sequence[tuple[int, bytes, tuple[int, int
 
 
 @torch.no_grad()
-def decode_pixels(net: nn.Module, streams: Sequence[bytes], height: int, width: int,
+def decode_pixels(net: CodingNetwork, streams: Sequence[bytes], height: int, width: int,
                   tile: int = DEFAULT_TILE, progress: Progress | None = None,
                   coder: int = CODER_ID, checksums: Sequence[int] | None = None,
                   workers: int = 1) -> np.ndarray:
@@ -242,7 +241,7 @@ def decode_pixels(net: nn.Module, streams: Sequence[bytes], height: int, width: 
 
 
 @torch.no_grad()
-def decode_interleaved(net: nn.Module, payload: bytes, height: int, width: int,
+def decode_interleaved(net: CodingNetwork, payload: bytes, height: int, width: int,
                        tile: int = DEFAULT_TILE, progress: Progress | None = None,
                        coder: int = CODER_ID) -> np.ndarray:
     """A version 2 plane: one stream for all tiles, in version 2's rounds."""

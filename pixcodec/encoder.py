@@ -16,14 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from torch import nn
-
 from . import fixedpoint as fx
 from .codec import (canvas_of, code_round, in_rounds, round_size, step_total, tile_runs,
                     within_cache_budget)
 from .coder import Encoder
 from .container import tile_checksum, tile_grid
 from .limits import DEFAULT_TILE
+from .nets.base import CodingNetwork
 from .nets.incremental import wavefront
 from .scheduling import Progress, StepCounter, coding_threads, in_groups, useful_workers
 
@@ -55,7 +54,7 @@ class CodedTiles:
 
 
 @torch.no_grad()
-def encode_pixels(net: nn.Module, pixels: np.ndarray, tile: int = DEFAULT_TILE,
+def encode_pixels(net: CodingNetwork, pixels: np.ndarray, tile: int = DEFAULT_TILE,
                   progress: Progress | None = None, workers: int = 1) -> CodedTiles:
     """(H, W, C) uint8 -> one stream per tile, in `workers` processes (the same bytes for any
     number)."""
@@ -66,7 +65,7 @@ def encode_pixels(net: nn.Module, pixels: np.ndarray, tile: int = DEFAULT_TILE,
     return CodedTiles.of(coded, checksums)
 
 
-def encode_tiles(net: nn.Module, tiles: Sequence[np.ndarray], tile: int,
+def encode_tiles(net: CodingNetwork, tiles: Sequence[np.ndarray], tile: int,
                  progress: Progress | None = None) -> list[tuple[bytes, float]]:
     """Each (h, w, C) uint8 tile -> (its stream, its NLL in bits): small tiles from parallel
     passes many at a time; larger ones from banded passes where those pay
@@ -112,20 +111,20 @@ def encode_tiles(net: nn.Module, tiles: Sequence[np.ndarray], tile: int,
     return results
 
 
-def _fits_passes(net: nn.Module, height: int, width: int) -> bool:
+def _fits_passes(net: CodingNetwork, height: int, width: int) -> bool:
     """Whether tiles of this size can be encoded from parallel passes (`encode_tile_by_passes`)
     within the cache budget: the tables of the rows the wavefront crosses at once, and a band.
     Networks without a plain wavefront (multi-scale) cannot."""
-    if not hasattr(net, "wavefront_slope"):
+    slope = net.wavefront_slope(width)
+    if slope is None:
         return False
     halo = net.halo_rows()
-    rows = height if halo is None else min(height, -(-width // net.wavefront_slope(width))
-                                           + 2 * PASS_ROWS)
+    rows = height if halo is None else min(height, -(-width // slope) + 2 * PASS_ROWS)
     cfg = net.config
     return within_cache_budget(rows * width * cfg.colours * cfg.levels * 16)
 
 
-def encode_tile_by_passes(net: nn.Module, pixels: np.ndarray,
+def encode_tile_by_passes(net: CodingNetwork, pixels: np.ndarray,
                           step_done: Callable[[], None] | None = None) -> tuple[bytes, float]:
     """A (h, w, C) uint8 tile -> (its stream, its NLL in bits), from exact parallel passes over
     bands of PASS_ROWS rows (with the rows above that the model sees): the very tables the
@@ -179,7 +178,7 @@ def _coding_order(height: int, width: int, colours: int, slope: int
     return tuple(np.concatenate(axis) for axis in zip(*parts))
 
 
-def encode_small_tiles(net: nn.Module, tiles: Sequence[np.ndarray],
+def encode_small_tiles(net: CodingNetwork, tiles: Sequence[np.ndarray],
                        step_done: Callable[[int], None] | None = None
                        ) -> list[tuple[bytes, float]]:
     """Tiles of one shape, each with at most WHOLE_TILE_ENTRIES table entries -> (stream, NLL

@@ -13,21 +13,22 @@ import math
 
 import numpy as np
 import torch
-from torch import nn
 
 from . import fixedpoint as fx
 from .container import tile_grid
 from .limits import DEFAULT_TILE
+from .nets.base import CodingNetwork, PixelNetwork
 
 
-def coded_nll_bits(net: nn.Module, pixels: np.ndarray, tile: int = DEFAULT_TILE) -> float:
+def coded_nll_bits(net: CodingNetwork, pixels: np.ndarray,
+                   tile: int = DEFAULT_TILE) -> float:
     """The exact NLL in bits of (H, W, C) uint8 pixels as coded, tile by tile: the figure
     the encoder returns, from parallel passes instead of the position-by-position loop (much
     faster for the PixelRNNs)."""
     return float(coded_pixel_bits(net, pixels, tile).sum())
 
 
-def coded_pixel_bits(net: nn.Module, pixels: np.ndarray,
+def coded_pixel_bits(net: CodingNetwork, pixels: np.ndarray,
                      tile: int = DEFAULT_TILE) -> np.ndarray:
     """(H, W) float64: each pixel's exact code length in bits (its subpixels' summed) as coded,
     tile by tile."""
@@ -37,13 +38,15 @@ def coded_pixel_bits(net: nn.Module, pixels: np.ndarray,
     return bits
 
 
-def model_nll_bits(net: nn.Module, images: np.ndarray, rows_per_pass: int = 64) -> float:
+def model_nll_bits(net: CodingNetwork, images: np.ndarray,
+                   rows_per_pass: int = 64) -> float:
     """Exact NLL in bits of untiled images (B, H, W, C) uint8, from parallel passes."""
     return float(pixel_bits(net, images, rows_per_pass).sum())
 
 
 @torch.no_grad()
-def pixel_bits(net: nn.Module, images: np.ndarray, rows_per_pass: int = 64) -> np.ndarray:
+def pixel_bits(net: CodingNetwork, images: np.ndarray,
+               rows_per_pass: int = 64) -> np.ndarray:
     """(B, H, W) float64: the exact code length in bits of each pixel of untiled images
     (B, H, W, C) uint8, from parallel passes.
 
@@ -69,17 +72,17 @@ def pixel_bits(net: nn.Module, images: np.ndarray, rows_per_pass: int = 64) -> n
 
 
 @torch.no_grad()
-def _float_nats(net: nn.Module, pixels: np.ndarray) -> float:
+def _float_nats(net: PixelNetwork, pixels: np.ndarray) -> float:
     """The float network's mean NLL of (H, W, C) uint8 `pixels`, in nats per subpixel."""
     x = torch.from_numpy(np.array(pixels)).permute(2, 0, 1)[None]  # a writable copy
     return float(net.loss(net(x), x))
 
 
-def float_nll_bits(net: nn.Module, pixels: np.ndarray) -> float:
+def float_nll_bits(net: PixelNetwork, pixels: np.ndarray) -> float:
     """The float network's NLL in bits of (H, W, C) uint8 `pixels`, in one parallel pass."""
     return _float_nats(net, pixels) * pixels.size / math.log(2)
 
 
-def float_bits(net: nn.Module, pixels: np.ndarray) -> float:
+def float_bits(net: PixelNetwork, pixels: np.ndarray) -> float:
     """The float network's mean NLL of (H, W, C) uint8 `pixels`, in bits per subpixel."""
     return _float_nats(net, pixels) / math.log(2)

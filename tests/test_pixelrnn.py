@@ -3,8 +3,8 @@ fused training recurrence against its reference."""
 import pytest
 import torch
 
-from pixcodec.nets.pixelrnn import (DiagonalBiLSTM, PixelRNN, PixelRNNConfig, RowLSTM, skew,
-                                    unskew)
+from pixcodec.nets.lstm import DiagonalBiLSTM, RowLSTM, skew, unskew
+from pixcodec.nets.pixelrnn import PixelRNN, PixelRNNConfig
 
 from conftest import raster_past
 

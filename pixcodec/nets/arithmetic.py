@@ -11,14 +11,12 @@ and ``param(p)`` for parameters used directly (learned initial states).
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .. import fixedpoint as fx
-from .incremental import wavefront_steps
-from .layers import MaskedConv2d, normalise_pixels, split_logits
+from .layers import MaskedConv2d
 
 
 def conv1d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor,
@@ -85,7 +83,7 @@ def largest_fan_in(net: nn.Module) -> int:
 
 def check_fan_in(net: nn.Module) -> None:
     """Refuse a network whose exact sums could leave float64's exact range (fixedpoint.py),
-    with the reason."""
+    with the reason: the one bound on fan-in, for every architecture."""
     largest = largest_fan_in(net)
     if _SUMMED_LAYERS * largest + _SUMMED_EXTRA > fx.MAX_FAN_IN:
         raise ValueError(f"a convolution with {largest} inputs per output is too wide for the "
@@ -115,50 +113,3 @@ class ExactArithmetic:
     @staticmethod
     def param(p: torch.Tensor) -> torch.Tensor:
         return fx.quantize_activation(p.detach().to(torch.float64))
-
-
-class PixelNetwork(nn.Module):
-    """What every network shares: ``run(x, arith)`` maps normalised pixels to output channels
-    (the network's own code); these wrap it for training and for the exact NLL."""
-
-    # Convolution stacks train faster on CPU with channels-last tensors (measured for the
-    # photo networks: -20 % time a step for photo_logistic, -6 % for photo_pixelcnn).
-    prefers_channels_last = False
-    # The encoder takes a large tile's tables from banded exact passes (torch's float64
-    # convolutions) unless the network's stepper is as fast (pixcodec.codec.encode_tiles).
-    band_passes_pay = True
-
-    def run(self, x: torch.Tensor, arith=FLOAT) -> torch.Tensor:
-        raise NotImplementedError
-
-    def step_count(self, tile_sizes: list[tuple[int, int]]) -> int:
-        """The coding loop's steps over a round of tiles of these sizes (its progress total),
-        without building a stepper: the wavefront's, for the networks that code along one."""
-        return wavefront_steps(tile_sizes, self.wavefront_slope(max(w for _, w in tile_sizes)))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Symbols (B, C, H, W) -> float logits (B, C, levels, H, W)."""
-        cfg = self.config
-        return split_logits(self.run(normalise_pixels(x, cfg.levels)), cfg.colours, cfg.levels)
-
-    def loss(self, out: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        """Mean NLL in nats per subpixel of symbols x (B, C, H, W) given ``forward(x)``."""
-        return F.cross_entropy(out.float().transpose(1, 2), x.long())
-
-    @torch.no_grad()
-    def forward_exact(self, x: torch.Tensor) -> torch.Tensor:
-        """Symbols (B, C, H, W) -> int64 logits (B, C, levels, H, W) in fixed point."""
-        cfg = self.config
-        out = self.run(normalise_pixels(x.to(torch.float64), cfg.levels), ExactArithmetic(self))
-        return split_logits(fx.integer_logits(out), cfg.colours, cfg.levels)
-
-    def exact_tables(self, x: torch.Tensor) -> torch.Tensor:
-        """Symbols (B, C, H, W) -> the coder's int64 tables (B, C, levels, H, W): here integer
-        logits, read by ``table_weights``."""
-        return self.forward_exact(x)
-
-    @staticmethod
-    def table_weights(tables: np.ndarray) -> np.ndarray:
-        """int64 tables (N, levels), as ``exact_tables`` and the steppers give them -> the
-        coder's float64 integer-valued weights."""
-        return fx.probability_weights(tables)

@@ -1,18 +1,6 @@
-"""Building blocks of the steppers: the networks run a few positions at a time, in exact
-arithmetic, from cached features of positions already decoded.
-
-A stepper of a network has this interface (``pixcodec.codec`` drives it)::
-
-    stepper = net.stepper(tile_sizes)                # a round of independent tiles, (h, w) each
-    for tile, row, col in stepper.steps():           # the positions of each step, in order
-        stepper.at(tile, row, col)
-        for colour in range(colours):
-            logits = stepper.table(colour)           # int64 (N, levels)
-            stepper.reveal(colour, symbols)          # the values there
-
-``stepper.known`` (after ``at``) is None, or a bool tensor marking positions whose values the
-decoder already has (the multi-scale network's subsampled pixels): their tables are computed,
-for the features, but they are not coded. ``net.step_count(tile_sizes)`` is the number of steps.
+"""Building blocks of the steppers (interface: ``pixcodec.nets.base.Stepper``): the networks
+run a few positions at a time, in exact arithmetic, from cached features of positions already
+decoded.
 
 The PixelCNN and PixelRNN steppers go along a wavefront: position (r, c) of every tile at step
 c + slope * r, with ``net.wavefront_slope(width)`` the smallest slope for which nothing a

@@ -27,20 +27,20 @@ Ways to run it, all from one ``run``: ``forward`` (float32 parameters, training,
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import fixedpoint as fx
 from ..fixedpoint import Array
-from .arithmetic import FLOAT, ExactArithmetic, PixelNetwork
-from .incremental import reach_of, slope_for
-from .layers import MaskedConv2d, check_spatial_width, normalise_pixels
+from .arithmetic import FLOAT, ExactArithmetic
+from .base import NetworkConfig, check_config
+from .incremental import reach_of
+from .layers import MaskedConv2d, normalise_pixels
 from .kernels import linear, neighbour_sums
-from .pixelcnn import ResidualBlock, ResidualStepper, centre_weights, context_weights
+from .pixelcnn import ResidualNetwork, ResidualStepper, centre_weights, context_weights
 from . import logistic, quantized
 
 
@@ -50,7 +50,7 @@ GAP_OFFSETS = [(0, -1), (0, -2), (-1, 0), (-2, 0), (-1, 1), (-1, -1), (-2, 1)]
 
 
 @dataclass(frozen=True)
-class LogisticPixelCNNConfig:
+class LogisticPixelCNNConfig(NetworkConfig):
     colours: int = 3          # 3: RGB, 1: grayscale
     hidden: int = 32          # h; the residual stream has 2h channels
     blocks: int = 6           # residual blocks after the 7x7 mask-A layer
@@ -64,34 +64,17 @@ class LogisticPixelCNNConfig:
     quantized: bool = False   # the integer network of the coding engine (nets/quantized.py)
 
     def __post_init__(self):
-        if self.colours not in (1, 3):
-            raise ValueError("colours must be 1 or 3")
         if self.levels != 256:
             raise ValueError("a logistic mixture models 8-bit values (levels 256)")
+        check_config(self)
         if self.components < 1 or self.predictor not in (0, 3, 5, 7):
             raise ValueError("components must be >= 1 and predictor one of 0, 3, 5, 7")
-        check_spatial_width(self.spatial_width)
-        fan_in = max(7 * 7 * self.colours, 3 * self.spatial_width * self.hidden,
-                     2 * self.hidden, self.out_features)
-        if fan_in > fx.MAX_FAN_IN:
-            raise ValueError(f"fan-in {fan_in} exceeds the exact-arithmetic bound {fx.MAX_FAN_IN}")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
-class LogisticPixelCNN(PixelNetwork):
-    prefers_channels_last = True
-    band_passes_pay = False  # the compiled stepper encodes a 256 x 256 tile as fast, in less memory
-
+class LogisticPixelCNN(ResidualNetwork):
     def __init__(self, config: LogisticPixelCNNConfig):
-        super().__init__()
-        self.config = config
-        h, c, k = config.hidden, config.colours, config.components
-        self.input_conv = MaskedConv2d(c, 2 * h, 7, "A", 1)
-        self.blocks = nn.ModuleList(ResidualBlock(h, 1, config.spatial_width)
-                                    for _ in range(config.blocks))
-        self.head = MaskedConv2d(2 * h, config.out_features, 1, "B", 1)
+        super().__init__(config, 1)  # no colour groups: the colours share every layer
+        c, k = config.colours, config.components
         self.params = MaskedConv2d(config.out_features, logistic.mixture_channels(c, k), 1,
                                    "B", 1)
         self.predictor = None
@@ -118,14 +101,7 @@ class LogisticPixelCNN(PixelNetwork):
 
     def features(self, x: torch.Tensor, arith=FLOAT) -> torch.Tensor:
         """Normalised pixels (B, C, H, W) -> the output layer's input (B, F, H, W)."""
-        conv, act = arith.conv, arith.act
-        a = act(conv(self.input_conv, x))
-        for block in self.blocks:
-            u = act(conv(block.reduce, F.relu(a)))
-            u = act(conv(block.spatial, F.relu(u)))
-            u = act(conv(block.expand, F.relu(u)))
-            a = act(a + u)
-        return F.relu(act(conv(self.head, F.relu(a))))
+        return F.relu(self.trunk(x, arith))
 
     def mixture_parameters(self, features: torch.Tensor, x: torch.Tensor,
                            arith=FLOAT) -> torch.Tensor:
@@ -167,8 +143,7 @@ class LogisticPixelCNN(PixelNetwork):
         return tables.astype(np.float64)  # below 2**50: exact
 
     def dependency_offsets(self) -> set[tuple[int, int]]:
-        layers = [self.input_conv] + [b.spatial for b in self.blocks]
-        reach = reach_of(layers)
+        reach = super().dependency_offsets()
         if self.predictor is not None:
             reach |= reach_of([self.predictor])
         if self.edge is not None:
@@ -176,15 +151,6 @@ class LogisticPixelCNN(PixelNetwork):
         if self.gap is not None:
             reach |= set(GAP_OFFSETS)
         return reach
-
-    def wavefront_slope(self, width: int) -> int:
-        return slope_for(self.dependency_offsets())
-
-    def halo_rows(self) -> int:
-        return max(-dy for dy, _ in self.dependency_offsets())
-
-    def cache_channels(self) -> int:
-        return self.config.colours + self.config.blocks * self.config.hidden
 
     def stepper(self, tile_sizes: list[tuple[int, int]]) -> "LogisticPixelCNNStepper":
         return LogisticPixelCNNStepper(self, tile_sizes)

@@ -19,19 +19,20 @@ are "known": computed for their features, not coded.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .arithmetic import FLOAT, ExactArithmetic, PixelNetwork
+from .arithmetic import FLOAT, ExactArithmetic
+from .base import NetworkConfig, PixelNetwork
 from .incremental import wavefront_steps
 from .pixelrnn import PixelRNN, PixelRNNConfig, PixelRNNStepper
 
 
 @dataclass(frozen=True)
-class MultiScaleConfig:
+class MultiScaleConfig(NetworkConfig):
     small: dict                   # PixelRNNConfig fields of the unconditional s x s network
     large: dict                   # PixelRNNConfig fields of the conditional n x n network
     upsample_features: int = 32   # c: features of the upsampled map
@@ -49,9 +50,6 @@ class MultiScaleConfig:
     @property
     def levels(self) -> int:
         return self.large.get("levels", 256)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def subsample(x: torch.Tensor) -> torch.Tensor:
@@ -89,8 +87,8 @@ class MultiScalePixelRNN(PixelNetwork):
         out[:, :, ::2, ::2] = self.small.run(small, arith)
         return out
 
-    def halo_rows(self) -> None:
-        return None
+    def wavefront_slope(self, width: int) -> None:
+        return None  # the small image's wavefront, then the large one's: no one plain wavefront
 
     def cache_channels(self) -> int:
         large = self.large.config
@@ -115,7 +113,7 @@ def small_sizes(tile_sizes: list[tuple[int, int]]) -> list[tuple[int, int]]:
 class MultiScaleStepper:
     """The small image of every tile first (at the even positions of the tile, in the small
     network's own wavefront order), then the large network's wavefront over each whole tile,
-    with the even positions known (interface: ``pixcodec.nets.incremental``)."""
+    with the even positions known (interface: ``base.Stepper``)."""
 
     def __init__(self, net: MultiScalePixelRNN, tile_sizes: list[tuple[int, int]]):
         self.net = net

@@ -22,7 +22,7 @@ Three ways to run the same weights:
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -30,15 +30,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import fixedpoint as fx
-from .arithmetic import FLOAT, PixelNetwork, exact_parameters
-from .incremental import FeatureCache, PixelCache, Taps, reach_of, slope_for, wavefront
+from .arithmetic import FLOAT, exact_parameters
+from .base import NetworkConfig, PixelNetwork, check_config
+from .incremental import FeatureCache, PixelCache, Taps, reach_of, wavefront
 from .kernels import integer_logits, neighbour_sums, residual_colour, stacked_neighbour_sums
-from .layers import (MaskedConv2d, channel_groups, check_levels, check_spatial_width,
-                     output_channels)
+from .layers import MaskedConv2d, channel_groups, output_channels
 
 
 @dataclass(frozen=True)
-class PixelCNNConfig:
+class PixelCNNConfig(NetworkConfig):
     colours: int = 3          # 3: RGB, 1: grayscale
     hidden: int = 32          # h of the paper; the residual stream has 2h channels
     blocks: int = 6           # residual blocks after the 7x7 mask-A layer
@@ -47,19 +47,7 @@ class PixelCNNConfig:
     spatial_width: int = 3    # width of the blocks' 3xW mask-B convolutions (3, 5 or 7)
 
     def __post_init__(self):
-        if self.colours not in (1, 3):
-            raise ValueError("colours must be 1 or 3")
-        check_levels(self.levels)
-        check_spatial_width(self.spatial_width)
-        fan_in = max(7 * 7 * self.colours, 3 * self.spatial_width * self.hidden,
-                     2 * self.hidden, self.out_features)
-        if fan_in > fx.MAX_FAN_IN:
-            raise ValueError(f"fan-in {fan_in} exceeds the exact-arithmetic bound {fx.MAX_FAN_IN}")
-        if min(self.hidden, self.out_features) < self.colours:
-            raise ValueError("every layer needs at least one channel per colour")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+        check_config(self, (self.hidden, self.out_features))
 
 
 class ResidualBlock(nn.Module):
@@ -73,23 +61,27 @@ class ResidualBlock(nn.Module):
         self.expand = MaskedConv2d(hidden, 2 * hidden, 1, "B", colours)
 
 
-class PixelCNN(PixelNetwork):
-    prefers_channels_last = True
-    band_passes_pay = False  # the compiled stepper encodes a 256 x 256 tile 1.6x faster
+class ResidualNetwork(PixelNetwork):
+    """What the two PixelCNNs share (this module's and ``logistic_pixelcnn``'s): the 7x7
+    mask-A input layer, the residual blocks and the head, with `groups` colour groups (1: none),
+    and what the coding path reads of them."""
 
-    def __init__(self, config: PixelCNNConfig):
+    prefers_channels_last = True
+    # The compiled steppers encode a 256 x 256 tile faster (the PixelCNN's: 1.6x), or as fast
+    # in less memory (the logistic one's).
+    band_passes_pay = False
+
+    def __init__(self, config, groups: int):
         super().__init__()
         self.config = config
-        h, c = config.hidden, config.colours
-        self.input_conv = MaskedConv2d(c, 2 * h, 7, "A", c)
-        self.blocks = nn.ModuleList(ResidualBlock(h, c, config.spatial_width)
+        h = config.hidden
+        self.input_conv = MaskedConv2d(config.colours, 2 * h, 7, "A", groups)
+        self.blocks = nn.ModuleList(ResidualBlock(h, groups, config.spatial_width)
                                     for _ in range(config.blocks))
-        self.head = MaskedConv2d(2 * h, config.out_features, 1, "B", c)
-        self.logits = MaskedConv2d(config.out_features, output_channels(config.levels) * c, 1,
-                                   "B", c)
+        self.head = MaskedConv2d(2 * h, config.out_features, 1, "B", groups)
 
-    def run(self, x: torch.Tensor, arith=FLOAT) -> torch.Tensor:
-        """Normalised pixels (B, C, H, W) -> output channels (B, C * per colour, H, W)."""
+    def trunk(self, x: torch.Tensor, arith=FLOAT) -> torch.Tensor:
+        """Normalised pixels (B, C, H, W) -> the head's output (B, F, H, W), before its ReLU."""
         conv, act = arith.conv, arith.act
         a = act(conv(self.input_conv, x))
         for block in self.blocks:
@@ -97,30 +89,33 @@ class PixelCNN(PixelNetwork):
             u = act(conv(block.spatial, F.relu(u)))
             u = act(conv(block.expand, F.relu(u)))
             a = act(a + u)
-        o = act(conv(self.head, F.relu(a)))
-        return conv(self.logits, F.relu(o))
+        return act(conv(self.head, F.relu(a)))
 
     def dependency_offsets(self) -> set[tuple[int, int]]:
         """(dy, dx) of every earlier position the output at (0, 0) can depend on."""
         return reach_of([self.input_conv] + [b.spatial for b in self.blocks])
 
-    def wavefront_slope(self, width: int) -> int:
-        return slope_for(self.dependency_offsets())
-
-    def halo_rows(self) -> int:
-        """Rows above a pixel that its tables can depend on."""
-        return max(-dy for dy, _ in self.dependency_offsets())
-
     def cache_channels(self) -> int:
-        """Float32 channels the stepper caches per position (sets the size of coding rounds)."""
         return self.config.colours + self.config.blocks * self.config.hidden
+
+
+class PixelCNN(ResidualNetwork):
+    def __init__(self, config: PixelCNNConfig):
+        super().__init__(config, config.colours)
+        self.logits = MaskedConv2d(config.out_features,
+                                   output_channels(config.levels) * config.colours, 1, "B",
+                                   config.colours)
+
+    def run(self, x: torch.Tensor, arith=FLOAT) -> torch.Tensor:
+        """Normalised pixels (B, C, H, W) -> output channels (B, C * per colour, H, W)."""
+        return arith.conv(self.logits, F.relu(self.trunk(x, arith)))
 
     def stepper(self, tile_sizes: list[tuple[int, int]]) -> "PixelCNNStepper":
         return PixelCNNStepper(self, tile_sizes)
 
 
 class ResidualStepper:
-    """What the PixelCNN steppers share (interface: ``pixcodec.nets.incremental``): the wavefront
+    """What the PixelCNN steppers share (interface: ``base.Stepper``): the wavefront
     over a round of tiles, the cached pixels the mask-A input layer reads, and per residual
     block the cached inputs of its spatial layer. Only those are kept (the other layers are
     pointwise); a step computes every layer at its positions alone, one colour group at a time
