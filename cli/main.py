@@ -134,7 +134,8 @@ def models(paths):
 @click.option("--name", metavar="NAME",
               help="The model's name, recorded in every file it codes: 1 to 64 printable ASCII "
                    "characters without spaces (default: the output file's name without .pxm). "
-                   "Never reuse a name for other weights.")
+                   "Give other weights another name (files record the weights' hash too, so "
+                   "each file still finds its own).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite the output.")
 @guarded
 def export(checkpoint, output, name, force):

@@ -7,7 +7,8 @@ Weights are safetensors (loading cannot run code) and their sha256 is checked be
 Models users train come as .pxm files (``pixcodec.modelfile``): named by path wherever a model
 is named (``use_model_file``), and found for decoding by name and hash in the files and folders
 given, then in ``$PIXCODEC_MODEL_PATH`` (``find_model``). Once read, a model file's model is
-known by its name for the rest of the process, like a shipped one.
+known for the rest of the process by its name and weights (``ModelName``): two files may give
+one name to different weights, and the .pxc files coded with each record both.
 
 The manifest's rules are here too: names (the container's rule), registry numbers, one model
 per default and alias and colour mode (``check_choices``), and the hand-over of a default or
@@ -37,6 +38,19 @@ from .planes import MODE_COLOURS
 
 MODEL_PATH_ENV = "PIXCODEC_MODEL_PATH"
 MODES = ("RGB", "L", "1")
+
+
+class ModelName(str):
+    """The name of a model read from a .pxm file, as files record it, knowing the sha256 of its
+    weights: what picks that model among others of its name (``model_info``, ``load_model``)."""
+
+    def __new__(cls, name: str, sha256: str):
+        self = super().__new__(cls, name)
+        self.sha256 = sha256
+        return self
+
+    def __reduce__(self):
+        return ModelName, (str(self), self.sha256)
 
 
 @dataclass(frozen=True)
@@ -181,13 +195,21 @@ def normalise_manifest(entries: dict[str, dict]) -> None:
                                        if k in given or k not in later}}
 
 
-# Models read from .pxm files in this process: name -> (info, network).
-_from_files: dict[str, tuple[ModelInfo, torch.nn.Module]] = {}
+# Models read from .pxm files in this process: (name, weights sha256) -> (info, network); and
+# for each name, the sha256 of the one read last (what the bare name means).
+_from_files: dict[tuple[str, str], tuple[ModelInfo, torch.nn.Module]] = {}
+_latest: dict[str, str] = {}
+
+
+def _file_model(name: str) -> tuple[ModelInfo, torch.nn.Module] | None:
+    sha256 = getattr(name, "sha256", None) or _latest.get(name)
+    return _from_files.get((name, sha256)) if sha256 else None
 
 
 def model_info(name: str) -> ModelInfo:
-    if name in _from_files:
-        return _from_files[name][0]
+    known = _file_model(name)
+    if known is not None:
+        return known[0]
     try:
         return manifest()[name]
     except KeyError:
@@ -213,7 +235,7 @@ def resolve_model(name: str | None, mode: str) -> str:
         return default_model(mode)
     if is_model_file(name):
         name = use_model_file(name)
-    if name not in manifest() and name not in _from_files:
+    if name not in manifest() and name not in _latest:
         fitting = sorted((not info.made_for(mode), info.name) for info in manifest().values()
                          if name in info.aliases and info.codes(mode))
         if fitting:
@@ -273,8 +295,9 @@ def weights_sha256(name: str) -> bytes:
 
 def load_model(name: str) -> torch.nn.Module:
     """The named network in eval mode, after checking its weights against the manifest."""
-    if name in _from_files:
-        return _from_files[name][1]
+    known = _file_model(name)
+    if known is not None:
+        return known[1]
     return _load_shipped(name)
 
 
@@ -301,12 +324,12 @@ def check_reference(reference: str) -> None:
 
 def is_model_file(reference: str) -> bool:
     """Whether a -m argument names a file rather than a model: a path to an existing file."""
-    return reference not in manifest() and reference not in _from_files \
+    return reference not in manifest() and reference not in _latest \
         and Path(reference).is_file()
 
 
-def use_model_file(path: str | Path) -> str:
-    """Read a .pxm file and make its model known by its name; returns the name."""
+def use_model_file(path: str | Path) -> ModelName:
+    """Read a .pxm file and make its model known by its name (and weights); returns the name."""
     from . import modelfile
     data = _read_model_file(Path(path))
     meta, net = modelfile.read(data, str(path))
@@ -320,23 +343,24 @@ def _read_model_file(path: Path) -> bytes:
         raise ModelError(f"{path}: cannot read ({exc.strerror})") from None
 
 
-def _register(meta: dict, net: torch.nn.Module, sha256: str, source: str) -> str:
+def _register(meta: dict, net: torch.nn.Module, sha256: str, source: str) -> ModelName:
+    """Make a model file's model known (modelfile.read's metadata and network) by its name and
+    weights; the bare name now means it."""
     name = meta["name"]
     if name in manifest():
         raise ModelError(f"{source}: names its model {name!r}, a shipped model's name; "
                          "export it under another name")
-    known = _from_files.get(name)
-    if known is not None and known[0].sha256 != sha256:
-        raise ModelError(f"{source}: another model named {name!r} ({known[0].weights}) with "
-                         "different weights is already in use")
-    about = meta.get("about", {})
-    measured = {"held-out bits/dim (training log)": about["heldout_bpd"]} \
-        if about.get("heldout_bpd") else {}
-    info = ModelInfo(name=name, architecture=meta["architecture"], config=meta["config"],
-                     weights=source, sha256=sha256, card="", default_for=None,
-                     measured=measured)
-    _from_files[name] = (info, net)
-    return name
+    known = _from_files.get((name, sha256))
+    if known is None:
+        about = meta.get("about", {})
+        measured = {"held-out bits/dim (training log)": about["heldout_bpd"]} \
+            if about.get("heldout_bpd") else {}
+        info = ModelInfo(name=ModelName(name, sha256), architecture=meta["architecture"],
+                         config=meta["config"], weights=source, sha256=sha256, card="",
+                         default_for=None, measured=measured)
+        known = _from_files[(name, sha256)] = (info, net)
+    _latest[name] = sha256
+    return known[0].name
 
 
 def model_search_path(given: list[str | Path] | tuple = ()) -> list[Path]:
@@ -347,12 +371,18 @@ def model_search_path(given: list[str | Path] | tuple = ()) -> list[Path]:
 
 
 def find_model(name: str, sha256: bytes, search: list[str | Path] | tuple = ()) -> str:
-    """Make the model a .pxc file names known, from a .pxm of that name and hash found on the
-    search path (``model_search_path``); one ModelError saying what to pass if there is none."""
+    """The model a .pxc file names by name and weights hash: shipped, read already, or read
+    now from a .pxm of that name and hash found on the search path (``model_search_path``); one
+    ModelError saying what to pass if there is none."""
     from . import modelfile
-    if name in _from_files or name in manifest():
+    if name in manifest():
         return name
-    wrong = None
+    known = _from_files.get((name, sha256.hex()))
+    if known is not None:
+        _latest[name] = sha256.hex()
+        return known[0].name
+    in_use = _file_model(name)  # the same name, other weights
+    wrong = in_use[0].weights if in_use else None
     for place in model_search_path(search):
         candidates = sorted(place.glob(f"*{modelfile.SUFFIX}")) if place.is_dir() else [place]
         for path in candidates:
@@ -381,3 +411,4 @@ def clear_caches() -> None:
     manifest.cache_clear()
     _load_shipped.cache_clear()
     _from_files.clear()
+    _latest.clear()

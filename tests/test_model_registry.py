@@ -1,7 +1,8 @@
 """One registry and one configuration rule for every model (issues 38 and 40): checkpoints,
 .pxm files, shipped models and the manifest all record every field of a network's
-configuration; a model's name follows the container's rule wherever it is made; and a model
-file's configuration is bounded before anything is built."""
+configuration; a model's name follows the container's rule wherever it is made; a model
+file's configuration is bounded before anything is built; and files coded with two models of
+one name but different weights each find their own."""
 import importlib.util
 import json
 import sys
@@ -16,6 +17,7 @@ from click.testing import CliRunner
 from PIL import Image
 from safetensors.torch import save as save_tensors
 
+import pixcodec
 from pixcodec import container, modelfile, zoo
 from pixcodec.cli.main import main
 from pixcodec.errors import ModelError
@@ -253,3 +255,46 @@ def test_a_file_must_hold_the_weights_its_config_asks_for_before_any_is_built(tm
     monkeypatch.setattr(modelfile, "make_network", no_build)
     output = refused_quickly(path, tmp_path)
     assert "the weights do not fit the configuration" in output
+
+
+# Issue 38 item 14: two models of one name, different weights.
+
+def test_two_models_of_one_name_each_decode_their_own_files(tmp_path):
+    (tmp_path / "models").mkdir()
+    for seed, label in ((0, "a"), (1, "b")):
+        ckpt = checkpoint(tmp_path / f"{label}.pt", seed=seed)
+        made = cli("export", ckpt, "-o", tmp_path / "models" / f"m-{label}.pxm", "--name", "m")
+        assert made.exit_code == 0, made.output
+    originals = {}
+    for k, label in enumerate("ab"):
+        zoo.clear_caches()  # as if compressed by separate runs
+        originals[label] = bars(tmp_path / f"{label}.png", shift=k)
+        made = cli("compress", tmp_path / f"{label}.png", "-m",
+                   tmp_path / "models" / f"m-{label}.pxm")
+        assert made.exit_code == 0, made.output
+    zoo.clear_caches()
+    done = cli("decompress", tmp_path / "a.pxc", tmp_path / "b.pxc", "-o", tmp_path / "out",
+               "--model-dir", tmp_path / "models", "--jobs", "1")
+    assert done.exit_code == 0, done.output
+    for label, pixels in originals.items():
+        assert np.array_equal(np.array(Image.open(tmp_path / "out" / f"{label}.png")), pixels)
+    zoo.clear_caches()
+    (tmp_path / "models" / "m-a.pxm").unlink()
+    wrong = cli("decompress", tmp_path / "a.pxc", "-o", tmp_path / "x.png",
+                "--model-dir", tmp_path / "models")
+    assert wrong.exit_code == 1 and "different weights for model 'm'" in wrong.output
+
+
+def test_one_process_codes_with_two_models_of_one_name(tmp_path):
+    """Both are known at once, each by its weights; a bare name means the one read last."""
+    pixels = bars(tmp_path / "bars.png")
+    made = []
+    for seed in (0, 1):
+        path = tmp_path / f"m{seed}.pxm"
+        path.write_bytes(modelfile.export(checkpoint(tmp_path / f"{seed}.pt", seed=seed), "m"))
+        made.append((pixcodec.compress(tmp_path / "bars.png", str(path)),
+                     modelfile.sha256(path.read_bytes())))
+    assert made[0][1] != made[1][1] and zoo.model_info("m").sha256 == made[1][1]
+    for data, sha256 in made:
+        assert container.model_plane_of(data).weights_sha256.hex() == sha256
+        assert np.array_equal(pixcodec.decompress(data) > 0, pixels)
