@@ -53,3 +53,33 @@ def gather(cache, centres, offsets, out, first):
             base = first + t * channels
             for c in range(channels):
                 out[n, base + c] = cache[row, c]
+
+
+@numba.njit(cache=True, nogil=True)
+def residual_block(stream, cache, index, offsets, reduce_w, reduce_b, reduce_m, reduce_s,
+                   input_m, input_s, spatial_w, spatial_b, spatial_m, spatial_s, expand_w,
+                   expand_b, expand_m, expand_s, limit):
+    """One residual block at N positions, in place on the stream (N, 2h): the 8-bit codes of
+    ReLU(stream), the 1x1 reduction (whose codes are written to the block's cache at `index`
+    for later positions), the 3xW spatial layer over the cached neighbours and the centre, the
+    1x1 expansion added to the stream. Weights are (inputs, outputs) matrices of integers in
+    float32 (or float64, for both paths of the tests); products by BLAS (np.dot), exact."""
+    n = stream.shape[0]
+    hidden = reduce_w.shape[1]
+    dtype = reduce_w.dtype
+    codes = np.empty(stream.shape, dtype)
+    stream_codes(stream, input_m, input_s, codes)
+    reduced = np.empty((n, hidden), dtype)
+    requantize(np.dot(codes, reduce_w), reduce_b, reduce_m, reduce_s, 0, 255, reduced)
+    for i in range(n):
+        for c in range(hidden):
+            cache[index[i], c] = reduced[i, c]
+    taps = len(offsets) * hidden
+    x = np.empty((n, taps + hidden), dtype)
+    gather(cache, index, offsets, x, 0)
+    x[:, taps:] = reduced
+    spatial = np.empty((n, hidden), dtype)
+    requantize(np.dot(x, spatial_w), spatial_b, spatial_m, spatial_s, 0, 255, spatial)
+    update = np.empty(stream.shape, np.float32)
+    requantize(np.dot(spatial, expand_w), expand_b, expand_m, expand_s, -limit, limit, update)
+    add_to_stream(stream, update, limit)

@@ -35,6 +35,7 @@ from .wavefront import slope_for, wavefront, wavefront_steps
 STREAM_LIMIT = int(fx.ACT_LIMIT) << fx.ACT_BITS  # the stream's clamp, as in the float64 path
 MEAN_LIMIT = 4 << mixture.MEAN_BITS
 NO_CLAMP = 1 << 62
+PASS_POSITIONS = 2048  # positions a band of the parallel pass holds: any value, the same integers
 PIXEL_PAD = 3  # the input layer's 7x7 window, the predictors' 5x5 and CALIC's reach
 EDGE_OFFSETS = [(-1, 0), (0, -1), (-1, -1)]  # N, W, NW: the median edge detector's inputs
 # W, WW, N, NN, NE, NW, NNE: CALIC's gradient-adjusted prediction's inputs
@@ -196,14 +197,22 @@ class IntegerLogisticPixelCNN:
 
     def mixture(self, tiles: np.ndarray) -> "IntegerMixture":
         """The parallel pass: every position of a round of tiles (T, H, W, C) uint8, all of
-        the same size, in raster order within each tile."""
+        the same size, in raster order within each tile. Band by band of rows, each layer at
+        a whole band at once: a band's positions depend only on rows above and positions to
+        their left, and its work arrays stay a few MB whatever the tile."""
         t, h, w, _ = tiles.shape
         state = _RoundState(self, [(h, w)] * t)
         tile, row, col = (a.ravel() for a in np.meshgrid(np.arange(t), np.arange(h),
                                                           np.arange(w), indexing="ij"))
         state.pixels.array[state.pixels.index(tile, row, col)] = (
             tiles.reshape(-1, self.colours).astype(np.float32) - 128)
-        return state.run(tile, row, col)
+        rows_per_band = max(1, PASS_POSITIONS // (t * w))
+        bands = [np.flatnonzero((row >= top) & (row < top + rows_per_band))
+                 for top in range(0, h, rows_per_band)]
+        out = np.empty((len(tile), self.params.matrix.shape[1]), dtype=np.int64)
+        for band in bands:
+            out[band] = state.outputs(tile[band], row[band], col[band])
+        return IntegerMixture(out, self.colours, self.components)
 
     def exact_tables(self, tiles: np.ndarray) -> np.ndarray:
         """int64 tables (T, H, W, C, 256) of a round of tiles (T, H, W, C) uint8."""
@@ -240,19 +249,23 @@ class _RoundState:
     def run(self, tile: np.ndarray, row: np.ndarray, col: np.ndarray) -> "IntegerMixture":
         """The mixture at these positions, whose neighbours are in the caches (their spatial
         inputs are written here, for later positions)."""
+        return IntegerMixture(self.outputs(tile, row, col), self.net.colours,
+                              self.net.components)
+
+    def outputs(self, tile: np.ndarray, row: np.ndarray, col: np.ndarray) -> np.ndarray:
+        """The network's integer outputs (N, channels) at these positions (see ``run``)."""
         net = self.net
         index = self.pixels.index(tile, row, col)
         stream = net.input_conv.apply(self.pixels.gather(index), -STREAM_LIMIT, STREAM_LIMIT)
         for b in range(net.blocks):
             cache = self.block_inputs[b]
-            at = cache.index(tile, row, col)
-            reduced = net.reduce[b].apply(net.reduce[b].codes_of(stream), 0, 255)
-            cache.array[at] = reduced  # before the gather: in a parallel pass, the neighbours
-            x = cache.gather(at, extra=reduced.shape[1])  # the neighbours, then the centre
-            x[:, x.shape[1] - reduced.shape[1]:] = reduced
-            spatial = net.spatial[b].apply(x, 0, 255)
-            update = net.expand[b].apply(spatial, -STREAM_LIMIT, STREAM_LIMIT)
-            kernels.add_to_stream(stream, update, STREAM_LIMIT)
+            reduce, spatial, expand = net.reduce[b], net.spatial[b], net.expand[b]
+            kernels.residual_block(
+                stream, cache.array, cache.index(tile, row, col), cache.offsets,
+                reduce.matrix, reduce.bias, reduce.multiplier, reduce.shift,
+                reduce.input_multiplier, reduce.input_shift,
+                spatial.matrix, spatial.bias, spatial.multiplier, spatial.shift,
+                expand.matrix, expand.bias, expand.multiplier, expand.shift, STREAM_LIMIT)
         features = net.head.apply(net.head.codes_of(stream), 0, 255)
         out = net.params.apply(features, -NO_CLAMP, NO_CLAMP, dtype=np.int64)
         k, c = net.components, net.colours
@@ -269,7 +282,7 @@ class _RoundState:
             guess = gradient_adjusted(*(16 * around.astype(np.int64)).transpose(1, 0, 2))
             means += net.gap.apply(guess, -NO_CLAMP, NO_CLAMP, dtype=np.int64)
         np.clip(means, -MEAN_LIMIT, MEAN_LIMIT, out=means)
-        return IntegerMixture(out, c, k)
+        return out
 
 
 class IntegerMixture(mixture.QuantizedMixture):
