@@ -26,14 +26,11 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-import torch
-from safetensors.torch import load as load_safetensors
-
 from .container import valid_model_name
 from .errors import ModelError
 from .limits import DEFAULT_TILE
 
-from .nets.presets import LATER_FIELDS, make_config, make_network, normalise_config
+from .engine import network as engine
 from .planes import MODE_COLOURS
 
 MODEL_PATH_ENV = "PIXCODEC_MODEL_PATH"
@@ -74,6 +71,9 @@ class ModelInfo:
 
     @functools.cached_property
     def _network_config(self):
+        if self.architecture == engine.ARCHITECTURE:
+            return _EngineConfig(**engine.check_config(self.config))
+        from .nets.presets import make_config  # torch: only for the float64 networks
         return make_config(self.architecture, self.config)
 
     @property
@@ -95,6 +95,32 @@ class ModelInfo:
         """Whether the model codes `mode` images as its own kind (a binary model 1-bit ones),
         not as a fallback (a gray one 1-bit ones): what an alias picks first."""
         return self.codes(mode) and (mode != "1" or self.levels == 2)
+
+
+@dataclass(frozen=True)
+class _EngineConfig:
+    """An integer network's configuration (``pixcodec.engine.network``), read without torch."""
+    colours: int
+    hidden: int
+    blocks: int
+    out_features: int
+    components: int
+    predictor: int
+    spatial_width: int
+    edge_predictor: bool
+    gap_predictor: bool
+    levels: int
+    quantized: bool
+
+
+def normalised_config(architecture: str, config: dict) -> dict:
+    """Every field of a configuration written out (``presets.normalise_config``); an integer
+    network's is its float network's, quantized."""
+    from .nets.presets import normalise_config
+
+    if architecture == engine.ARCHITECTURE:
+        return engine.check_config(normalise_config("logistic_pixelcnn", config))
+    return normalise_config(architecture, config)
 
 
 def _weights_dir():
@@ -170,7 +196,7 @@ def add_to_manifest(entries: dict[str, dict], name: str, architecture: str, conf
     entries[name] = {
         "id": old.get("id", max((e["id"] for e in entries.values()), default=0) + 1),
         "architecture": architecture,
-        "config": normalise_config(architecture, config),
+        "config": normalised_config(architecture, config),
         "weights": f"{name}.safetensors",
         "sha256": hashlib.sha256(weights).hexdigest(),
         "card": f"{name}.md",
@@ -188,9 +214,11 @@ def normalise_manifest(entries: dict[str, dict]) -> None:
     """Write out every field of each entry's configuration (after those it gives, in their
     order), whatever a later default says, but for a field added after the entry was written
     (presets.LATER_FIELDS: absent, it means what the network was without it)."""
+    from .nets.presets import LATER_FIELDS
+
     for entry in entries.values():
         given, later = entry["config"], LATER_FIELDS.get(entry["architecture"], ())
-        full = normalise_config(entry["architecture"], given)
+        full = normalised_config(entry["architecture"], given)
         entry["config"] = {**given, **{k: v for k, v in full.items()
                                        if k in given or k not in later}}
 
@@ -308,6 +336,14 @@ def _load_shipped(name: str) -> torch.nn.Module:
     if hashlib.sha256(data).hexdigest() != info.sha256:
         raise ModelError(f"weights of model {name!r} do not match their recorded sha256 "
                          "(damaged installation?)")
+    if info.architecture == engine.ARCHITECTURE:  # integers, read without torch
+        try:
+            return engine.load(info.config, data)
+        except ValueError as exc:
+            raise ModelError(f"model {name!r}: {exc}") from None
+    from safetensors.torch import load as load_safetensors
+
+    from .nets.presets import make_network
     net = make_network(info.architecture, info.config)
     net.load_state_dict(load_safetensors(data))
     return net.eval()

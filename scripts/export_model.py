@@ -10,7 +10,10 @@ own, and the default and aliases handed over from the older models by the regist
 (`zoo.hand_over`). The card and the measured figures are written by scripts/measure_model.py;
 an older model that hands over a default or an alias has its card's sentence on them rewritten
 (until which model). `--normalise-manifest` only writes out every field of every entry's
-configuration (after a field is added to a configuration class).
+configuration (after a field is added to a configuration class). A quantized network's
+checkpoint ships as its integer form (`integer_logistic_pixelcnn`: int8/int16 weights, int64
+biases and requantization constants, `pixcodec.nets.quantized.integer_parameters`), which the
+integer engine codes with, without torch.
 """
 from __future__ import annotations
 
@@ -22,8 +25,10 @@ from pathlib import Path
 from safetensors.torch import save
 
 from pixcodec import modelfile, zoo
+from pixcodec.engine import network as engine
 from pixcodec.errors import ModelError
-from pixcodec.train import load_checkpoint, model_weights
+from pixcodec.nets.quantized import integer_safetensors
+from pixcodec.train import load_checkpoint, model_weights, network_from_checkpoint
 
 from measure_model import hand_over  # scripts/, the path of a script run
 
@@ -54,11 +59,17 @@ def main() -> None:
     except ModelError as exc:
         sys.exit(str(exc))
     state = load_checkpoint(args.checkpoint)
-    weights = {k: v.contiguous() for k, v in model_weights(state).items()}
-    blob = save(weights, metadata={"name": args.name, "step": str(state["step"])})
-    handed_over = zoo.add_to_manifest(manifest, args.name, state["architecture"],
-                                      state["config"], blob, args.default_for, args.alias,
-                                      args.tile)
+    metadata = {"name": args.name, "step": str(state["step"])}
+    architecture = state["architecture"]
+    if state["config"].get("quantized"):  # its integer form, which the engine codes with
+        net = network_from_checkpoint(args.checkpoint)
+        blob = integer_safetensors(net, metadata)
+        architecture = engine.ARCHITECTURE
+    else:
+        weights = {k: v.contiguous() for k, v in model_weights(state).items()}
+        blob = save(weights, metadata=metadata)
+    handed_over = zoo.add_to_manifest(manifest, args.name, architecture, state["config"], blob,
+                                      args.default_for, args.alias, args.tile)
     (MODELS / f"{args.name}.safetensors").write_bytes(blob)
     manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
     for other, lost_default, lost_aliases in handed_over:

@@ -133,3 +133,25 @@ def test_tiles_round_trip_through_the_engine_coder():
     # the ideal length is the NLL of the tables the stepper gives
     tables = engine.exact_tables(tiles[0][None])[0]
     assert coded[0][1] == pytest.approx(bits_per_subpixel(tables, tiles[0]) * tiles[0].size)
+
+
+def test_an_integer_model_file_loads_exactly_and_a_wrong_one_is_refused():
+    from pixcodec.engine import network
+    from pixcodec.nets.quantized import integer_safetensors
+    from safetensors.numpy import load as load_arrays, save
+
+    net = quantized_net(5)
+    data = integer_safetensors(net)
+    config = net.config.to_dict()
+    loaded = network.load(config, data)
+    image = smooth_images(np.random.default_rng(5), 1, 9, 9)
+    np.testing.assert_array_equal(loaded.exact_tables(image), engine_of(net).exact_tables(image))
+    params = load_arrays(data)
+    for bad_config in ({**config, "blocks": 10**6}, {**config, "hidden": "8"},
+                       {**config, "extra": 1}, {**config, "quantized": False}):
+        with pytest.raises(ValueError):
+            network.load(bad_config, data)
+    for name, value in (("head.shift", np.full_like(params["head.shift"], 70)),
+                        ("head.weight", params["head.weight"].astype(np.int16))):
+        with pytest.raises(ValueError, match=name.replace(".", r"\.")):
+            network.load(config, save({**params, name: value}))

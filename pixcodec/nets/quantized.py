@@ -226,3 +226,12 @@ def integer_parameters(net: nn.Module) -> dict[str, np.ndarray]:
         m, s = multiplier_and_shift(np.array([stream / steps[name]]))
         out[f"{name}.input_multiplier"], out[f"{name}.input_shift"] = m, s
     return out
+
+
+def integer_safetensors(net: nn.Module, metadata: dict[str, str] | None = None) -> bytes:
+    """The integer network as a safetensors file's bytes: what a shipped integer model holds
+    (``pixcodec.engine.network.load`` reads it)."""
+    from safetensors.numpy import save
+
+    return save({name: np.ascontiguousarray(value)
+                 for name, value in integer_parameters(net).items()}, metadata=metadata)
