@@ -14,20 +14,18 @@ The fit runs on the trunk's features, computed once in float32: the adapted laye
 them, so each step of Adam costs a matrix product over a random sample of pixels, plus a price
 on the change's size (_RATE_BITS). The change is stored as integers times 2**-step, with the
 step (STEP_CHOICES) that saves the most net of its bytes, and kept only when the float NLL it
-saves exceeds what it costs to store.
+saves exceeds what it costs to store. The section's bytes: pixcodec/sections.py (Adaptation).
 """
 from __future__ import annotations
 
 import copy
 import functools
 import math
-from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import container
 from .errors import FormatError
 from .likelihood import float_bits
 from .nets import logistic
@@ -35,12 +33,12 @@ from .nets.layers import normalise_pixels
 from .nets.logistic_pixelcnn import LogisticPixelCNN
 from .orientation import AS_IS, ORIENTATIONS, oriented
 from .scheduling import coding_threads, in_groups
+from .sections import STEP_CHOICES, Adaptation, unpack_adaptation
 
 EFFORTS = (0, 1, 2)
 DEFAULT_EFFORT = 2
-# A coarser step stores fewer bytes and loses more of the fit; files from before the choice
-# was made all use 10.
-STEP_CHOICES = (7, 8, 9, 10, 11)
+# The parameters an adaptation of each level (sections.ADAPT_LEVELS) changes, in the order its
+# section stores them.
 _PARAMETERS = {1: ("params.bias", "predictor.weight", "predictor.bias"),
                2: ("params.weight", "params.bias", "predictor.weight", "predictor.bias")}
 # Chosen on held-out photos (bsd68 and unsplash-quarter, never Kodak): a constant 1e-3 made
@@ -57,50 +55,12 @@ _SECTION_OVERHEAD = 12   # bytes of an ADPT section besides its body
 # subpixel of the image (an L1 penalty). Changes that save little then stay at zero and pack
 # small. Chosen on held-out photos (docs/TRAINING.md); 0 before 2026-12-03.
 _RATE_BITS = 1.5
-# The level byte's bit 4: the values are stored zigzagged (0, -1, 1, -2, ... as 0, 1, 2, 3, ...)
-# as uint16, all low bytes then all high bytes: small changes give long runs of zero high bytes
-# (about 20 % fewer bytes after LZMA). Without it (files before 2026-12-03): int16 little-endian.
-ZIGZAG_PLANES = 0x10
 # Below this many subpixels no fit is tried: the smallest section (~500 bytes) would need more
 # than the 0.1-0.2 bits/dim the fits saved on photos, and a fit costs ~400 Adam steps.
 MIN_SUBPIXELS = 2**15
 # The orientation is judged on a window of at most this many pixels in the middle of the image
 # (a pass of the network in each of the eight; chosen on held-out photos, docs/TRAINING.md).
 ORIENTATION_WINDOW = 2**17
-
-
-@dataclass(frozen=True)
-class Adaptation:
-    level: int
-    step_bits: int                   # the deltas are in units of 2**-step_bits
-    deltas: tuple[np.ndarray, ...]   # int16, one per parameter of the level
-
-    def pack(self) -> bytes:
-        values = np.concatenate([d.ravel() for d in self.deltas])
-        return (bytes([self.level | ZIGZAG_PLANES, self.step_bits])
-                + container.pack_lzma(_zigzag_planes(values)))
-
-    @classmethod
-    def quantize(cls, level: int, step_bits: int, deltas: list[np.ndarray]) -> "Adaptation":
-        return cls(level, step_bits, tuple(
-            np.clip(np.round(d * 2.0**step_bits), -2**15, 2**15 - 1).astype(np.int16)
-            for d in deltas))
-
-    def values(self) -> list[np.ndarray]:
-        """The deltas as float64 numbers."""
-        return [d.astype(np.float64) * 2.0**-self.step_bits for d in self.deltas]
-
-
-def _zigzag_planes(values: np.ndarray) -> bytes:
-    wide = values.astype(np.int32)
-    zigzag = np.where(wide >= 0, 2 * wide, -2 * wide - 1).astype(np.uint16)
-    return (zigzag & 0xFF).astype(np.uint8).tobytes() + (zigzag >> 8).astype(np.uint8).tobytes()
-
-
-def _from_zigzag_planes(raw: bytes) -> np.ndarray:
-    planes = np.frombuffer(raw, dtype=np.uint8).reshape(2, -1).astype(np.int32)
-    zigzag = planes[0] | planes[1] << 8
-    return np.where(zigzag % 2 == 0, zigzag // 2, -(zigzag + 1) // 2).astype(np.int16)
 
 
 def adaptable(net: torch.nn.Module) -> bool:
@@ -118,23 +78,10 @@ def parameter_shapes(net: torch.nn.Module, level: int) -> list[torch.Size]:
 
 
 def unpack(data: bytes, net: torch.nn.Module) -> Adaptation:
-    """An ADPT section's body, checked against the model it adapts."""
+    """An ADPT section's body (pixcodec.sections), checked against the model it adapts."""
     if not adaptable(net):
         raise FormatError("ADPT section for a model that cannot be adapted")
-    level = data[0] & ~ZIGZAG_PLANES if len(data) >= 2 else None
-    if level not in _PARAMETERS or data[1] not in STEP_CHOICES:
-        raise FormatError("corrupted ADPT section (unknown level or step)")
-    shapes = parameter_shapes(net, level)
-    size = 2 * sum(math.prod(s) for s in shapes)
-    raw = container.unpack_lzma(data[2:], size, "ADPT")
-    values = (_from_zigzag_planes(raw) if data[0] & ZIGZAG_PLANES
-              else np.frombuffer(raw, dtype="<i2"))
-    deltas, pos = [], 0
-    for shape in shapes:
-        n = math.prod(shape)
-        deltas.append(values[pos:pos + n].reshape(shape))
-        pos += n
-    return Adaptation(level, data[1], tuple(deltas))
+    return unpack_adaptation(data, functools.partial(parameter_shapes, net))
 
 
 def apply(net: torch.nn.Module, adaptation: Adaptation | None) -> torch.nn.Module:

@@ -1,5 +1,6 @@
 """The Python API: images or arrays in, .pxc bytes out, and back. Which plane of an image goes
-to which section, and the value rules: pixcodec.planes; the bytes: pixcodec.container."""
+to which section, and the value rules: pixcodec.planes; the bytes: pixcodec.container (the
+file) and pixcodec.sections (each section's body)."""
 from __future__ import annotations
 
 import os
@@ -12,18 +13,20 @@ import numpy as np
 from . import adapt, container, zoo
 from .codec import decode_interleaved, decode_pixels, decode_tiles
 from .coder import CODER_ID, CODERS
-from .container import ModelPlane, tile_checksum
+from .container import tile_checksum
 from .encoder import CodedTiles, encode_pixels, encode_tiles
 from .errors import ArgumentError, FormatError, ModelError, UnsupportedImageError
 from .imageio import (GRAY_ALPHA, PALETTE, RGBA, PngImage, check_chunks, image_from_array,
                       read_image)
 from .limits import DEFAULT_MAX_METADATA, DEFAULT_MAX_PIXELS, MAX_TILE
 from .orientation import AS_IS, coded_size, restored
-from .scheduling import Progress, useful_workers
-from .workers import stop_spares
 from .planes import (ADAPT, ALPHA, CHUNKS, COLOUR, INDICES, LOW_BYTES, MODEL_CHANNELS,
-                     model_mode, model_symbols, samples_of_symbols,
-                     to_eight_bits)
+                     low_byte_deltas, model_mode, model_symbols, samples_of_symbols,
+                     sixteen_bit_samples, to_eight_bits)
+from .scheduling import Progress, useful_workers
+from .sections import (ModelPlane, pack_chunks, pack_lzma, pack_model_plane, unpack_chunks,
+                       unpack_lzma, unpack_model_plane)
+from .workers import stop_spares
 
 
 # What the API reads: a path, a bytes-like object (bytes, bytearray, memoryview, a uint8 array)
@@ -156,11 +159,11 @@ class _Prepared:
             image = image.stripped()
         sections = {}
         if image.before_idat or image.after_idat:
-            sections[CHUNKS] = container.pack_chunks(image.before_idat, image.after_idat)
+            sections[CHUNKS] = pack_chunks(image.before_idat, image.after_idat)
         coder_model = net = values = None
         turn = AS_IS
         if image.colour_type == PALETTE:
-            sections[INDICES] = container.pack_lzma(image.samples.tobytes())
+            sections[INDICES] = pack_lzma(image.samples.tobytes())
         else:
             coder_model, values = _model_plane_input(image, model)
             tile = tile or coder_model.info.coding_tile
@@ -173,11 +176,9 @@ class _Prepared:
             net = adapt.apply(coder_model.net, adaptation)
         if image.colour_type in (GRAY_ALPHA, RGBA):
             alpha = to_eight_bits(image.samples[:, :, -1], image.bit_depth)
-            sections[ALPHA] = container.pack_lzma(alpha.tobytes())
+            sections[ALPHA] = pack_lzma(alpha.tobytes())
         if image.bit_depth == 16:
-            high = (image.samples >> 8).astype(np.uint8)
-            low = (image.samples & 0xFF).astype(np.uint8)
-            sections[LOW_BYTES] = container.pack_lzma((low - high).tobytes())  # wraps mod 256
+            sections[LOW_BYTES] = pack_lzma(low_byte_deltas(image.samples).tobytes())
         return cls(image, sections, coder_model, net, values, tile, turn)
 
     def finish(self, coded: CodedTiles | None) -> Compressed:
@@ -185,7 +186,7 @@ class _Prepared:
         image, sections, name, nll_bits = self.image, dict(self.sections), None, 0.0
         if coded is not None:
             name, nll_bits = self.coder_model.name, coded.nll_bits
-            sections[COLOUR] = container.pack_model_plane(ModelPlane(
+            sections[COLOUR] = pack_model_plane(ModelPlane(
                 name, self.coder_model.weights_sha256, CODER_ID, self.tile, coded.streams,
                 coded.checksums if len(coded.streams) > 1 else None, self.coder_model.info.id,
                 orientation=self.orientation))
@@ -299,7 +300,7 @@ class _Parsed:
         height, width, depth = header.height, header.width, header.bit_depth
         plane, coder_model = _checked_model_plane(sections[COLOUR], header, models) \
             if COLOUR in sections else (None, None)
-        before, after = (container.unpack_chunks(sections[CHUNKS], max_metadata)
+        before, after = (unpack_chunks(sections[CHUNKS], max_metadata)
                          if CHUNKS in sections else ((), ()))
         try:
             check_chunks(before, after, header.colour_type, depth)
@@ -308,14 +309,14 @@ class _Parsed:
         # The LZMA sections first: cheap, and no pixel memory is taken before they prove sound.
         indices = alpha = low_delta = None
         if INDICES in sections:
-            indices = container.unpack_lzma(sections[INDICES], height * width, "INDX")
+            indices = unpack_lzma(sections[INDICES], height * width, "INDX")
             if max(indices) >= 2 ** depth:
                 raise FormatError(f"palette indices exceed {depth} bits: the file is corrupted")
         if ALPHA in sections:
-            alpha = container.unpack_lzma(sections[ALPHA], height * width, "ALPH")
+            alpha = unpack_lzma(sections[ALPHA], height * width, "ALPH")
         if LOW_BYTES in sections:
             size = height * width * header.channels
-            low_delta = np.frombuffer(container.unpack_lzma(sections[LOW_BYTES], size, "LOWB"),
+            low_delta = np.frombuffer(unpack_lzma(sections[LOW_BYTES], size, "LOWB"),
                                       dtype=np.uint8).reshape(height, width, header.channels)
         net = None
         if plane is not None:
@@ -361,7 +362,7 @@ class _Parsed:
         if symbols is not None:
             values[:, :, :symbols.shape[2]] = restored(symbols, self.plane.orientation)
         if depth == 16:
-            samples = (values.astype(np.uint16) << 8) | (self.low_delta + values)  # wraps
+            samples = sixteen_bit_samples(values, self.low_delta)
         elif header.colour_type == PALETTE:
             samples = values
         else:  # gray or RGB, with 8-bit alpha where there is one (alpha needs depth 8 or 16)
@@ -376,7 +377,7 @@ def _checked_model_plane(data: bytes, header: container.Header,
                          models: Sequence[str | Path] = ()) -> tuple[ModelPlane, zoo.Model]:
     """The COLR section and its model, after checking that this pixcodec has (or finds) the
     model and the coder."""
-    plane = container.unpack_model_plane(data, header)
+    plane = unpack_model_plane(data, header)
     if plane.coder not in CODERS:
         raise FormatError(f"unknown entropy coder id {plane.coder}")
     try:
@@ -402,7 +403,8 @@ def compress(source: Source | np.ndarray, model: str | None = None, *,
 
 
 def decompress(data: Source, models: Sequence[str | Path] = ()) -> np.ndarray:
-    """A .pxc file (bytes-like, path or binary file object) -> the samples: (H, W) for one channel, else (H, W, C); uint8, or uint16 for
-    16-bit images; palette indices for palette images (`decode` gives the whole PngImage)."""
+    """A .pxc file (bytes-like, path or binary file object) -> the samples: (H, W) for one
+    channel, else (H, W, C); uint8, or uint16 for 16-bit images; palette indices for palette
+    images (`decode` gives the whole PngImage)."""
     samples = decode(data, models=models).pixels
     return samples[:, :, 0] if samples.shape[2] == 1 else samples

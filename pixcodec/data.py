@@ -13,8 +13,8 @@ import numpy as np
 from PIL import Image
 
 from .errors import PixcodecError, UnsupportedImageError
-from .container import DEFAULT_MAX_PIXELS
 from .imageio import GRAY, RGB, read_image
+from .limits import DEFAULT_MAX_PIXELS
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".webp", ".tif", ".tiff"}
 

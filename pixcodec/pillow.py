@@ -23,6 +23,8 @@ from PIL import Image, ImageFile, PngImagePlugin
 from . import api, container
 from .errors import PixcodecError
 from .imageio import png_header_bytes, write_png
+from .planes import CHUNKS
+from .sections import unpack_chunks
 
 FORMAT = "PXC"
 
@@ -39,8 +41,7 @@ class PxcImageFile(ImageFile.ImageFile):
         self._pxc = self.fp.read()
         try:
             header, sections = container.unpack(self._pxc)
-            before = container.unpack_chunks(sections[container.CHUNKS])[0] \
-                if container.CHUNKS in sections else ()
+            before = unpack_chunks(sections[CHUNKS])[0] if CHUNKS in sections else ()
         except PixcodecError as exc:
             raise SyntaxError(f"not a valid pixcodec file: {exc}") from None
         # The PNG header alone tells Pillow's PNG plugin the mode and info the file will have.

@@ -74,6 +74,17 @@ def from_eight_bits(values: np.ndarray, depth: int) -> np.ndarray:
     return values
 
 
+def low_byte_deltas(samples: np.ndarray) -> np.ndarray:
+    """What LOWB holds of 16-bit samples: each low byte minus its high byte (to_eight_bits),
+    mod 256."""
+    return (samples & 0xFF).astype(np.uint8) - to_eight_bits(samples, 16)  # wraps mod 256
+
+
+def sixteen_bit_samples(high: np.ndarray, deltas: np.ndarray) -> np.ndarray:
+    """Inverse of low_byte_deltas: uint16 samples from their high bytes and LOWB's values."""
+    return (high.astype(np.uint16) << 8) | (deltas + high)  # wraps mod 256
+
+
 def model_symbols(samples: np.ndarray, depth: int, levels: int) -> np.ndarray:
     """(H, W, C) uint8 symbols a model of `levels` codes for gray or RGB samples: a binary
     model codes 1-bit samples as they are, an 8-bit one their 8-bit values."""

@@ -20,7 +20,7 @@ import numpy as np
 
 from pixcodec import zoo
 from pixcodec.encoder import encode_pixels
-from pixcodec.container import pack_lzma
+from pixcodec.sections import pack_lzma
 from pixcodec.imageio import read_image
 
 LIMIT = 2**28

@@ -9,11 +9,12 @@ import torch
 from PIL import Image
 from safetensors.torch import save
 
-from pixcodec import adapt, container, zoo
+from pixcodec import adapt, zoo
 
 from pixcodec.nets import PixelCNN, PixelCNNConfig
 from pixcodec.nets.logistic_pixelcnn import LogisticPixelCNN, LogisticPixelCNNConfig
 from pixcodec.nets.pixelrnn import PixelRNN, PixelRNNConfig
+from pixcodec.sections import ModelPlane, model_plane_of
 
 
 @pytest.fixture(autouse=True)
@@ -144,10 +145,10 @@ def add_network(folder: Path, name: str, net, architecture: str, **entry) -> Non
 
 
 
-def model_plane(data: bytes) -> container.ModelPlane:
+def model_plane(data: bytes) -> ModelPlane:
     """The COLR section of a .pxc file (model, weights hash, coder, tile, streams), with the
     name of a model the file gives by registry number."""
-    plane = container.model_plane_of(data)
+    plane = model_plane_of(data)
     return plane if plane.model else dataclasses.replace(plane,
                                                          model=zoo.model_by_id(plane.model_id))
 

@@ -30,6 +30,7 @@ from pixcodec import container, zoo
 from pixcodec.container import COLOUR, MAGIC, SECTION_ORDER, VERSION
 from pixcodec.errors import PixcodecError
 from pixcodec.imageio import Chunk, PngImage, read_png, write_png
+from pixcodec.sections import model_plane_of, pack_model_plane
 
 # Decoding a file whose edited dimensions are within the limit runs the model over them:
 # keep that short. (Real files use --max-pixels the same way.) Likewise the metadata.
@@ -97,11 +98,11 @@ def assemble(parts: Parts, lengths: dict[int, bytes] | None = None) -> bytes:
     if flags is None:
         flags = sum(1 << SECTION_ORDER.index(kind) for kind, _ in parts.sections
                     if kind in SECTION_ORDER)
-    out = [MAGIC, bytes([VERSION]), container._varint(parts.width),
-           container._varint(parts.height), bytes([parts.image, flags]), parts.checksum]
+    out = [MAGIC, bytes([VERSION]), container.varint(parts.width),
+           container.varint(parts.height), bytes([parts.image, flags]), parts.checksum]
     for i, (_, body) in enumerate(parts.sections):
         if i < len(parts.sections) - 1:
-            out.append((lengths or {}).get(i, container._varint(len(body))))
+            out.append((lengths or {}).get(i, container.varint(len(body))))
         out.append(body)
     body = b"".join(out)
     return body + struct.pack("<I", zlib.crc32(body))
@@ -132,7 +133,7 @@ def _varint_field(rng) -> bytes:
         return b"\xff" * int(rng.integers(1, 7))            # never ends, or too long
     if choice == 1:
         return bytes([int(rng.choice([0x80, 0x81])), 0x00])  # not the shortest form
-    return container._varint(_u32(rng) if choice == 2 else int(rng.integers(2**32, 2**35)))
+    return container.varint(_u32(rng) if choice == 2 else int(rng.integers(2**32, 2**35)))
 
 
 def case_kind(index: int) -> str:
@@ -153,7 +154,7 @@ def make_case(index: int, seed: int, made: list[tuple[PngImage, bytes]]) -> tupl
         if kind == "model":
             return COLOUR in sections
         if kind == "tile table":
-            return COLOUR in sections and len(container.model_plane_of(data).streams) > 1
+            return COLOUR in sections and len(model_plane_of(data).streams) > 1
         return True
     eligible = [i for i, (_, data) in enumerate(made) if fits(data)]
     which = eligible[int(rng.integers(len(eligible)))]
@@ -205,7 +206,7 @@ def _structural_case(kind: str, rng, data: bytes) -> bytes:
         return assemble(parts)
     if kind == "model":
         position = [k for k, _ in sections].index(COLOUR)
-        plane = container.model_plane_of(data)
+        plane = model_plane_of(data)
         choice = int(rng.integers(5))
         if choice == 0:
             changes = {"model_id": int(rng.choice([1, 2, 3, 9, 10, 200, 2**20]))}
@@ -222,7 +223,7 @@ def _structural_case(kind: str, rng, data: bytes) -> bytes:
             byte = int(rng.integers(128))  # the coder byte but bit 7 (test_orientation's)
             changes = {"coder": byte & 0x0F, "orientation": byte >> 4,
                        "tile": int(rng.integers(2**16))}
-        body = container.pack_model_plane(dataclasses.replace(plane, **changes))
+        body = pack_model_plane(dataclasses.replace(plane, **changes))
         if rng.random() < 0.2:  # a named model whose name is not printable ASCII, or too long
             body = b"\0" + bytes([int(rng.choice([0, 65, 255]))]) + _random_bytes(rng, 80)
         sections[position] = (COLOUR, body)
@@ -254,8 +255,8 @@ def _structural_case(kind: str, rng, data: bytes) -> bytes:
         parts.width, parts.height = (int(rng.choice(side)) for _ in range(2))
         if any(k == COLOUR for k, _ in sections):
             position = [k for k, _ in sections].index(COLOUR)
-            plane = container.model_plane_of(data)
-            sections[position] = (COLOUR, container.pack_model_plane(
+            plane = model_plane_of(data)
+            sections[position] = (COLOUR, pack_model_plane(
                 dataclasses.replace(plane, tile=1)))
         return assemble(parts)
     if kind == "metadata bomb":  # zeros deflate about 1000 to 1
@@ -268,7 +269,7 @@ def _structural_case(kind: str, rng, data: bytes) -> bytes:
         return assemble(parts)
     # tile table: a tile's length, checksum or stream edited, tiles dropped or added
     position = [k for k, _ in sections].index(COLOUR)
-    plane = container.model_plane_of(data)
+    plane = model_plane_of(data)
     streams, checksums = list(plane.streams), list(plane.checksums)
     k = int(rng.integers(len(streams)))
     action = int(rng.integers(4))
@@ -282,7 +283,7 @@ def _structural_case(kind: str, rng, data: bytes) -> bytes:
     else:
         streams.insert(k, _random_bytes(rng, int(rng.integers(0, 8))))
         checksums.insert(k, int(rng.integers(2**32)))
-    body = container.pack_model_plane(dataclasses.replace(
+    body = pack_model_plane(dataclasses.replace(
         plane, streams=tuple(streams), checksums=tuple(checksums)))
     if rng.random() < 0.3:  # a tile length edited in place
         at = len(body) - len(b"".join(streams)) - 4 * len(checksums) - 1

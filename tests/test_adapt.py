@@ -9,6 +9,7 @@ import pixcodec
 from pixcodec import adapt, container
 from pixcodec.errors import FormatError
 from pixcodec.nets.logistic_pixelcnn import LogisticPixelCNN, LogisticPixelCNNConfig
+from pixcodec.sections import ZIGZAG_PLANES, pack_lzma
 
 from conftest import SHIPPED, photo_pixels
 
@@ -34,7 +35,7 @@ def test_adapted_files_round_trip_exactly_and_are_smaller(logistic_zoo, effort):
     adapted = pixcodec.encode(pixels, "logistic-test", effort=effort)
     assert container.ADAPT not in sections_of(plain.data)
     assert container.ADAPT in sections_of(adapted.data)
-    level = sections_of(adapted.data)[container.ADAPT][0] & ~adapt.ZIGZAG_PLANES
+    level = sections_of(adapted.data)[container.ADAPT][0] & ~ZIGZAG_PLANES
     assert level in range(1, effort + 1)
     assert len(adapted.data) < len(plain.data)
     assert adapted.nll_bits < plain.nll_bits
@@ -119,9 +120,9 @@ def test_both_layouts_of_the_values_give_the_same_change(logistic_zoo):
               for s in adapt.parameter_shapes(net, 1)]
     deltas[0].ravel()[:4] = (-2**15, 2**15 - 1, 0, -1)
     written = adapt.Adaptation(1, 9, tuple(deltas)).pack()
-    assert written[0] == 1 | adapt.ZIGZAG_PLANES
+    assert written[0] == 1 | ZIGZAG_PLANES
     values = np.concatenate([d.ravel() for d in deltas]).astype("<i2").tobytes()
-    legacy = bytes([1, 9]) + container.pack_lzma(values)
+    legacy = bytes([1, 9]) + pack_lzma(values)
     for body in (written, legacy):
         read = adapt.unpack(body, net)
         assert (read.level, read.step_bits) == (1, 9)

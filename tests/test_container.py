@@ -12,6 +12,9 @@ from pixcodec import container, zoo
 from pixcodec.container import ALPHA, CHUNKS, COLOUR, INDICES, LOW_BYTES
 from pixcodec.errors import FormatError
 from pixcodec.imageio import Chunk, PngImage, image_from_array, write_png
+from pixcodec.limits import MAX_TILE
+from pixcodec.sections import (model_plane_of, pack_chunks, pack_lzma, pack_model_plane,
+                               pack_model_plane_v2, unpack_model_plane)
 
 
 @pytest.fixture(scope="module")
@@ -46,8 +49,8 @@ def repack(data: bytes, sections=None, **header_changes) -> bytes:
 
 def with_plane(data: bytes, **changes) -> bytes:
     """The version 3 file with fields of its COLR section replaced, CRC made valid."""
-    plane = container.model_plane_of(data)
-    return repack(data, {COLOUR: container.pack_model_plane(dataclasses.replace(plane, **changes))})
+    plane = model_plane_of(data)
+    return repack(data, {COLOUR: pack_model_plane(dataclasses.replace(plane, **changes))})
 
 
 def with_crc(body: bytes) -> bytes:
@@ -61,8 +64,8 @@ def repack_v2(data: bytes, sections=None, **header_changes) -> bytes:
 
 
 def with_plane_v2(data: bytes, **changes) -> bytes:
-    plane = container.model_plane_of(data)
-    return repack_v2(data, {COLOUR: container.pack_model_plane_v2(dataclasses.replace(plane,
+    plane = model_plane_of(data)
+    return repack_v2(data, {COLOUR: pack_model_plane_v2(dataclasses.replace(plane,
                                                                                       **changes))})
 
 
@@ -86,7 +89,7 @@ def test_header_fields(sample):
     assert header.checksum == container.image_checksum(image_from_array(pixels, 42))
     assert len(header.checksum) == 4
     assert list(sections) == [COLOUR]
-    plane = container.unpack_model_plane(sections[COLOUR], header)
+    plane = unpack_model_plane(sections[COLOUR], header)
     assert plane.model is None and zoo.model_by_id(plane.model_id) == zoo.default_model("RGB")
     assert zoo.weights_sha256(zoo.default_model("RGB")).startswith(plane.weights_sha256)
     assert len(plane.weights_sha256) == 2 and plane.checksums is None
@@ -100,9 +103,9 @@ def test_header_fields(sample):
 def test_a_model_of_the_users_is_named_in_full(sample, tmp_path):
     """A model that is not shipped has no registry number: its name and whole hash."""
     pixels, data = sample
-    plane = container.model_plane_of(data)
+    plane = model_plane_of(data)
     named = with_plane(data, model="my-model", model_id=0, weights_sha256=b"\7" * 32)
-    again = container.model_plane_of(named)
+    again = model_plane_of(named)
     assert (again.model, again.model_id, again.weights_sha256) == ("my-model", 0, b"\7" * 32)
     assert again.streams == plane.streams
     with pytest.raises(FormatError, match="my-model"):
@@ -137,7 +140,7 @@ def test_varints_are_in_their_shortest_form(sample):
     (lambda d: repack(d, bit_depth=4), "bit depth 4"),
     (lambda d: repack(d, colour_type=6), "lacks the ALPH section"),
     (lambda d: repack(d, bit_depth=16), "lacks the LOWB section"),
-    (lambda d: repack(d, {ALPHA: container.pack_lzma(bytes(42))}), "unexpected ALPH"),
+    (lambda d: repack(d, {ALPHA: pack_lzma(bytes(42))}), "unexpected ALPH"),
     (lambda d: repack(d, checksum=b"\0" * 4), "checksum"),
     (lambda d: with_crc(d[:8] + bytes([d[8] | 0x80]) + d[9:-4]), "critical section flags"),
     (lambda d: with_crc(d[:7] + bytes([d[7] | 0x38]) + d[8:-4]), "bit depth code 7"),
@@ -148,7 +151,7 @@ def test_varints_are_in_their_shortest_form(sample):
     (lambda d: with_plane(d, weights_sha256=b"\1\1"), "different weights for model 'logistic-rgb"),
     (lambda d: with_plane(d, coder=9), "coder"),
     (lambda d: with_plane(d, tile=0), "invalid tile size 0"),
-    (lambda d: with_plane(d, tile=container.MAX_TILE + 1), "invalid tile size"),
+    (lambda d: with_plane(d, tile=MAX_TILE + 1), "invalid tile size"),
     (lambda d: with_plane(d, model_id=2, weights_sha256=zoo.weights_sha256("pixelcnn-gray-v1")),
      "colour type"),
     (lambda d: with_plane(d, coder=1, streams=(b"\0\0\0",)), "multiple of 4"),
@@ -163,7 +166,7 @@ def test_bad_files_are_named(sample, mutate, message):
 
 def test_a_file_of_many_tiles_has_a_stream_and_a_checksum_per_tile(tiled):
     pixels, data = tiled
-    plane = container.model_plane_of(data)
+    plane = model_plane_of(data)
     assert len(plane.streams) == len(plane.checksums) == 9
     tiles = [pixels[y:y + h, x:x + w] for y, x, h, w in container.tile_grid(20, 20, 8)]
     assert list(plane.checksums) == [zlib.crc32(t.tobytes()) for t in tiles]
@@ -177,27 +180,27 @@ def test_a_file_of_many_tiles_has_a_stream_and_a_checksum_per_tile(tiled):
 def forged(data: bytes, width: int, height: int, tile: int) -> bytes:
     """The file's header and tile table made to claim another size and tile, CRC valid."""
     header, sections = container.unpack(data)
-    plane = dataclasses.replace(container.model_plane_of(data), tile=tile)
+    plane = dataclasses.replace(model_plane_of(data), tile=tile)
     return container.pack(dataclasses.replace(header, width=width, height=height),
-                          {**sections, COLOUR: container.pack_model_plane(plane)})
+                          {**sections, COLOUR: pack_model_plane(plane)})
 
 
 def _bad_tile_table(d):
     """A tile length that runs past the end of the section."""
-    plane = container.model_plane_of(d)
-    body = container.pack_model_plane(plane)
+    plane = model_plane_of(d)
+    body = pack_model_plane(plane)
     head = len(body) - len(plane.payload) - 4 * 9 - sum(
-        len(container._varint(len(s))) for s in plane.streams[:-1])
+        len(container.varint(len(s))) for s in plane.streams[:-1])
     return repack(d, {COLOUR: body[:head] + b"\xff\x7f" + body[head + 1:]})
 
 
 @pytest.mark.parametrize("mutate,message", [
     (_bad_tile_table, "tile lengths add up|truncated"),
-    (lambda d: with_plane(d, streams=container.model_plane_of(d).streams[:-1],
-                          checksums=container.model_plane_of(d).checksums[:-1]),
+    (lambda d: with_plane(d, streams=model_plane_of(d).streams[:-1],
+                          checksums=model_plane_of(d).checksums[:-1]),
      "tile|checksum|payload|truncated"),
-    (lambda d: with_plane(d, streams=container.model_plane_of(d).streams[:2] + (b"\0",)
-                          + container.model_plane_of(d).streams[3:]), "tile 3 fails"),
+    (lambda d: with_plane(d, streams=model_plane_of(d).streams[:2] + (b"\0",)
+                          + model_plane_of(d).streams[3:]), "tile 3 fails"),
     (lambda d: with_plane(d, checksums=(0,) * 9), "tile 1 fails"),
     (lambda d: forged(d, 16384, 16384, 8), "4194304 tiles"),
 ])
@@ -226,7 +229,7 @@ def test_a_damaged_tile_stops_decoding_at_its_round(tiled, monkeypatch):
     rounds = []
     real = codec.code_round
     monkeypatch.setattr(codec, "code_round", lambda *a, **k: rounds.append(1) or real(*a, **k))
-    plane = container.model_plane_of(tiled[1])
+    plane = model_plane_of(tiled[1])
     bad = with_plane(tiled[1], checksums=plane.checksums[:1] + (0,) + plane.checksums[2:])
     with pytest.raises(FormatError, match="tile 2 fails its checksum"):
         pixcodec.decode(bad)
@@ -275,15 +278,15 @@ def test_pixel_limit_is_checked_before_decoding(sample):
 
 
 @pytest.mark.parametrize("kind,make,message", [
-    (LOW_BYTES, lambda n: container.pack_lzma(bytes(n - 1)), "less than"),
-    (LOW_BYTES, lambda n: container.pack_lzma(bytes(n + 1)), "more than"),
+    (LOW_BYTES, lambda n: pack_lzma(bytes(n - 1)), "less than"),
+    (LOW_BYTES, lambda n: pack_lzma(bytes(n + 1)), "more than"),
     (LOW_BYTES, lambda n: b"\xff" * 20, "corrupted LOWB"),
-    (ALPHA, lambda n: container.pack_lzma(bytes(n // 2 + 1)), "more than"),
+    (ALPHA, lambda n: pack_lzma(bytes(n // 2 + 1)), "more than"),
     (CHUNKS, lambda n: b"\xff\xff\xff\x7f" + zlib.compress(b""), "impossible size"),
     (CHUNKS, lambda n: b"\x09\0\0\0" + zlib.compress(b"\x07IDAT\0\0\0\0"), "invalid entry"),
     (CHUNKS, lambda n: b"\x05\0\0\0" + zlib.compress(b"\x00IDAT"), "truncated entry"),
-    (CHUNKS, lambda n: container.pack_chunks((Chunk(b"IDAT", b""),), ()), "misplaced IDAT"),
-    (CHUNKS, lambda n: container.pack_chunks((Chunk(b"gAMA", b"12"),), ()), "gAMA chunk of 2"),
+    (CHUNKS, lambda n: pack_chunks((Chunk(b"IDAT", b""),), ()), "misplaced IDAT"),
+    (CHUNKS, lambda n: pack_chunks((Chunk(b"gAMA", b"12"),), ()), "gAMA chunk of 2"),
 ])
 def test_bad_lzma_and_chunk_sections_are_named(kind, make, message):
     pixels = np.random.default_rng(2).integers(0, 2**16, (3, 4, 2), dtype=np.uint16)
@@ -297,7 +300,7 @@ def test_palette_indices_beyond_the_bit_depth_are_refused():
     data = pixcodec.compress(write_png(image))
     assert pixcodec.decode(data).image == image
     with pytest.raises(FormatError, match="palette indices exceed 2 bits"):
-        pixcodec.decode(repack(data, {INDICES: container.pack_lzma(bytes([4] * 6))}))
+        pixcodec.decode(repack(data, {INDICES: pack_lzma(bytes([4] * 6))}))
 
 
 def test_corrupted_payload_never_returns_wrong_pixels(sample):

@@ -11,6 +11,7 @@ from PIL import Image
 
 import pixcodec
 from pixcodec import adapt, container, zoo
+from pixcodec.sections import ZIGZAG_PLANES
 
 from conftest import model_plane
 
@@ -205,7 +206,7 @@ def test_a_file_with_an_adapted_model_still_decodes(name):
     data = (assets / name).read_bytes()
     assert hashlib.sha256(data).hexdigest() == sha256
     assert container.ADAPT in container.unpack(data)[1] and model_plane(data).model == model
-    layout = container.unpack(data)[1][container.ADAPT][0] & adapt.ZIGZAG_PLANES
+    layout = container.unpack(data)[1][container.ADAPT][0] & ZIGZAG_PLANES
     assert bool(layout) == name.endswith("-zigzag.pxc")
     expected = np.array(Image.open(assets / ADAPTED_ORIGINAL).convert("RGB"))
     assert np.array_equal(pixcodec.decompress(data), expected)

@@ -23,6 +23,7 @@ from pixcodec.cli.main import main
 from pixcodec.errors import ModelError
 from pixcodec.nets import presets
 from pixcodec.nets.presets import ARCHITECTURES, build
+from pixcodec.sections import _model_name, model_plane_of
 from pixcodec.train import TrainOptions, load_checkpoint, save_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -152,7 +153,7 @@ def test_an_alias_is_handed_over_only_within_the_kinds_a_model_codes(tmp_path, m
 def test_export_and_the_container_share_one_rule_for_names(name):
     record = bytes([len(name.encode("utf-8")) % 256]) + name.encode("utf-8") + bytes(32)
     try:
-        container._model_name(record, 0)
+        _model_name(record, 0)
         readable = True
     except Exception:
         readable = False
@@ -296,5 +297,5 @@ def test_one_process_codes_with_two_models_of_one_name(tmp_path):
                      modelfile.sha256(path.read_bytes())))
     assert made[0][1] != made[1][1] and zoo.model_info("m").sha256 == made[1][1]
     for data, sha256 in made:
-        assert container.model_plane_of(data).weights_sha256.hex() == sha256
+        assert model_plane_of(data).weights_sha256.hex() == sha256
         assert np.array_equal(pixcodec.decompress(data) > 0, pixels)

@@ -6,9 +6,10 @@ import torch
 
 import pixcodec
 from pixcodec import adapt, bits, container, orientation, zoo
+from pixcodec.errors import FormatError
 from pixcodec.likelihood import coded_pixel_bits
 from pixcodec.scheduling import coding_threads
-from pixcodec.errors import FormatError
+from pixcodec.sections import ModelPlane, pack_model_plane, pack_model_plane_v2
 
 from conftest import model_plane, photo_pixels
 
@@ -140,9 +141,9 @@ def test_a_coder_byte_with_bit_7_set_is_refused(logistic_zoo, monkeypatch):
 
 
 def test_the_writer_refuses_what_the_byte_cannot_hold():
-    plane = container.ModelPlane("m", bytes(32), 2, 16, (b"",), orientation=8)
+    plane = ModelPlane("m", bytes(32), 2, 16, (b"",), orientation=8)
     with pytest.raises(ValueError):
-        container.pack_model_plane(plane)
+        pack_model_plane(plane)
     with pytest.raises(ValueError):
-        container.pack_model_plane_v2(container.ModelPlane("m", bytes(32), 2, 16, (b"",),
+        pack_model_plane_v2(ModelPlane("m", bytes(32), 2, 16, (b"",),
                                                            orientation=1))

@@ -8,6 +8,7 @@ from PIL import Image, UnidentifiedImageError
 
 import pixcodec.pillow  # noqa: F401  (registers the format)
 from pixcodec import container, zoo
+from pixcodec.sections import model_plane_of, pack_model_plane
 
 CROP = "tests/assets/kodim23-crop.png"
 
@@ -33,7 +34,7 @@ def test_round_trip_through_pillow_is_exact(mode, tmp_path):
 def test_save_options_reach_the_encoder(tmp_path):
     photo().save(tmp_path / "a.pxc", model="pixelcnn", tile=16, effort=0)
     data = (tmp_path / "a.pxc").read_bytes()
-    plane = container.model_plane_of(data)
+    plane = model_plane_of(data)
     assert zoo.model_by_id(plane.model_id) == "pixelcnn-rgb-v1" and plane.tile == 16
     with pytest.raises(OSError, match="unknown model"):
         photo().save(tmp_path / "b.pxc", model="nope")
@@ -51,8 +52,8 @@ def test_opening_reads_the_header_only_and_damage_raises_pillows_errors(tmp_path
         Image.open(io.BytesIO(bytes(flipped)))
     # A forged payload with valid CRCs: the header reads, the pixels fail their checksum.
     header, sections = container.unpack(data)
-    plane = container.model_plane_of(data)
-    forged = container.pack_model_plane(dataclasses.replace(
+    plane = model_plane_of(data)
+    forged = pack_model_plane(dataclasses.replace(
         plane, streams=(plane.payload[:-8] + bytes(8),)))
     lazy = Image.open(io.BytesIO(container.pack(header, {**sections, container.COLOUR: forged})))
     assert lazy.size == (40, 30) and lazy.mode == "RGB"

@@ -13,6 +13,7 @@ import pixcodec
 from pixcodec import container, zoo
 from pixcodec.container import COLOUR
 from pixcodec.errors import FormatError, ModelError
+from pixcodec.sections import model_plane_of, pack_model_plane
 
 from conftest import SHIPPED, add_model
 
@@ -59,8 +60,8 @@ def test_damaged_installed_weights_are_refused_when_decoding(weights_dir):
 
 def _with_plane(data: bytes, **changes) -> bytes:
     header, sections = container.unpack(data)
-    plane = container.model_plane_of(data)
-    body = container.pack_model_plane(dataclasses.replace(plane, **changes))
+    plane = model_plane_of(data)
+    body = pack_model_plane(dataclasses.replace(plane, **changes))
     return container.pack(header, {**sections, COLOUR: body})
 
 

@@ -10,11 +10,12 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .. import api, container
+from .. import api
 from ..container import tile_count, tile_grid
 from ..data import NamedImage
 from ..likelihood import float_nll_bits
 from ..orientation import oriented
+from ..sections import model_plane_of
 from ..planes import MODE_COLOURS
 from ..errors import PixcodecError
 from .codecs import CLASSIC_CODECS, Codec, pillow_png
@@ -122,7 +123,7 @@ def _coded_row(row: Row, image: NamedImage, source, result, encode_s: float, dec
     colour_type, depth, samples = _expected_samples(image)
     exact = ((decoded.header.colour_type, decoded.header.bit_depth) == (colour_type, depth)
              and np.array_equal(decoded.pixels, samples))
-    plane = container.model_plane_of(result.data)
+    plane = model_plane_of(result.data)
     row = replace(row, codec=pixcodec_label(result.model), bytes=len(result.data),
                   encode_s=encode_s, decode_s=decode_s, exact=exact, nll_bits=result.nll_bits,
                   header_bytes=len(result.data) - len(plane.payload))
