@@ -140,6 +140,23 @@ def _decompress_summary(result) -> str:
     return f"{result.header.width}x{result.header.height} {result.header.describe()}"
 
 
+# What compress and decompress do: (the suffix read, the suffix written, one file's work, many
+# small files' work), each called with the command's options.
+ACTIONS = {"compress": (".png", ".pxc", compress_file, compress_files),
+           "decompress": (".pxc", ".png", decompress_file, decompress_files)}
+
+
+def code_files(action: str, inputs: tuple[str, ...], output: str | None, recursive: bool,
+               jobs: int, threads: int | None, force: bool, quiet: bool, **options) -> None:
+    """The `action` of ACTIONS on the files a command names, with its options: the jobs planned,
+    stdout checked, then `run_jobs`."""
+    in_suffix, out_suffix, work, work_many = ACTIONS[action]
+    plan = plan_jobs(inputs, output, recursive, in_suffix, out_suffix)
+    check_stdout(plan)
+    run_jobs(plan, functools.partial(work, **options), functools.partial(work_many, **options),
+             jobs, threads, force, quiet, action)
+
+
 def _write_output(job: Job, data: bytes, force: bool) -> None:
     from pixcodec.fileio import atomic_write
     if job.output == "-":

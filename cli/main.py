@@ -5,7 +5,6 @@ complete: cli/sampling.py.
 """
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 
@@ -13,8 +12,7 @@ import click
 
 from pixcodec.limits import DEFAULT_MAX_METADATA, DEFAULT_MAX_PIXELS, MAX_TILE
 
-from .batch import (check_stdout, compress_file, compress_files, decompress_file,
-                    decompress_files, many_files, plan_jobs, run_jobs)
+from .batch import code_files, many_files
 from .common import ProgressBar, fail, guarded, read_input
 from .sampling import complete, sample
 
@@ -68,12 +66,8 @@ def compress(inputs, output, recursive, jobs, threads, force, quiet, model, stri
 
     Every PNG is kept exactly: colour type, bit depth 1-16, palette, transparency, interlacing
     and metadata. Other formats Pillow reads are kept as the PNG of their pixels."""
-    plan = plan_jobs(inputs, output, recursive, ".png", ".pxc")
-    check_stdout(plan)
-    options = dict(model=model, strip=strip, tile=tile, effort=effort)
-    run_jobs(plan, functools.partial(compress_file, **options),
-             functools.partial(compress_files, **options), jobs, threads, force, quiet,
-             "compress")
+    code_files("compress", inputs, output, recursive, jobs, threads, force, quiet,
+               model=model, strip=strip, tile=tile, effort=effort)
 
 
 @main.command()
@@ -96,13 +90,9 @@ def decompress(inputs, output, recursive, jobs, threads, force, quiet, max_pixel
     """Decompress .pxc files IN ('-' for stdin; folders with -r: their .pxc files) to PNG
     images identical to the originals. A file coded with your own model finds it by name and
     hash among -m files, --model-dir folders and $PIXCODEC_MODEL_PATH."""
-    plan = plan_jobs(inputs, output, recursive, ".pxc", ".png")
-    check_stdout(plan)
-    options = dict(max_pixels=max_pixels or DEFAULT_MAX_PIXELS, max_metadata=max_metadata,
-                   models=(*models, *model_dirs))
-    run_jobs(plan, functools.partial(decompress_file, **options),
-             functools.partial(decompress_files, **options), jobs, threads, force, quiet,
-             "decompress")
+    code_files("decompress", inputs, output, recursive, jobs, threads, force, quiet,
+               max_pixels=max_pixels or DEFAULT_MAX_PIXELS, max_metadata=max_metadata,
+               models=(*models, *model_dirs))
 
 
 @main.command()
@@ -364,8 +354,8 @@ def bits(image, output, model, csv_path, effort, force):
     """Where the model spends its bits in IMAGE: a heat map of each pixel's code length (its
     colours summed), exact as coded; the map sums to the model's NLL of the image."""
     from pixcodec import bits as bits_lib
-    from pixcodec.bench import require_matplotlib
     from pixcodec.fileio import atomic_write, check_output_path
+    from pixcodec.figures import require_matplotlib
     check_output_path(output, (".png",), force)
     if csv_path:
         check_output_path(csv_path, (".csv",), force)

@@ -17,6 +17,7 @@ from . import adapt
 from .api import Source, model_input
 from .likelihood import coded_pixel_bits
 from .errors import UnsupportedImageError
+from .figures import png_bytes, pyplot
 from .orientation import restored
 
 
@@ -58,12 +59,7 @@ def to_csv(result: BitsMap) -> bytes:
 
 def heat_map_png(result: BitsMap, title: str) -> bytes:
     """The map as a heat map with a colour bar, the total bits/dim in the title; PNG bytes."""
-    from .bench import require_matplotlib
-    require_matplotlib("the heat map")
-    import matplotlib
-    matplotlib.use("Agg")  # files only, no display needed
-    import matplotlib.pyplot as plt
-
+    plt = pyplot("the heat map")
     height, width = result.bits.shape
     scale = 8 / max(height, width)
     fig, ax = plt.subplots(figsize=(max(3.0, width * scale) + 1.5, max(3.0, height * scale)))
@@ -73,7 +69,4 @@ def heat_map_png(result: BitsMap, title: str) -> bytes:
     fig.colorbar(shown, ax=ax, extend="max", label="bits per pixel (all its colours)")
     ax.set_title(f"{title}: {result.bits_per_dim:.3f} bits/dim ({result.model})")
     ax.set_axis_off()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig, dpi=100)

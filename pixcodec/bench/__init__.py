@@ -28,11 +28,11 @@ Where each part lives (each module imports only those listed above it):
 Every public name is importable from this package. A test that patches a name must patch the
 module that looks it up (e.g. `bench.codecs._imagecodecs`), not this package.
 """
-from .codecs import CLASSIC_CODECS, INSTALL_HINT, Codec, missing_reason, pillow_png
+from ..figures import INSTALL_HINT, require_matplotlib
+from .codecs import CLASSIC_CODECS, Codec, missing_reason, pillow_png
 from .measure import (float_nll_bits, measure_classic, measure_image, measure_pixcodec,
                       measure_pixcodec_together, pixcodec_label, tile_nll_bits)
-from .report import (SERIALISERS, format_table, plot_png, require_matplotlib, to_csv,
-                     to_json)
+from .report import SERIALISERS, format_table, plot_png, to_csv, to_json
 from .rows import DERIVED, TOTAL, BenchResult, Row, row_dict, total_row
 from .runner import machine, run_bench, sample_indices, totals
 

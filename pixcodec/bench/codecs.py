@@ -11,7 +11,7 @@ import numpy as np
 
 from PIL import Image
 
-INSTALL_HINT = "pip install 'pixcodec[bench]'"
+from ..figures import INSTALL_HINT
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ import io
 import json
 from dataclasses import fields
 
-from ..errors import PixcodecError
-from .codecs import CLASSIC_CODECS, INSTALL_HINT
+from ..figures import png_bytes, pyplot
+from .codecs import CLASSIC_CODECS
 from .rows import DERIVED, BenchResult, Row, row_dict
 
 
@@ -89,21 +89,10 @@ def to_csv(result: BenchResult) -> bytes:
 SERIALISERS = {".json": to_json, ".csv": to_csv}
 
 
-def require_matplotlib(what: str = "--plot") -> None:
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise PixcodecError(f"{what} needs matplotlib ({INSTALL_HINT})") from None
-
-
 def plot_png(result: BenchResult) -> bytes:
     """Bits/dim against encode and decode seconds per image (log scale), one point per codec and
     setting, one row of panels per data set; PNG bytes."""
-    require_matplotlib()
-    import matplotlib
-    matplotlib.use("Agg")  # files only, no display needed
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     datasets = list(dict.fromkeys(r.dataset for r in result.totals))
     codecs = list(dict.fromkeys(r.codec for r in result.totals))
     ours = [codec for codec in codecs if codec not in CLASSIC_CODECS]
@@ -139,7 +128,4 @@ def plot_png(result: BenchResult) -> bytes:
                 labels.append(label)
     fig.legend(handles, labels, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
+    return png_bytes(fig, dpi=110)
