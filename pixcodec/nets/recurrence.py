@@ -1,7 +1,7 @@
 """The PixelRNNs' recurrences for training (Row LSTM, Diagonal BiLSTM), each with its backward
 pass written by hand.
 
-``RowLSTM.forward`` and ``DiagonalLSTM.forward`` in ``pixelrnn.py`` state the recurrences
+``RowLSTM.forward`` and ``DiagonalLSTM.forward`` in ``lstm.py`` state the recurrences
 plainly: an autograd graph of ~15 small operations per row, or per skewed column and direction,
 some 25,000 a training step of the 7-layer MNIST Diagonal BiLSTM, whose per-operation cost, not
 the arithmetic, bounded its speed (docs/TRAINING.md). Here a row or column is one or two
