@@ -90,7 +90,7 @@ def compress_file(path: str, model: str | None, strip: bool, tile: int | None = 
                    effort: int | None = None, threads: int = 1, progress=None
                    ) -> tuple[bytes, str]:
     import pixcodec
-    from pixcodec.adapt import DEFAULT_EFFORT
+    from pixcodec.limits import DEFAULT_EFFORT
     result = pixcodec.encode(read_input(path), model, strip=strip, tile=tile,
                              effort=DEFAULT_EFFORT if effort is None else effort,
                              progress=progress, threads=threads)
@@ -102,7 +102,7 @@ def compress_files(paths: list[str], model: str | None, strip: bool, tile: int |
     """compress_file of many files at once (pixcodec.encode_many: small images many to a
     pass)."""
     import pixcodec
-    from pixcodec.adapt import DEFAULT_EFFORT
+    from pixcodec.limits import DEFAULT_EFFORT
     results = pixcodec.encode_many([read_input(path) for path in paths], model, strip=strip,
                                    tile=tile, effort=DEFAULT_EFFORT if effort is None else effort)
     return [(result.data, _compress_summary(result)) for result in results]

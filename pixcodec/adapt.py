@@ -35,8 +35,6 @@ from .orientation import AS_IS, ORIENTATIONS, oriented
 from .scheduling import coding_threads, in_groups
 from .sections import STEP_CHOICES, Adaptation, unpack_adaptation
 
-EFFORTS = (0, 1, 2)
-DEFAULT_EFFORT = 2
 # The parameters an adaptation of each level (sections.ADAPT_LEVELS) changes, in the order its
 # section stores them.
 _PARAMETERS = {1: ("params.bias", "predictor.weight", "predictor.bias"),

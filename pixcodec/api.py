@@ -10,15 +10,15 @@ from typing import BinaryIO, Sequence, Union
 
 import numpy as np
 
-from . import adapt, container, zoo
+from . import container, zoo
 from .codec import decode_interleaved, decode_pixels, decode_tiles
-from .coder import CODER_ID, CODERS
+from .coder import CODERS, ENGINE_RANS
 from .container import tile_checksum
 from .encoder import CodedTiles, encode_pixels, encode_tiles
 from .errors import ArgumentError, FormatError, ModelError, UnsupportedImageError
 from .imageio import (GRAY_ALPHA, PALETTE, RGBA, PngImage, check_chunks, image_from_array,
                       read_image)
-from .limits import DEFAULT_MAX_METADATA, DEFAULT_MAX_PIXELS, MAX_TILE
+from .limits import DEFAULT_EFFORT, DEFAULT_MAX_METADATA, DEFAULT_MAX_PIXELS, EFFORTS, MAX_TILE
 from .orientation import AS_IS, coded_size, restored
 from .planes import (ADAPT, ALPHA, CHUNKS, COLOUR, INDICES, LOW_BYTES, MODEL_CHANNELS,
                      low_byte_deltas, model_mode, model_symbols, samples_of_symbols,
@@ -90,7 +90,7 @@ class Decompressed:
 
 def encode(source: Source | np.ndarray, model: str | None = None, *,
            tile: int | None = None, progress: Progress | None = None,
-           strip: bool = False, effort: int = adapt.DEFAULT_EFFORT, threads: int = 1
+           strip: bool = False, effort: int = DEFAULT_EFFORT, threads: int = 1
            ) -> Compressed:
     """Compress an image file (path, bytes-like or binary file object) or a uint8/uint16 array
     (H, W[, C]).
@@ -112,7 +112,7 @@ def encode(source: Source | np.ndarray, model: str | None = None, *,
 
 def encode_many(sources: Sequence[Source | np.ndarray], model: str | None = None, *,
                 tile: int | None = None, strip: bool = False,
-                effort: int = adapt.DEFAULT_EFFORT) -> list[Compressed]:
+                effort: int = DEFAULT_EFFORT) -> list[Compressed]:
     """`encode` of many images at once, in order (each its own file, the very bytes `encode`
     writes): the tiles of the images coded with the same network are encoded together, small
     ones many to a parallel pass, which makes a set of small images (digits, CIFAR) many times
@@ -152,8 +152,8 @@ class _Prepared:
     def of(cls, source: Source | np.ndarray, model: str | None, tile: int | None, strip: bool,
            effort: int, threads: int = 1) -> "_Prepared":
         tile = _checked_tile(tile)
-        if isinstance(effort, bool) or effort not in adapt.EFFORTS:
-            raise ArgumentError(f"effort must be one of {adapt.EFFORTS}, not {effort!r}")
+        if isinstance(effort, bool) or effort not in EFFORTS:
+            raise ArgumentError(f"effort must be one of {EFFORTS}, not {effort!r}")
         image = _image_of(source)
         if strip:
             image = image.stripped()
@@ -167,13 +167,15 @@ class _Prepared:
         else:
             coder_model, values = _model_plane_input(image, model)
             tile = tile or coder_model.info.coding_tile
-            turn, values, adaptation = adapt.fit_to_image(coder_model.net, values, effort,
-                                                          threads)
+            net = coder_model.net
+            if net.per_image_fits:  # torch's networks: pixcodec.adapt
+                from . import adapt
+                turn, values, adaptation = adapt.fit_to_image(net, values, effort, threads)
+                if adaptation is not None:
+                    sections[ADAPT] = adaptation.pack()
+                net = adapt.apply(net, adaptation)
             if useful_workers(*values.shape[:2], threads) == 1:
                 stop_spares()  # the tiles will be coded here alone: no worker is left waiting
-            if adaptation is not None:
-                sections[ADAPT] = adaptation.pack()
-            net = adapt.apply(coder_model.net, adaptation)
         if image.colour_type in (GRAY_ALPHA, RGBA):
             alpha = to_eight_bits(image.samples[:, :, -1], image.bit_depth)
             sections[ALPHA] = pack_lzma(alpha.tobytes())
@@ -187,7 +189,8 @@ class _Prepared:
         if coded is not None:
             name, nll_bits = self.coder_model.name, coded.nll_bits
             sections[COLOUR] = pack_model_plane(ModelPlane(
-                name, self.coder_model.weights_sha256, CODER_ID, self.tile, coded.streams,
+                name, self.coder_model.weights_sha256, self.net.coders[0], self.tile,
+                coded.streams,
                 coded.checksums if len(coded.streams) > 1 else None, self.coder_model.info.id,
                 orientation=self.orientation))
         height, width, _ = image.samples.shape
@@ -320,9 +323,12 @@ class _Parsed:
                                       dtype=np.uint8).reshape(height, width, header.channels)
         net = None
         if plane is not None:
-            adaptation = adapt.unpack(sections[ADAPT], coder_model.net) \
-                if ADAPT in sections else None
-            net = adapt.apply(coder_model.net, adaptation)
+            net = coder_model.net
+            if ADAPT in sections:
+                if not net.per_image_fits:
+                    raise FormatError("ADPT section for a model that cannot be adapted")
+                from . import adapt
+                net = adapt.apply(net, adapt.unpack(sections[ADAPT], net))
         # Every channel as its section holds it: model symbols, 8-bit alpha, palette indices.
         values = np.empty((height, width, header.channels), dtype=np.uint8)
         if indices is not None:
@@ -378,7 +384,7 @@ def _checked_model_plane(data: bytes, header: container.Header,
     """The COLR section and its model, after checking that this pixcodec has (or finds) the
     model and the coder."""
     plane = unpack_model_plane(data, header)
-    if plane.coder not in CODERS:
+    if plane.coder not in (*CODERS, ENGINE_RANS):
         raise FormatError(f"unknown entropy coder id {plane.coder}")
     try:
         if plane.model is None:  # a shipped model by its registry number
@@ -392,7 +398,11 @@ def _checked_model_plane(data: bytes, header: container.Header,
     if not info.codes(model_mode(header.colour_type, header.bit_depth)):
         raise FormatError(f"model {plane.model!r} does not match colour type "
                           f"{header.colour_type} at bit depth {header.bit_depth}")
-    return plane, zoo.model(info.name)  # damaged weights: a ModelError
+    coder_model = zoo.model(info.name)  # damaged weights: a ModelError
+    if plane.coder not in coder_model.net.coders or (plane.coder == ENGINE_RANS
+                                                      and plane.version != 3):
+        raise FormatError(f"entropy coder {plane.coder} cannot code model {plane.model!r}")
+    return plane, coder_model
 
 
 def compress(source: Source | np.ndarray, model: str | None = None, *,

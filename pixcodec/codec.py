@@ -22,16 +22,20 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from .coder import CODER_ID, Decoder
+from .coder import CODER_ID, ENGINE_RANS, Decoder
 from .container import tile_checksum, tile_count, tile_grid
+from .engine import coding as engine_coding
 from .errors import FormatError
 from .limits import DEFAULT_TILE
-from .nets.base import CodingNetwork
-from .scheduling import Progress, StepCounter, coding_threads, in_groups, useful_workers
+from .scheduling import (Progress, StepCounter, coding_threads, in_groups, useful_workers,
+                         torch_module, without_gradients)
+
+if TYPE_CHECKING:  # torch: loaded only by the float networks' paths
+    from .nets.base import CodingNetwork
 
 # Version 2's rounds: as many tiles as fit this much feature cache. Part of that format: never
 # change it. (The encoder's passes keep their tables within it too.)
@@ -133,7 +137,7 @@ def code_round(net: CodingNetwork, canvas: np.ndarray, sizes: Sequence[tuple[int
                     if len(tc):
                         symbols[coded] = code(tc, rc, cc, colour, net.table_weights(table))
                 canvas[t, r, c, colour] = symbols
-                stepper.reveal(colour, torch.from_numpy(symbols))
+                stepper.reveal(colour, torch_module().from_numpy(symbols))
             if step_done is not None:
                 step_done()
 
@@ -198,6 +202,8 @@ def decode_tiles(net: CodingNetwork,
     colours = net.config.colours
     rounds = in_rounds(jobs, round_size(*jobs[0][2], tile, net) if jobs else 1)
     steps = StepCounter(progress, step_total(net, [[s for _, _, s, _ in r] for r in rounds]))
+    if coder == ENGINE_RANS:
+        return [t for r in rounds for t in _engine_round(net, r, steps)]
     results = []
     for round_jobs in rounds:
         sizes = [size for _, _, size, _ in round_jobs]
@@ -220,7 +226,20 @@ def decode_tiles(net: CodingNetwork,
     return results
 
 
-@torch.no_grad()
+def _engine_round(net: CodingNetwork,
+                  jobs: Sequence[tuple[int, bytes, tuple[int, int], int | None]],
+                  steps: StepCounter) -> list[np.ndarray]:
+    """A round of tiles coded by the integer engine (``pixcodec.engine.coding``), checked as
+    ``decode_tiles`` checks them, and each stream for having ended where its encoder began."""
+    tiles, finished = engine_coding.decode_round(net, [stream for _, stream, _, _ in jobs],
+                                                 [size for _, _, size, _ in jobs], steps)
+    for (number, _, _, checksum), symbols, ok in zip(jobs, tiles, finished):
+        if not ok or (checksum is not None and tile_checksum(symbols) != checksum):
+            raise FormatError(f"tile {number + 1} fails its checksum: the file is corrupted")
+    return [t.copy() for t in tiles]
+
+
+@without_gradients
 def decode_pixels(net: CodingNetwork, streams: Sequence[bytes], height: int, width: int,
                   tile: int = DEFAULT_TILE, progress: Progress | None = None,
                   coder: int = CODER_ID, checksums: Sequence[int] | None = None,
@@ -240,7 +259,7 @@ def decode_pixels(net: CodingNetwork, streams: Sequence[bytes], height: int, wid
     return pixels
 
 
-@torch.no_grad()
+@without_gradients
 def decode_interleaved(net: CodingNetwork, payload: bytes, height: int, width: int,
                        tile: int = DEFAULT_TILE, progress: Progress | None = None,
                        coder: int = CODER_ID) -> np.ndarray:
@@ -250,3 +269,4 @@ def decode_interleaved(net: CodingNetwork, payload: bytes, height: int, width: i
     coding_loop(net, pixels, tile, lambda ys, xs, colour, weights: decoder.code(None, weights),
                 progress, rounds=legacy_rounds(height, width, tile, net))
     return pixels
+

@@ -12,14 +12,18 @@ from __future__ import annotations
 import constriction
 import numpy as np
 
+from .engine.rans import CODER_ID as ENGINE_CODER_ID
 from .errors import FormatError
 
 # Coder ids (docs/FORMAT.md, "Payload"). Both: constriction 0.4/0.5 RangeEncoder, 32-bit words,
 # Categorical(perfect=False).
 WORDS = 1    # the encoder's words as they are, little-endian
 TRIMMED = 2  # the same stream big-endian, cut to the fewest bytes that still decode
-CODER_ID = TRIMMED  # what this pixcodec writes; it reads both
+CODER_ID = TRIMMED  # what this pixcodec writes with the float64 networks; it reads both
 CODERS = (WORDS, TRIMMED)
+# The integer engine's models code with their own rANS streams (pixcodec/engine/rans.py):
+# coder 3, never with the two above, nor those with these models.
+ENGINE_RANS = ENGINE_CODER_ID
 # The sealed stream ends with up to two words that only pin the final state; cutting them saves
 # about two bytes a file, which matters only on tiny images (a 28x28 binary digit codes in about
 # 15 bytes). Checking a cut needs every table again, so the encoder keeps tables up to this many

@@ -12,19 +12,23 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from . import fixedpoint as fx
 from .codec import (canvas_of, code_round, in_rounds, round_size, step_total, tile_runs,
                     within_cache_budget)
-from .coder import Encoder
+from .coder import ENGINE_RANS, Encoder
 from .container import tile_checksum, tile_grid
+from .engine import coding as engine_coding
+from .engine.wavefront import wavefront
 from .limits import DEFAULT_TILE
-from .nets.base import CodingNetwork
-from .nets.incremental import wavefront
-from .scheduling import Progress, StepCounter, coding_threads, in_groups, useful_workers
+from .scheduling import (Progress, StepCounter, coding_threads, in_groups, useful_workers,
+                         torch_module, without_gradients)
+
+if TYPE_CHECKING:  # torch: loaded only by the float networks' paths
+    from .nets.base import CodingNetwork
 
 # Rows of a band of the encoder's parallel passes (encode_tile_by_passes): more rows repeat
 # fewer halo rows and hold more tables. Any value gives the same bytes.
@@ -53,7 +57,7 @@ class CodedTiles:
                    float(sum(bits for _, bits in coded)))
 
 
-@torch.no_grad()
+@without_gradients
 def encode_pixels(net: CodingNetwork, pixels: np.ndarray, tile: int = DEFAULT_TILE,
                   progress: Progress | None = None, workers: int = 1) -> CodedTiles:
     """(H, W, C) uint8 -> one stream per tile, in `workers` processes (the same bytes for any
@@ -69,7 +73,11 @@ def encode_tiles(net: CodingNetwork, tiles: Sequence[np.ndarray], tile: int,
                  progress: Progress | None = None) -> list[tuple[bytes, float]]:
     """Each (h, w, C) uint8 tile -> (its stream, its NLL in bits): small tiles from parallel
     passes many at a time; larger ones from banded passes where those pay
-    (``net.band_passes_pay``), else with the decoder's loop, tiles side by side in rounds."""
+    (``net.band_passes_pay``), else with the decoder's loop, tiles side by side in rounds.
+    The integer engine's networks code with their own coder, each tile from a parallel pass."""
+    if ENGINE_RANS in net.coders:
+        return engine_coding.encode_tiles(net, tiles, StepCounter(
+            progress, sum(net.step_count([t.shape[:2]]) for t in tiles)))
     levels = net.config.levels
     passes = bool(tiles) and _fits_passes(net, *tiles[0].shape[:2])
     shapes: dict[tuple, list[int]] = {}  # tiles coded from passes, by shape
@@ -134,7 +142,7 @@ def encode_tile_by_passes(net: CodingNetwork, pixels: np.ndarray,
     levels = net.config.levels
     halo = net.halo_rows()
     band = height if halo is None else PASS_ROWS
-    x = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None]
+    x = torch_module().from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None]
     weights: dict[int, np.ndarray] = {}  # band -> (rows, w, C, levels) float64
 
     def band_weights(b: int) -> np.ndarray:
@@ -148,7 +156,6 @@ def encode_tile_by_passes(net: CodingNetwork, pixels: np.ndarray,
     bits = 0.0
     with coding_threads():
         for _, r, c in wavefront([(height, width)], net.wavefront_slope(width)):
-            r, c = r.numpy(), c.numpy()
             parts = r // band  # rows increase within a step
             for b in range(parts[0], parts[-1] + 1):
                 if b not in weights:
@@ -173,7 +180,7 @@ def encode_tile_by_passes(net: CodingNetwork, pixels: np.ndarray,
 def _coding_order(height: int, width: int, colours: int, slope: int
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(rows, cols, colours) of a tile's subpixels in its stream's order."""
-    parts = [(r.numpy(), c.numpy(), np.full(len(r), colour))
+    parts = [(r, c, np.full(len(r), colour))
              for _, r, c in wavefront([(height, width)], slope) for colour in range(colours)]
     return tuple(np.concatenate(axis) for axis in zip(*parts))
 
@@ -194,7 +201,7 @@ def encode_small_tiles(net: CodingNetwork, tiles: Sequence[np.ndarray],
     with coding_threads():
         for start in range(0, len(tiles), batch):
             part = np.stack(tiles[start:start + batch])
-            tables = net.exact_tables(torch.from_numpy(part).permute(0, 3, 1, 2))
+            tables = net.exact_tables(torch_module().from_numpy(part).permute(0, 3, 1, 2))
             tables = tables.permute(0, 3, 4, 1, 2).numpy()  # (B, h, w, C, levels)
             for pixels, table in zip(part, tables):
                 weights = net.table_weights(table[rows, cols, channels])
@@ -205,3 +212,4 @@ def encode_small_tiles(net: CodingNetwork, tiles: Sequence[np.ndarray],
                 if step_done is not None:
                     step_done(steps)
     return results
+

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from . import fixedpoint as fx
+from .coder import ENGINE_RANS
 from .container import tile_grid
 from .limits import DEFAULT_TILE
 from .nets.base import CodingNetwork, PixelNetwork
@@ -52,7 +53,10 @@ def pixel_bits(net: CodingNetwork, images: np.ndarray,
 
     Bands of rows are computed with as many rows above as the model can see, which makes each
     band's tables identical to a pass over the whole image at a fraction of the memory; a model
-    that sees every row above (the PixelRNNs) gets the whole image in one pass."""
+    that sees every row above (the PixelRNNs) gets the whole image in one pass. The integer
+    engine's networks measure themselves (their parallel pass, band by band as well)."""
+    if ENGINE_RANS in net.coders:
+        return net.pixel_bits(np.asarray(images, dtype=np.uint8))
     halo = net.halo_rows()
     x = torch.from_numpy(np.array(images, dtype=np.uint8)).permute(0, 3, 1, 2)
     b, c, height, width = x.shape

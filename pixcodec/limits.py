@@ -11,3 +11,7 @@ MAX_MODEL_NAME = 64         # characters of a model name in a file
 MAX_TILE = 1024
 DEFAULT_TILE = 256         # the tile side of files coded with a model that names none
 MAX_SIDE = 2**16            # pixels a side, for images read and for .pxc headers alike
+
+# The encoder's effort levels (pixcodec.adapt says what each fits) and the default.
+EFFORTS = (0, 1, 2)
+DEFAULT_EFFORT = 2

@@ -22,6 +22,7 @@ from PIL import Image, ImageFile, PngImagePlugin
 
 from . import api, container
 from .errors import PixcodecError
+from .limits import DEFAULT_EFFORT
 from .imageio import png_header_bytes, write_png
 from .planes import CHUNKS
 from .sections import unpack_chunks
@@ -74,7 +75,7 @@ def _save(im: Image.Image, fp, filename) -> None:
     im.save(png, format="PNG")
     try:
         data = api.encode(png.getvalue(), options.get("model"), tile=options.get("tile"),
-                          effort=options.get("effort", api.adapt.DEFAULT_EFFORT),
+                          effort=options.get("effort", DEFAULT_EFFORT),
                           strip=bool(options.get("strip", False))).data
     except PixcodecError as exc:
         raise OSError(f"cannot write pixcodec file: {exc}") from None

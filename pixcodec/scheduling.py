@@ -4,11 +4,11 @@ progress is counted (`StepCounter`). None of it changes a byte of a file: only s
 """
 from __future__ import annotations
 
+import functools
+import sys
 import threading
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
-
-import torch
 
 from .workers import run_in_workers
 
@@ -33,13 +33,37 @@ class StepCounter:
             self.progress(self.done, self.total)
 
 
+def torch_module():
+    """torch, for the float networks' paths (the integer engine's never load it)."""
+    import torch
+    return torch
+
+
+def without_gradients(func: Callable) -> Callable:
+    """`func` under torch.no_grad() where torch is loaded (a float network codes); as it is
+    otherwise: the integer engine's paths never load torch."""
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        torch = sys.modules.get("torch")
+        if torch is None:
+            return func(*args, **kwargs)
+        with torch.no_grad():
+            return func(*args, **kwargs)
+    return wrapper
+
+
 @contextmanager
 def torch_threads(n: int):
     """Coding runs small matrix products one after another: extra threads barely help them and,
     on a busy machine, spin-waiting threads slow them down many times over.
 
     torch's thread count is global to the process, so calls from several threads of a host
-    program take turns here; each puts back the count it found, which is then the host's."""
+    program take turns here; each puts back the count it found, which is then the host's.
+    Where torch is not loaded (the integer engine), there is nothing to set."""
+    torch = sys.modules.get("torch")
+    if torch is None:
+        yield
+        return
     with _THREADS_LOCK:
         before = torch.get_num_threads()
         torch.set_num_threads(n)

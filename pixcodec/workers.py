@@ -69,8 +69,9 @@ def _serve(connection, parent: int, preload: Sequence[str]) -> None:
     """A worker's life: run jobs from the pipe until it closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent)
-    import torch
-    torch.set_num_threads(1)
+    # One thread for torch (read when a float network's job first imports it) and for BLAS:
+    # the workers already share out the cores. The integer engine's jobs never import torch.
+    os.environ["OMP_NUM_THREADS"] = "1"
     for module in preload:  # what the jobs will need, imported before the first comes
         importlib.import_module(module)
     while True:

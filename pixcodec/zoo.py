@@ -25,13 +25,18 @@ import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .container import valid_model_name
 from .errors import ModelError
 from .limits import DEFAULT_TILE
 
-from .engine import network as engine
+from .engine import config as integer
+from .engine.network import load as load_integer_network
 from .planes import MODE_COLOURS
+
+if TYPE_CHECKING:  # the float networks' type; the integer ones are read without torch
+    import torch
 
 MODEL_PATH_ENV = "PIXCODEC_MODEL_PATH"
 MODES = ("RGB", "L", "1")
@@ -71,19 +76,26 @@ class ModelInfo:
 
     @functools.cached_property
     def _network_config(self):
-        if self.architecture == engine.ARCHITECTURE:
-            return _EngineConfig(**engine.check_config(self.config))
+        if self.architecture == integer.ARCHITECTURE:
+            return integer.IntegerConfig(**integer.check_config(self.config))
         from .nets.presets import make_config  # torch: only for the float64 networks
         return make_config(self.architecture, self.config)
 
     @property
     def colours(self) -> int:
-        return self._network_config.colours
+        return self._config_field("colours")
 
     @property
     def levels(self) -> int:
         """256 for 8-bit values, 2 for a binary (1-bit) model."""
-        return self._network_config.levels
+        return self._config_field("levels")
+
+    def _config_field(self, field: str) -> int:
+        """A field every shipped entry writes out, read as it is: choosing a model among the
+        manifest's loads no torch; the configuration is checked whole where its network is
+        built (``load_model``)."""
+        value = self.config.get(field)
+        return value if type(value) is int else getattr(self._network_config, field)
 
     def codes(self, mode: str) -> bool:
         """Whether the model fits images of `mode` ("RGB", "L" or "1")."""
@@ -97,29 +109,13 @@ class ModelInfo:
         return self.codes(mode) and (mode != "1" or self.levels == 2)
 
 
-@dataclass(frozen=True)
-class _EngineConfig:
-    """An integer network's configuration (``pixcodec.engine.network``), read without torch."""
-    colours: int
-    hidden: int
-    blocks: int
-    out_features: int
-    components: int
-    predictor: int
-    spatial_width: int
-    edge_predictor: bool
-    gap_predictor: bool
-    levels: int
-    quantized: bool
-
-
 def normalised_config(architecture: str, config: dict) -> dict:
     """Every field of a configuration written out (``presets.normalise_config``); an integer
     network's is its float network's, quantized."""
     from .nets.presets import normalise_config
 
-    if architecture == engine.ARCHITECTURE:
-        return engine.check_config(normalise_config("logistic_pixelcnn", config))
+    if architecture == integer.ARCHITECTURE:
+        return integer.check_config(normalise_config("logistic_pixelcnn", config))
     return normalise_config(architecture, config)
 
 
@@ -336,9 +332,9 @@ def _load_shipped(name: str) -> torch.nn.Module:
     if hashlib.sha256(data).hexdigest() != info.sha256:
         raise ModelError(f"weights of model {name!r} do not match their recorded sha256 "
                          "(damaged installation?)")
-    if info.architecture == engine.ARCHITECTURE:  # integers, read without torch
+    if info.architecture == integer.ARCHITECTURE:  # integers, read without torch
         try:
-            return engine.load(info.config, data)
+            return load_integer_network(info.config, data)
         except ValueError as exc:
             raise ModelError(f"model {name!r}: {exc}") from None
     from safetensors.torch import load as load_safetensors

@@ -25,7 +25,7 @@ from pathlib import Path
 from safetensors.torch import save
 
 from pixcodec import modelfile, zoo
-from pixcodec.engine import network as engine
+from pixcodec.engine.config import ARCHITECTURE as INTEGER_ARCHITECTURE
 from pixcodec.errors import ModelError
 from pixcodec.nets.quantized import integer_safetensors
 from pixcodec.train import load_checkpoint, model_weights, network_from_checkpoint
@@ -64,7 +64,7 @@ def main() -> None:
     if state["config"].get("quantized"):  # its integer form, which the engine codes with
         net = network_from_checkpoint(args.checkpoint)
         blob = integer_safetensors(net, metadata)
-        architecture = engine.ARCHITECTURE
+        architecture = INTEGER_ARCHITECTURE
     else:
         weights = {k: v.contiguous() for k, v in model_weights(state).items()}
         blob = save(weights, metadata=metadata)

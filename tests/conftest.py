@@ -9,12 +9,13 @@ import torch
 from PIL import Image
 from safetensors.torch import save
 
-from pixcodec import adapt, zoo
+from pixcodec import adapt, container, zoo
 
 from pixcodec.nets import PixelCNN, PixelCNNConfig
 from pixcodec.nets.logistic_pixelcnn import LogisticPixelCNN, LogisticPixelCNNConfig
 from pixcodec.nets.pixelrnn import PixelRNN, PixelRNNConfig
-from pixcodec.sections import ModelPlane, model_plane_of
+from pixcodec.container import COLOUR
+from pixcodec.sections import ModelPlane, model_plane_of, pack_model_plane
 
 
 @pytest.fixture(autouse=True)
@@ -143,6 +144,13 @@ def add_network(folder: Path, name: str, net, architecture: str, **entry) -> Non
               config=net.config.to_dict(), **entry)
 
 
+
+
+def with_model_plane(data: bytes, **changes) -> bytes:
+    """A .pxc file with fields of its COLR section changed (a forgery)."""
+    header, sections = container.unpack(data)
+    body = pack_model_plane(dataclasses.replace(model_plane_of(data), **changes))
+    return container.pack(header, {**sections, COLOUR: body})
 
 
 def model_plane(data: bytes) -> ModelPlane:

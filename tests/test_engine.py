@@ -72,7 +72,7 @@ def test_stepper_equals_the_parallel_pass_bit_for_bit(seed):
     tiles = [smooth_images(rng, 1, 12, 17)[0], smooth_images(rng, 1, 9, 6)[0]]
     stepped = stepped_tables(engine, tiles)
     for tile, tables in zip(tiles, stepped):
-        np.testing.assert_array_equal(tables, engine.exact_tables(tile[None])[0])
+        np.testing.assert_array_equal(tables, engine.tables(tile[None])[0])
 
 
 def test_two_kernel_paths_give_the_same_integers():
@@ -80,11 +80,11 @@ def test_two_kernel_paths_give_the_same_integers():
     rng = np.random.default_rng(2)
     net = quantized_net(2)
     image = smooth_images(rng, 2, 10, 11)
-    fast = engine_of(net).exact_tables(image)
+    fast = engine_of(net).tables(image)
     wide = engine_of(net, float64_sums=True)
     assert any(layer.matrix.dtype == np.float32 for layer in engine_of(net).spatial)
     assert all(layer.matrix.dtype == np.float64 for layer in wide.spatial)
-    np.testing.assert_array_equal(fast, wide.exact_tables(image))
+    np.testing.assert_array_equal(fast, wide.tables(image))
 
 
 def test_the_integers_stand_for_the_trained_network():
@@ -93,7 +93,7 @@ def test_the_integers_stand_for_the_trained_network():
     rng = np.random.default_rng(3)
     net = quantized_net(3)
     image = smooth_images(rng, 2, 16, 16)
-    tables = engine_of(net).exact_tables(image)
+    tables = engine_of(net).tables(image)
     assert tables.min() >= 1
     x = torch.from_numpy(image).permute(0, 3, 1, 2).contiguous()
     with torch.no_grad():
@@ -131,8 +131,9 @@ def test_tiles_round_trip_through_the_engine_coder():
     back, ok = coding.decode_round(engine, [bytes(damaged)], [tiles[0].shape[:2]])
     assert not ok[0] or not np.array_equal(back[0], tiles[0])
     # the ideal length is the NLL of the tables the stepper gives
-    tables = engine.exact_tables(tiles[0][None])[0]
+    tables = engine.tables(tiles[0][None])[0]
     assert coded[0][1] == pytest.approx(bits_per_subpixel(tables, tiles[0]) * tiles[0].size)
+    assert coded[0][1] == pytest.approx(engine.pixel_bits(tiles[0][None]).sum())
 
 
 def test_an_integer_model_file_loads_exactly_and_a_wrong_one_is_refused():
@@ -145,7 +146,7 @@ def test_an_integer_model_file_loads_exactly_and_a_wrong_one_is_refused():
     config = net.config.to_dict()
     loaded = network.load(config, data)
     image = smooth_images(np.random.default_rng(5), 1, 9, 9)
-    np.testing.assert_array_equal(loaded.exact_tables(image), engine_of(net).exact_tables(image))
+    np.testing.assert_array_equal(loaded.tables(image), engine_of(net).tables(image))
     params = load_arrays(data)
     for bad_config in ({**config, "blocks": 10**6}, {**config, "hidden": "8"},
                        {**config, "extra": 1}, {**config, "quantized": False}):
@@ -155,3 +156,65 @@ def test_an_integer_model_file_loads_exactly_and_a_wrong_one_is_refused():
                         ("head.weight", params["head.weight"].astype(np.int16))):
         with pytest.raises(ValueError, match=name.replace(".", r"\.")):
             network.load(config, save({**params, name: value}))
+
+
+@pytest.fixture
+def integer_zoo(weights_dir):
+    """The shipped gray model and a small integer RGB model (``quantized_net``) in the zoo."""
+    from conftest import add_model
+    from pixcodec.engine.config import ARCHITECTURE
+    from pixcodec.nets.quantized import integer_safetensors
+
+    net = quantized_net(6)
+    add_model(weights_dir, "integer-test", integer_safetensors(net), architecture=ARCHITECTURE,
+              config=net.config.to_dict())
+    return weights_dir
+
+
+def test_files_of_an_integer_model_round_trip_and_refuse_a_foreign_coder(integer_zoo):
+    """compress/decompress with an integer model: several tiles (side by side in a round),
+    exact; its files say coder 3, and a file that pairs its model with the float networks'
+    coder, or a float model with coder 3, is refused in one line."""
+    import pixcodec
+    from pixcodec.errors import FormatError
+    from conftest import model_plane, with_model_plane
+
+    image = smooth_images(np.random.default_rng(6), 1, 40, 52)[0]
+    coded = pixcodec.encode(image, "integer-test", tile=32)
+    assert model_plane(coded.data).coder == 3 and len(model_plane(coded.data).streams) == 4
+    np.testing.assert_array_equal(pixcodec.decode(coded.data).pixels, image)
+    gray = pixcodec.encode(image[:, :, 0], "pixelcnn-gray-v1")
+    for data, coder in ((coded.data, 2), (gray.data, 3)):
+        forged = with_model_plane(data, coder=coder)
+        with pytest.raises(FormatError, match=f"coder {coder} cannot code"):
+            pixcodec.decode(forged)
+
+
+TORCH_FREE_ROUND_TRIP = """
+import json, sys
+from pathlib import Path
+from pixcodec import zoo
+folder = Path(sys.argv[1])
+zoo._weights_dir = lambda: folder
+import numpy as np
+import pixcodec
+image = np.asarray(json.loads((folder / "image.json").read_text()), dtype=np.uint8)
+data = pixcodec.encode(image, "integer-test").data
+decoded = pixcodec.decode(data).pixels
+loaded = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))
+print(json.dumps({"exact": bool((decoded == image).all()), "torch": loaded}))
+"""
+
+
+def test_an_integer_model_codes_without_importing_torch(integer_zoo):
+    """compress and decompress with an integer model, in a fresh process: exact, and torch is
+    never imported (the manifest read, the model loaded, both coding paths)."""
+    import json
+    import subprocess
+    import sys
+
+    image = smooth_images(np.random.default_rng(7), 1, 20, 24)[0]
+    (integer_zoo / "image.json").write_text(json.dumps(image.tolist()))
+    result = subprocess.run([sys.executable, "-c", TORCH_FREE_ROUND_TRIP, str(integer_zoo)],
+                            capture_output=True, text=True, timeout=300, check=True)
+    assert json.loads(result.stdout.splitlines()[-1]) == {"exact": True, "torch": []}

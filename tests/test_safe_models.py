@@ -1,6 +1,5 @@
 """Model files are data, never code; their hashes are checked; a .pxc names its model and is
 refused by that name when this pixcodec does not have it, or has other weights under it."""
-import dataclasses
 import hashlib
 import pickle
 from pathlib import Path
@@ -10,12 +9,10 @@ import pytest
 from safetensors import SafetensorError
 
 import pixcodec
-from pixcodec import container, zoo
-from pixcodec.container import COLOUR
+from pixcodec import zoo
 from pixcodec.errors import FormatError, ModelError
-from pixcodec.sections import model_plane_of, pack_model_plane
 
-from conftest import SHIPPED, add_model
+from conftest import SHIPPED, add_model, with_model_plane
 
 
 class _Trap:
@@ -58,13 +55,6 @@ def test_damaged_installed_weights_are_refused_when_decoding(weights_dir):
         pixcodec.decompress(data)
 
 
-def _with_plane(data: bytes, **changes) -> bytes:
-    header, sections = container.unpack(data)
-    plane = model_plane_of(data)
-    body = pack_model_plane(dataclasses.replace(plane, **changes))
-    return container.pack(header, {**sections, COLOUR: body})
-
-
 @pytest.mark.parametrize("changes,message", [
     ({"model": "pixelcnn-gray-v7", "model_id": 0, "weights_sha256": bytes(32)},
      "needs model 'pixelcnn-gray-v7' .*which is not shipped: pass its .pxm file with -m FILE "
@@ -76,4 +66,4 @@ def _with_plane(data: bytes, **changes) -> bytes:
 def test_files_naming_an_unknown_or_different_model_are_refused_by_name(changes, message):
     data = pixcodec.compress(np.zeros((2, 3), np.uint8))
     with pytest.raises(FormatError, match=message):
-        pixcodec.decompress(_with_plane(data, **changes))
+        pixcodec.decompress(with_model_plane(data, **changes))

@@ -1,15 +1,22 @@
 """The integer coding engine (issue 36): quantized networks run with integer arithmetic only,
 in numpy and numba, without torch.
 
-* ``network``: a quantized logistic PixelCNN as integers (``IntegerLogisticPixelCNN``), its
+* ``config``: an integer model's configuration and the tensors its file must hold, checked
+  before anything is built;
+* ``network``: the quantized logistic PixelCNN as integers (``IntegerLogisticPixelCNN``): its
   parallel pass over whole tiles (the encoder's) and its stepper along the wavefront (the
-  decoder's), which give the same integers, bit for bit;
-* ``kernels``: the compiled per-element work (requantization, gathers);
-* ``wavefront``: the coding order shared with the float networks.
+  decoder's), one code path that gives the same integers either way;
+* ``kernels``: the compiled per-element work and the residual block (requantization, gathers,
+  BLAS products through numba);
+* ``mixture``: the logistic mixture's exact integer arithmetic (shared with the float64
+  path) and the coder's CDF, evaluated at one bin edge at a time;
+* ``rans``: the entropy coder of these models (coder 3 of docs/FORMAT.md), decoding by bisection;
+* ``coding``: tiles <-> streams;
+* ``wavefront``: the coding order, shared with the float networks.
 
 Exactness: every sum of products is an integer. The 8-bit layers' sums (codes up to 255 times
 weights up to 127, at most 518 of them) stay below 2**24, so float32 BLAS adds them without
 rounding, in any order, blocking or thread count; the 16-bit layers' sums go through float64
-(below 2**53). Everything after a sum (bias, requantization, clamps, the mixture's tables) is
+(below 2**53). Everything after a sum (bias, requantization, clamps, the mixture's CDF) is
 int64 arithmetic.
 """

@@ -146,6 +146,54 @@ class QuantizedMixture:
         return out
 
 
+class IntegerMixture(QuantizedMixture):
+    """``QuantizedMixture`` from the integer outputs (N, channels): logits in units of
+    2**-LOGIT_BITS nats, means of 2**-MEAN_BITS, log-scales of 2**-LOG_SCALE_BITS, colour
+    terms of 2**-ACT_BITS before their tanh."""
+
+    def __init__(self, out: np.ndarray, colours: int, components: int):
+        k, c = components, colours
+        logits = out[:, :k]
+        gap = np.minimum(logits.max(axis=1, keepdims=True) - logits, fx.EXP_TABLE_SIZE - 1)
+        self.weights = np.ascontiguousarray(
+            fx.EXP_TABLE[gap] >> (40 - POSTERIOR_BITS))
+        self.means = np.ascontiguousarray(out[:, k:k + c * k]).reshape(-1, c, k)
+        step = 2**LOG_SCALE_BITS
+        log_scales = np.clip(out[:, k + c * k:k + 2 * c * k], int(LOG_SCALE_MIN * step),
+                             int(LOG_SCALE_MAX * step))
+        self.inv_scales = inverse_scale_table()[
+            log_scales - int(LOG_SCALE_MIN * step)].reshape(-1, c, k)
+        self.coeffs = None
+        if c == 3:
+            self.coeffs = fx.integer_tanh(out[:, k + 2 * c * k:]).reshape(-1, 3, k)
+
+    def coder_inputs(self, colour: int, earlier: np.ndarray | None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(means, inverse scales, weights), each (N, K), of `colour` given the earlier
+        colours' symbols (N, colour): what the coder's CDF reads."""
+        return (np.ascontiguousarray(self.means_of(colour, earlier)),
+                np.ascontiguousarray(self.inv_scales[:, colour]),
+                np.ascontiguousarray(self.weights_given(earlier)))
+
+    def table(self, colour: int, earlier: np.ndarray | None = None) -> np.ndarray:
+        """The coder's distribution (N, 256) of `colour`: integers summing to 2**24, each at
+        least 1 (``coding_cdf``)."""
+        means, inv_scales, weights = self.coder_inputs(colour, earlier)
+        out = np.empty((len(means), 256), dtype=np.int64)
+        coding_table(means, inv_scales, weights, cdf_table(), out)
+        return out
+
+    def intervals(self, colour: int, symbols: np.ndarray, earlier: np.ndarray | None
+                  ) -> tuple[np.ndarray, np.ndarray]:
+        """The coder's (start, size) of each symbol of `colour`."""
+        means, inv_scales, weights = self.coder_inputs(colour, earlier)
+        starts, sizes = np.empty((2, len(symbols)), dtype=np.int64)
+        coding_intervals(np.ascontiguousarray(symbols, dtype=np.int64), means, inv_scales,
+                         weights, cdf_table(), starts, sizes)
+        return starts, sizes
+
+
+
 EDGE_UNIT = 2**(MEAN_BITS - 8)  # bin edges (2j - 257) / 256 in units of 2**-MEAN_BITS
 _INTERP_BITS = T_BITS - CDF_STEP_BITS
 _T_LIMIT = CDF_LIMIT << T_BITS

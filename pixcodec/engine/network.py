@@ -28,9 +28,10 @@ from __future__ import annotations
 import numpy as np
 
 from .. import fixedpoint as fx
-from . import mixture
-from . import kernels
-from .wavefront import slope_for, wavefront, wavefront_steps
+from . import kernels, mixture, rans
+from .config import IntegerConfig, check_config, check_parameters
+from .mixture import IntegerMixture
+from .wavefront import reach, slope_for, wavefront, wavefront_steps
 
 STREAM_LIMIT = int(fx.ACT_LIMIT) << fx.ACT_BITS  # the stream's clamp, as in the float64 path
 MEAN_LIMIT = 4 << mixture.MEAN_BITS
@@ -42,79 +43,13 @@ EDGE_OFFSETS = [(-1, 0), (0, -1), (-1, -1)]  # N, W, NW: the median edge detecto
 GAP_OFFSETS = [(0, -1), (0, -2), (-1, 0), (-2, 0), (-1, 1), (-1, -1), (-2, 1)]
 
 
-ARCHITECTURE = "integer_logistic_pixelcnn"  # its name in the manifest and in .pxm files
-# Each field of its configuration (the logistic PixelCNN's, quantized): the values it may take.
-_FIELDS = {"colours": (1, 3), "hidden": range(1, 257), "blocks": range(1, 65),
-           "out_features": range(1, 1025), "components": range(1, 33),
-           "predictor": (0, 3, 5, 7), "spatial_width": (3, 5, 7),
-           "edge_predictor": (False, True), "gap_predictor": (False, True), "levels": (256,),
-           "quantized": (True,)}
-
-
-def check_config(config) -> dict:
-    """An integer network's configuration, every field present and in range (a ValueError
-    naming the first that is not), before anything is built."""
-    if not isinstance(config, dict) or set(config) != set(_FIELDS):
-        raise ValueError(f"an integer network's configuration has the fields "
-                         f"{', '.join(_FIELDS)}")
-    for field, allowed in _FIELDS.items():
-        value = config[field]
-        if type(value) not in (bool, int) or value not in allowed \
-                or isinstance(value, bool) != isinstance(allowed[0], bool):
-            raise ValueError(f"bad network configuration: {field} = {value!r}")
-    return config
-
-
-def parameter_shapes(config: dict) -> dict[str, tuple[tuple[int, ...], str]]:
-    """Each integer tensor a network of this configuration has: (shape, dtype name)."""
-    c, h, k = config["colours"], config["hidden"], config["components"]
-    channels = k * (1 + 2 * c + (3 if c == 3 else 0))
-    convs = {"input_conv": (2 * h, c, 7, 7, "int8"), "head": (config["out_features"], 2 * h, 1, 1,
-                                                              "int8"),
-             "params": (channels, config["out_features"], 1, 1, "int16")}
-    for i in range(config["blocks"]):
-        convs[f"blocks_{i}_reduce"] = (h, 2 * h, 1, 1, "int8")
-        convs[f"blocks_{i}_spatial"] = (h, h, 3, config["spatial_width"], "int8")
-        convs[f"blocks_{i}_expand"] = (2 * h, h, 1, 1, "int8")
-    if config["predictor"]:
-        convs["predictor"] = (c * k, c, config["predictor"], config["predictor"], "int16")
-    for name in ("edge", "gap"):
-        if config[f"{name}_predictor"]:
-            convs[name] = (c * k, c, 1, 1, "int16")
-    shapes = {}
-    for name, (*shape, dtype) in convs.items():
-        shapes[f"{name}.weight"] = (tuple(shape), dtype)
-        for part in ("bias", "multiplier", "shift"):
-            shapes[f"{name}.{part}"] = ((shape[0],), "int64")
-        if name.endswith("_reduce") or name == "head":
-            shapes[f"{name}.input_multiplier"] = ((1,), "int64")
-            shapes[f"{name}.input_shift"] = ((1,), "int64")
-    return shapes
-
-
 def load(config: dict, data: bytes) -> "IntegerLogisticPixelCNN":
     """The integer network of a safetensors file's bytes (tensors only: reading it runs no
-    code), after checking that its tensors are exactly the configuration's and that every
-    requantization stays in int64 (a ValueError otherwise)."""
+    code), checked first (``config.check_parameters``; a ValueError names what is wrong)."""
     from safetensors.numpy import load as load_arrays
 
-    config = check_config(config)
     params = load_arrays(data)
-    expected = parameter_shapes(config)
-    if set(params) != set(expected):
-        raise ValueError("the weights are not those of the configuration's network")
-    for name, (shape, dtype) in expected.items():
-        if params[name].shape != shape or params[name].dtype.name != dtype:
-            raise ValueError(f"the weights' {name} is not {dtype} {shape}")
-    for name in expected:
-        if name.endswith("shift") and not np.all((params[name] >= 1) & (params[name] <= 62)):
-            raise ValueError(f"the weights' {name} is out of range")
-        if name.endswith("multiplier") and not np.all((params[name] >= 0)
-                                                       & (params[name] <= 2**31)):
-            raise ValueError(f"the weights' {name} is out of range")
-        if name.endswith("bias") and not np.all(np.abs(params[name]) < 2**40):
-            raise ValueError(f"the weights' {name} is out of range")
-    return IntegerLogisticPixelCNN(config, params)
+    return IntegerLogisticPixelCNN(config, check_parameters(check_config(config), params))
 
 
 def causal_offsets(height: int, width: int) -> list[tuple[int, int]]:
@@ -225,9 +160,11 @@ class IntegerLogisticPixelCNN:
 
     levels = 256
     band_passes_pay = False
+    coders = (rans.CODER_ID,)  # the container's coder ids its files use (the first: written)
+    per_image_fits = False  # no ADPT section: the encoder fits nothing to the image (yet)
 
     def __init__(self, config: dict, params: dict[str, np.ndarray], float64_sums: bool = False):
-        self.config = config
+        self.config = IntegerConfig(**check_config(config))
         self.colours, self.components = config["colours"], config["components"]
         self.blocks = config["blocks"]
 
@@ -247,22 +184,23 @@ class IntegerLogisticPixelCNN:
     # --- what the coding loop asks of a network --------------------------------------------
 
     def dependency_offsets(self) -> set[tuple[int, int]]:
-        reach = {(0, 0)}
-        for layer in reversed([self.input_conv] + self.spatial):
-            reach = {(y + dy, x + dx) for y, x in reach for dy, dx in layer.offsets + [(0, 0)]}
-        reach -= {(0, 0)}
+        reached = reach([layer.offsets for layer in [self.input_conv] + self.spatial])
         if self.predictor is not None:
-            reach |= set(self.predictor.offsets)
+            reached |= set(self.predictor.offsets)
         for layer, offsets in ((self.edge, EDGE_OFFSETS), (self.gap, GAP_OFFSETS)):
             if layer is not None:
-                reach |= set(offsets)
-        return reach
+                reached |= set(offsets)
+        return reached
 
     def wavefront_slope(self, width: int = 0) -> int:
         return slope_for(self.dependency_offsets())
 
     def halo_rows(self) -> int:
         return max(-dy for dy, _ in self.dependency_offsets())
+
+    def cache_channels(self) -> int:
+        """Channels the stepper caches per position (sets the size of coding rounds)."""
+        return self.colours + self.blocks * self.spatial[0].matrix.shape[1]
 
     def step_count(self, tile_sizes: list[tuple[int, int]]) -> int:
         return wavefront_steps(tile_sizes, self.wavefront_slope())
@@ -289,13 +227,28 @@ class IntegerLogisticPixelCNN:
             out[band] = state.outputs(tile[band], row[band], col[band])
         return IntegerMixture(out, self.colours, self.components)
 
-    def exact_tables(self, tiles: np.ndarray) -> np.ndarray:
-        """int64 tables (T, H, W, C, 256) of a round of tiles (T, H, W, C) uint8."""
+    def tables(self, tiles: np.ndarray) -> np.ndarray:
+        """The coder's distributions (T, H, W, C, 256) of a round of tiles (T, H, W, C)
+        uint8: integers summing to 2**24, each at least 1 (for the tests and measurements;
+        the coder itself never builds them)."""
         t, h, w, c = tiles.shape
         mixture = self.mixture(tiles)
         pixels = tiles.reshape(-1, c).astype(np.int64)
         tables = np.stack([mixture.table(k, pixels[:, :k]) for k in range(c)], axis=1)
         return tables.reshape(t, h, w, c, 256)
+
+    def pixel_bits(self, images: np.ndarray) -> np.ndarray:
+        """(B, H, W) float64: each pixel's exact code length in bits (its subpixels' summed)
+        in untiled images (B, H, W, C) uint8, as the coder gives them (``mixture.CODE_BITS``
+        minus log2 of each symbol's interval width)."""
+        b, h, w, c = images.shape
+        mix = self.mixture(images)
+        pixels = images.reshape(-1, c).astype(np.int64)
+        bits = np.zeros(len(pixels))
+        for k in range(c):
+            _, sizes = mix.intervals(k, pixels[:, k], pixels[:, :k])
+            bits += mixture.CODE_BITS - np.log2(sizes)
+        return bits.reshape(b, h, w)
 
     @staticmethod
     def table_weights(tables: np.ndarray) -> np.ndarray:
@@ -358,53 +311,6 @@ class _RoundState:
             means += net.gap.apply(guess, -NO_CLAMP, NO_CLAMP, dtype=np.int64)
         np.clip(means, -MEAN_LIMIT, MEAN_LIMIT, out=means)
         return out
-
-
-class IntegerMixture(mixture.QuantizedMixture):
-    """``QuantizedMixture`` from the integer outputs (N, channels): logits in units of
-    2**-LOGIT_BITS nats, means of 2**-MEAN_BITS, log-scales of 2**-LOG_SCALE_BITS, colour
-    terms of 2**-ACT_BITS before their tanh."""
-
-    def __init__(self, out: np.ndarray, colours: int, components: int):
-        k, c = components, colours
-        logits = out[:, :k]
-        gap = np.minimum(logits.max(axis=1, keepdims=True) - logits, fx.EXP_TABLE_SIZE - 1)
-        self.weights = np.ascontiguousarray(
-            fx.EXP_TABLE[gap] >> (40 - mixture.POSTERIOR_BITS))
-        self.means = np.ascontiguousarray(out[:, k:k + c * k]).reshape(-1, c, k)
-        step = 2**mixture.LOG_SCALE_BITS
-        log_scales = np.clip(out[:, k + c * k:k + 2 * c * k], int(mixture.LOG_SCALE_MIN * step),
-                             int(mixture.LOG_SCALE_MAX * step))
-        self.inv_scales = mixture.inverse_scale_table()[
-            log_scales - int(mixture.LOG_SCALE_MIN * step)].reshape(-1, c, k)
-        self.coeffs = None
-        if c == 3:
-            self.coeffs = fx.integer_tanh(out[:, k + 2 * c * k:]).reshape(-1, 3, k)
-
-    def coder_inputs(self, colour: int, earlier: np.ndarray | None
-                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(means, inverse scales, weights), each (N, K), of `colour` given the earlier
-        colours' symbols (N, colour): what the coder's CDF reads."""
-        return (np.ascontiguousarray(self.means_of(colour, earlier)),
-                np.ascontiguousarray(self.inv_scales[:, colour]),
-                np.ascontiguousarray(self.weights_given(earlier)))
-
-    def table(self, colour: int, earlier: np.ndarray | None = None) -> np.ndarray:
-        """The coder's distribution (N, 256) of `colour`: integers summing to 2**24, each at
-        least 1 (``mixture.coding_cdf``)."""
-        means, inv_scales, weights = self.coder_inputs(colour, earlier)
-        out = np.empty((len(means), 256), dtype=np.int64)
-        mixture.coding_table(means, inv_scales, weights, mixture.cdf_table(), out)
-        return out
-
-    def intervals(self, colour: int, symbols: np.ndarray, earlier: np.ndarray | None
-                  ) -> tuple[np.ndarray, np.ndarray]:
-        """The coder's (start, size) of each symbol of `colour`."""
-        means, inv_scales, weights = self.coder_inputs(colour, earlier)
-        starts, sizes = np.empty((2, len(symbols)), dtype=np.int64)
-        mixture.coding_intervals(np.ascontiguousarray(symbols, dtype=np.int64), means,
-                                 inv_scales, weights, mixture.cdf_table(), starts, sizes)
-        return starts, sizes
 
 
 class IntegerStepper:

@@ -15,6 +15,7 @@ import numpy as np
 
 from . import mixture
 
+CODER_ID = 3  # the container's coder id of these streams (docs/FORMAT.md)
 PRECISION = mixture.CODE_BITS
 LOWER = 1 << 31          # the state lies in [2**31, 2**63) between symbols
 WORD_MASK = (1 << 32) - 1

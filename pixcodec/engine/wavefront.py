@@ -8,6 +8,15 @@ from collections.abc import Iterator
 import numpy as np
 
 
+def reach(layers: list[list[tuple[int, int]]]) -> set[tuple[int, int]]:
+    """(dy, dx) of every earlier position that (0, 0) can depend on through a stack of layers,
+    each given by the offsets of its live taps besides the centre."""
+    reached = {(0, 0)}
+    for offsets in reversed(layers):
+        reached = {(y + dy, x + dx) for y, x in reached for dy, dx in list(offsets) + [(0, 0)]}
+    return reached - {(0, 0)}
+
+
 def slope_for(offsets) -> int:
     """The smallest slope S with c' + S r' < c + S r for every dependency (r', c') of (r, c),
     given as offsets (dy, dx)."""

@@ -18,8 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import fixedpoint as fx
+from ..coder import TRIMMED, WORDS
 from .arithmetic import FLOAT, ExactArithmetic
-from .incremental import slope_for, wavefront_steps
+from ..engine.wavefront import slope_for, wavefront_steps
 from .layers import check_levels, check_spatial_width, normalise_pixels, split_logits
 
 COLOURS = (1, 3)  # gray, RGB
@@ -80,6 +81,10 @@ class CodingNetwork:
     # The encoder takes a large tile's tables from banded exact passes unless the network's
     # stepper is as fast (pixcodec.encoder.encode_tiles).
     band_passes_pay = True
+    # The container's coder ids its files may use (pixcodec.coder); the first is written.
+    coders = (TRIMMED, WORDS)
+    # Whether the encoder may fit it to each image (pixcodec.adapt decides what, if anything).
+    per_image_fits = True
 
     def stepper(self, tile_sizes: list[tuple[int, int]]) -> Stepper:
         raise NotImplementedError

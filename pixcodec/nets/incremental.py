@@ -8,35 +8,17 @@ position depends on comes at the same step or later.
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 
+from ..engine.wavefront import reach
+from ..engine.wavefront import wavefront as numpy_wavefront
 from .layers import MaskedConv2d, normalise_pixels
 
 
 def wavefront(tile_sizes: list[tuple[int, int]], slope: int):
-    """Positions of a round of tiles grouped by wavefront step: yields (tile, row, col) index
-    tensors; in a step, tiles in order, rows increasing."""
-    parts = []
-    for k, (h, w) in enumerate(tile_sizes):
-        rows, cols = np.mgrid[0:h, 0:w]
-        parts.append(np.stack([np.full(h * w, k), rows.ravel(), cols.ravel(),
-                               (cols + slope * rows).ravel()]))
-    pos = np.concatenate(parts, axis=1)
-    pos = pos[:, np.argsort(pos[3], kind="stable")]
-    bounds = np.flatnonzero(np.diff(pos[3])) + 1
-    for chunk in np.split(pos[:3], bounds, axis=1):
-        yield torch.from_numpy(np.ascontiguousarray(chunk))
-
-
-def wavefront_steps(tile_sizes: list[tuple[int, int]], slope: int) -> int:
-    """How many steps `wavefront` yields: the steps some position of some tile falls on (a
-    tile narrower than the slope leaves gaps between its rows' runs of steps)."""
-    height, width = (max(size) for size in zip(*tile_sizes))
-    taken = np.zeros(width + slope * (height - 1), dtype=bool)
-    for h, w in set(tile_sizes):
-        taken[(slope * np.arange(h)[:, None] + np.arange(w)).ravel()] = True
-    return int(taken.sum())
+    """``engine.wavefront.wavefront``'s steps as (3, N) index tensors (tile, row, col)."""
+    for chunk in numpy_wavefront(tile_sizes, slope):
+        yield torch.from_numpy(chunk)
 
 
 class Taps:
@@ -124,17 +106,4 @@ class PixelCache(FeatureCache):
 
 def reach_of(layers: list[MaskedConv2d]) -> set[tuple[int, int]]:
     """(dy, dx) of every earlier position a stack of masked convs lets (0, 0) depend on."""
-    reach = {(0, 0)}
-    for layer in reversed(layers):
-        live = live_offsets(layer) + [(0, 0)]
-        reach = {(y + dy, x + dx) for y, x in reach for dy, dx in live}
-    return reach - {(0, 0)}
-
-
-def slope_for(offsets: set[tuple[int, int]]) -> int:
-    """The smallest slope S with c' + S r' < c + S r for every dependency (r', c') of (r, c)."""
-    slope = 1
-    for dy, dx in offsets:
-        if dy < 0:
-            slope = max(slope, dx // -dy + 1)
-    return slope
+    return reach([live_offsets(layer) for layer in layers])

@@ -27,7 +27,7 @@ from torch import nn
 
 from .arithmetic import FLOAT, ExactArithmetic
 from .base import NetworkConfig, PixelNetwork
-from .incremental import wavefront_steps
+from ..engine.wavefront import wavefront_steps
 from .pixelrnn import PixelRNN, PixelRNNConfig, PixelRNNStepper
 
 

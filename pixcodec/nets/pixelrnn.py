@@ -28,7 +28,8 @@ from torch import nn
 
 from .arithmetic import FLOAT, ExactArithmetic
 from .base import NetworkConfig, PixelNetwork, check_config
-from .incremental import FeatureCache, PixelCache, Taps, live_offsets, slope_for, wavefront
+from ..engine.wavefront import slope_for
+from .incremental import FeatureCache, PixelCache, Taps, live_offsets, wavefront
 from .layers import MaskedConv2d, output_channels
 from .lstm import DiagonalBiLSTM, ResidualLSTMLayer, RowLSTM, lstm_update
 from .pixelcnn import output_table
