@@ -25,7 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
+from safetensors import safe_open
+
 from pixcodec import zoo
+from pixcodec.engine.config import ARCHITECTURE as INTEGER_ARCHITECTURE
 from pixcodec.adapt import adaptable
 from pixcodec.likelihood import coded_nll_bits, model_nll_bits
 from pixcodec.data import (CIFAR10_HELDOUT_START, CIFAR10_NPZ, FOLDER_HELDOUT_EVERY,
@@ -186,7 +189,6 @@ def hand_over(entry: dict, lost_default: str | None, lost_aliases: list[str],
 def write_card(name: str, log: Path, training: str, measured: dict,
                data_text: str | None = None) -> None:
     info = zoo.model_info(name)
-    net = zoo.load_model(name)
     curve = training_curve(log)
     config = ", ".join(f"{k} = {v}" for k, v in info.config.items())
     figures = "\n".join(f"| {FIGURES[k]} | {v:.4f} |" for k, v in measured.items())
@@ -195,7 +197,7 @@ def write_card(name: str, log: Path, training: str, measured: dict,
     card.write_text(f"""# {name}
 
 `{info.architecture}` network (`pixcodec/nets/`; van den Oord et al. 2016) with {config};
-{parameter_count(net):,} parameters.{roles(info.default_for, info.aliases)}
+{parameters(info):,} parameters.{roles(info.default_for, info.aliases)}
 
 * **Weights**: `{info.weights}`, sha256 `{info.sha256}` (checked on load).
 * **Data**: {data_text or DATA[info.levels]}
@@ -210,6 +212,16 @@ Training curve (running train loss; held-out loss):
 
 {curve}
 """ + (NOTES + notes if notes else ""))
+
+
+def parameters(info: zoo.ModelInfo) -> int:
+    """The model's parameter count: the float network's, or for an integer model its weights'
+    and biases' (one per float parameter it was made from)."""
+    if info.architecture != INTEGER_ARCHITECTURE:
+        return parameter_count(zoo.load_model(info.name))
+    with safe_open(MODELS / info.weights, "numpy") as weights:
+        return sum(int(np.prod(weights.get_slice(key).get_shape())) for key in weights.keys()
+                   if key.endswith((".weight", ".bias")))
 
 
 if __name__ == "__main__":
