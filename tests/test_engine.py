@@ -47,7 +47,7 @@ def stepped_tables(engine: IntegerLogisticPixelCNN, tiles: list[np.ndarray]) -> 
     out = [np.zeros(t.shape + (256,), dtype=np.int64) for t in tiles]
     for tile, row, col in stepper.steps():
         stepper.at(tile, row, col)
-        for colour in range(3):
+        for colour in range(engine.colours):
             table = stepper.table(colour)
             symbols = np.array([tiles[t][r, c, colour] for t, r, c in zip(tile, row, col)])
             for n, (t, r, c) in enumerate(zip(tile, row, col)):
@@ -134,6 +134,29 @@ def test_tiles_round_trip_through_the_engine_coder():
     tables = engine.tables(tiles[0][None])[0]
     assert coded[0][1] == pytest.approx(bits_per_subpixel(tables, tiles[0]) * tiles[0].size)
     assert coded[0][1] == pytest.approx(engine.pixel_bits(tiles[0][None]).sum())
+
+
+@pytest.mark.parametrize("options", [
+    dict(colours=1, predictor=0, edge_predictor=False, gap_predictor=False),
+    dict(predictor=0, gap_predictor=False)])
+def test_networks_without_colour_terms_or_some_predictors_round_trip(options):
+    """The compiled tail and decoder without the parts a network lacks: a gray one (no colour
+    terms, no predictors) and an RGB one with the median edge guess alone."""
+    config = {**CONFIG, **options}
+    torch.manual_seed(8)
+    net = LogisticPixelCNN(LogisticPixelCNNConfig(**config))
+    rng = np.random.default_rng(8)
+    images = smooth_images(rng, 5, 16, 16)[..., :config["colours"]].copy()
+    calibrate(net, torch.from_numpy(images[:4]).permute(0, 3, 1, 2))
+    engine = engine_of(net.eval())
+    tiles = [images[4, :11, :9], images[4, 5:, 3:]]
+    stepped = stepped_tables(engine, tiles)
+    np.testing.assert_array_equal(stepped[0], engine.tables(tiles[0][None])[0])
+    coded = [coding.encode_tile(engine, t)[0] for t in tiles]
+    decoded, ok = coding.decode_round(engine, coded, [t.shape[:2] for t in tiles])
+    assert ok.all()
+    for tile, back in zip(tiles, decoded):
+        np.testing.assert_array_equal(tile, back)
 
 
 def test_an_integer_model_file_loads_exactly_and_a_wrong_one_is_refused():

@@ -6,8 +6,8 @@ in numpy and numba, without torch.
 * ``network``: the quantized logistic PixelCNN as integers (``IntegerLogisticPixelCNN``): its
   parallel pass over whole tiles (the encoder's) and its stepper along the wavefront (the
   decoder's), one code path that gives the same integers either way;
-* ``kernels``: the compiled per-element work and the residual block (requantization, gathers,
-  BLAS products through numba);
+* ``kernels``: the compiled per-element work, the residual block and the network's tail
+  (requantization, gathers, the predictors' guesses, BLAS products through numba);
 * ``mixture``: the logistic mixture's exact integer arithmetic (shared with the float64
   path) and the coder's CDF, evaluated at one bin edge at a time;
 * ``rans``: the entropy coder of these models (coder 3 of docs/FORMAT.md), decoding by bisection;

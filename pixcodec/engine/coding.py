@@ -58,17 +58,9 @@ def _decode_round(net: IntegerLogisticPixelCNN, streams: Sequence[bytes],
     canvas = np.zeros((len(sizes), height, width, colours), dtype=np.uint8)
     words, offsets, states, positions = rans.start(list(streams))
     stepper = net.stepper(list(sizes))
-    cdf = mixture.cdf_table()
     for tile, row, col in stepper.steps():
         stepper.at(tile, row, col)
-        mix = stepper.mixture_here()
-        symbols = np.empty((len(tile), colours), dtype=np.int64)
-        for c in range(colours):
-            means, inv_scales, weights = mix.coder_inputs(c, symbols[:, :c])
-            rans.decode_symbols(tile, means, inv_scales, weights, cdf, words, offsets, states,
-                                positions, symbols[:, c])
-            stepper.reveal(c, symbols[:, c])
-        canvas[tile, row, col] = symbols
+        canvas[tile, row, col] = stepper.decode(words, offsets, states, positions)
         if progress is not None:
             progress(1)
     tiles = [canvas[t, :h, :w] for t, (h, w) in enumerate(sizes)]

@@ -152,20 +152,14 @@ class IntegerMixture(QuantizedMixture):
     terms of 2**-ACT_BITS before their tanh."""
 
     def __init__(self, out: np.ndarray, colours: int, components: int):
-        k, c = components, colours
-        logits = out[:, :k]
-        gap = np.minimum(logits.max(axis=1, keepdims=True) - logits, fx.EXP_TABLE_SIZE - 1)
-        self.weights = np.ascontiguousarray(
-            fx.EXP_TABLE[gap] >> (40 - POSTERIOR_BITS))
-        self.means = np.ascontiguousarray(out[:, k:k + c * k]).reshape(-1, c, k)
-        step = 2**LOG_SCALE_BITS
-        log_scales = np.clip(out[:, k + c * k:k + 2 * c * k], int(LOG_SCALE_MIN * step),
-                             int(LOG_SCALE_MAX * step))
-        self.inv_scales = inverse_scale_table()[
-            log_scales - int(LOG_SCALE_MIN * step)].reshape(-1, c, k)
-        self.coeffs = None
-        if c == 3:
-            self.coeffs = fx.integer_tanh(out[:, k + 2 * c * k:]).reshape(-1, 3, k)
+        n, k, c = len(out), components, colours
+        self.weights = np.empty((n, k), dtype=np.int64)
+        self.means, self.inv_scales = np.empty((2, n, c, k), dtype=np.int64)
+        self.coeffs = np.empty((n, 3, k), dtype=np.int64) if c == 3 else None
+        # fx.integer_tanh's table, read here in the same pass as the rest
+        tanh = fx._nonlinear_tables()[1]
+        _integer_parameters(out, fx.EXP_TABLE, inverse_scale_table(), tanh, self.weights,
+                            self.means, self.inv_scales, self.coeffs)
 
     def coder_inputs(self, colour: int, earlier: np.ndarray | None
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -192,6 +186,38 @@ class IntegerMixture(QuantizedMixture):
                          weights, cdf_table(), starts, sizes)
         return starts, sizes
 
+
+
+_LOWEST_LOG_SCALE = int(LOG_SCALE_MIN * 2**LOG_SCALE_BITS)
+_HIGHEST_LOG_SCALE = int(LOG_SCALE_MAX * 2**LOG_SCALE_BITS)
+
+
+@numba.njit(cache=True, nogil=True)
+def _integer_parameters(out, exp_table, inverse_scales, tanh, weights, means, inv_scales,
+                        coeffs):
+    """``IntegerMixture``'s tables from the integer outputs (N, channels): the weights from
+    each logit's distance below its row's largest, the means, the inverse scales of the
+    clamped log-scales and, where `coeffs` is given, the tanh of the colour terms."""
+    n_pixels, colours, k = means.shape
+    tanh_limit = len(tanh) // 2
+    for n in range(n_pixels):
+        top = out[n, 0]
+        for j in range(k):
+            top = max(top, out[n, j])
+        for j in range(k):
+            weights[n, j] = exp_table[min(top - out[n, j], len(exp_table) - 1)] >> (
+                40 - POSTERIOR_BITS)
+        for c in range(colours):
+            for j in range(k):
+                means[n, c, j] = out[n, k + c * k + j]
+                log_scale = out[n, k + (colours + c) * k + j]
+                log_scale = min(max(log_scale, _LOWEST_LOG_SCALE), _HIGHEST_LOG_SCALE)
+                inv_scales[n, c, j] = inverse_scales[log_scale - _LOWEST_LOG_SCALE]
+        if coeffs is not None:
+            for t in range(3):
+                for j in range(k):
+                    term = out[n, k + 2 * colours * k + t * k + j]
+                    coeffs[n, t, j] = tanh[min(max(term, -tanh_limit), tanh_limit) + tanh_limit]
 
 
 EDGE_UNIT = 2**(MEAN_BITS - 8)  # bin edges (2j - 257) / 256 in units of 2**-MEAN_BITS
@@ -271,32 +297,36 @@ def _mixture_tables(means, inv_scales, weights, cdf, out):
 
 @numba.njit(cache=True, nogil=True)
 def _posterior_weights(means, inv_scales, symbols, weights, cdf):
-    """Component weights (N, K) after seeing `symbols` (N,): each weight times its component's
-    integer probability of the symbol (<= 2**62), then shifted until the largest lies in
-    (2**(POSTERIOR_BITS - 1), 2**POSTERIOR_BITS], a live component kept at 1 at least; unchanged where no
-    component gives the symbol any mass."""
-    n_pixels, n_components = means.shape
-    top = 1 << CDF_BITS
+    """Component weights (N, K) after seeing `symbols` (N,) (``reweigh``)."""
     out = np.empty_like(weights)
-    for n in range(n_pixels):
-        s = symbols[n]
-        largest = 0
-        for k in range(n_components):
-            upper = top if s == 255 else _cdf_at_edge(s + 1, means[n, k], inv_scales[n, k], cdf)
-            lower = 0 if s == 0 else _cdf_at_edge(s, means[n, k], inv_scales[n, k], cdf)
-            out[n, k] = weights[n, k] * (upper - lower)
-            largest = max(largest, out[n, k])
-        down, up = 0, 0
-        while largest >> down > 1 << POSTERIOR_BITS:
-            down += 1
-        while 0 < largest << (up + 1) <= 1 << POSTERIOR_BITS:
-            up += 1
-        for k in range(n_components):
-            if largest == 0:
-                out[n, k] = weights[n, k]
-            elif weights[n, k] > 0:  # a live component stays alive: a later colour may need it
-                out[n, k] = max(1, (out[n, k] >> down) << up)
+    for n in range(means.shape[0]):
+        reweigh(means[n], inv_scales[n], symbols[n], weights[n], cdf, out[n])
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def reweigh(means, inv_scales, s, weights, cdf, out):
+    """One pixel's component weights (K,) after seeing symbol s, into out (not weights):
+    each weight times its component's integer probability of the symbol (<= 2**62), then
+    shifted until the largest lies in (2**(POSTERIOR_BITS - 1), 2**POSTERIOR_BITS], a live
+    component kept at 1 at least; unchanged where no component gives the symbol any mass."""
+    top = 1 << CDF_BITS
+    largest = 0
+    for k in range(len(means)):
+        upper = top if s == 255 else _cdf_at_edge(s + 1, means[k], inv_scales[k], cdf)
+        lower = 0 if s == 0 else _cdf_at_edge(s, means[k], inv_scales[k], cdf)
+        out[k] = weights[k] * (upper - lower)
+        largest = max(largest, out[k])
+    down, up = 0, 0
+    while largest >> down > 1 << POSTERIOR_BITS:
+        down += 1
+    while 0 < largest << (up + 1) <= 1 << POSTERIOR_BITS:
+        up += 1
+    for k in range(len(means)):
+        if largest == 0:
+            out[k] = weights[k]
+        elif weights[k] > 0:  # a live component stays alive: a later colour may need it
+            out[k] = max(1, (out[k] >> down) << up)
 
 
 # --- The coding distribution of the integer engine ---------------------------------------------

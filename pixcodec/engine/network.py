@@ -35,7 +35,6 @@ from .wavefront import reach, slope_for, wavefront, wavefront_steps
 
 STREAM_LIMIT = int(fx.ACT_LIMIT) << fx.ACT_BITS  # the stream's clamp, as in the float64 path
 MEAN_LIMIT = 4 << mixture.MEAN_BITS
-NO_CLAMP = 1 << 62
 PASS_POSITIONS = 2048  # positions a band of the parallel pass holds: any value, the same integers
 PIXEL_PAD = 3  # the input layer's 7x7 window, the predictors' 5x5 and CALIC's reach
 EDGE_OFFSETS = [(-1, 0), (0, -1), (-1, -1)]  # N, W, NW: the median edge detector's inputs
@@ -82,24 +81,25 @@ class Layer:
         self.bias = params[f"{name}.bias"].astype(np.int64)
         self.multiplier = params[f"{name}.multiplier"].astype(np.int64)
         self.shift = params[f"{name}.shift"].astype(np.int64)
+        self.arrays = (self.matrix, self.bias, self.multiplier, self.shift)
         if f"{name}.input_multiplier" in params:
             self.input_multiplier = int(params[f"{name}.input_multiplier"][0])
             self.input_shift = int(params[f"{name}.input_shift"][0])
 
-    def apply(self, x: np.ndarray, low: int, high: int, out: np.ndarray | None = None,
-              dtype=np.float32) -> np.ndarray:
-        """The requantized outputs (N, out) for its inputs x (N, rows)."""
+    def apply(self, x: np.ndarray, low: int, high: int) -> np.ndarray:
+        """The requantized outputs (N, out) float32 for its inputs x (N, rows)."""
         sums = x.astype(self.matrix.dtype, copy=False) @ self.matrix
-        if out is None:
-            out = np.empty(sums.shape, dtype=dtype)
+        out = np.empty(sums.shape, dtype=np.float32)
         kernels.requantize(sums, self.bias, self.multiplier, self.shift, low, high, out)
         return out
 
-    def codes_of(self, stream: np.ndarray) -> np.ndarray:
-        """Its 8-bit input codes of ReLU(stream)."""
-        out = np.empty(stream.shape, dtype=np.float32)
-        kernels.stream_codes(stream, self.input_multiplier, self.input_shift, out)
-        return out
+
+def layer_arrays(layer: Layer | None) -> tuple:
+    """A layer's arrays as the compiled kernels take them; an absent layer's matrix has no
+    rows."""
+    if layer is None:
+        return np.zeros((0, 0)), *np.zeros((3, 0), dtype=np.int64)
+    return layer.arrays
 
 
 class Cache:
@@ -120,36 +120,11 @@ class Cache:
     def index(self, tile: np.ndarray, row: np.ndarray, col: np.ndarray) -> np.ndarray:
         return tile * self.tile_len + (row + self.pad) * self.row_len + (col + self.pad)
 
-    def gather(self, index: np.ndarray, offsets: np.ndarray | None = None,
-               extra: int = 0) -> np.ndarray:
-        """(N, T * channels + extra) float32: the neighbours at `offsets` (default: the
-        cache's), `extra` columns left for the caller."""
-        offsets = self.offsets if offsets is None else offsets
-        out = np.empty((len(index), len(offsets) * self.array.shape[1] + extra), np.float32)
-        kernels.gather(self.array, index, offsets, out, 0)
+    def gather(self, index: np.ndarray) -> np.ndarray:
+        """(N, T * channels) float32: the neighbours at the cache's offsets."""
+        out = np.empty((len(index), len(self.offsets) * self.array.shape[1]), np.float32)
+        kernels.gather(self.array, index, self.offsets, out, 0)
         return out
-
-
-def median_edge(north: np.ndarray, west: np.ndarray, north_west: np.ndarray) -> np.ndarray:
-    """LOCO-I's median edge detector (as ``nets.logistic_pixelcnn.median_edge``)."""
-    plane = north + west - north_west
-    return np.maximum(np.minimum(north, west), np.minimum(np.maximum(north, west), plane))
-
-
-def gradient_adjusted(west, west_west, north, north_north, north_east, north_west,
-                      north_north_east) -> np.ndarray:
-    """CALIC's gradient-adjusted prediction on integer pixels times 16 (so every halving and
-    quartering below is exact): ``nets.logistic_pixelcnn.gradient_adjusted`` times 2048."""
-    horizontal = abs(west - west_west) + abs(north - north_west) + abs(north - north_east)
-    vertical = (abs(west - north_west) + abs(north - north_north)
-                + abs(north_east - north_north_east))
-    d = vertical - horizontal
-    guess = (west + north) // 2 + (north_east - north_west) // 4
-    guess = np.where(d > 512, (guess + west) // 2,
-                     np.where(d > 128, (3 * guess + west) // 4,
-                              np.where(d < -512, (guess + north) // 2,
-                                       np.where(d < -128, (3 * guess + north) // 4, guess))))
-    return np.where(d > 1280, west, np.where(d < -1280, north, guess))
 
 
 class IntegerLogisticPixelCNN:
@@ -217,14 +192,14 @@ class IntegerLogisticPixelCNN:
         state = _RoundState(self, [(h, w)] * t)
         tile, row, col = (a.ravel() for a in np.meshgrid(np.arange(t), np.arange(h),
                                                           np.arange(w), indexing="ij"))
-        state.pixels.array[state.pixels.index(tile, row, col)] = (
-            tiles.reshape(-1, self.colours).astype(np.float32) - 128)
+        index = state.pixels.index(tile, row, col)
+        state.pixels.array[index] = tiles.reshape(-1, self.colours).astype(np.float32) - 128
         rows_per_band = max(1, PASS_POSITIONS // (t * w))
         bands = [np.flatnonzero((row >= top) & (row < top + rows_per_band))
                  for top in range(0, h, rows_per_band)]
         out = np.empty((len(tile), self.params.matrix.shape[1]), dtype=np.int64)
         for band in bands:
-            out[band] = state.outputs(tile[band], row[band], col[band])
+            out[band] = state.outputs(index[band])
         return IntegerMixture(out, self.colours, self.components)
 
     def tables(self, tiles: np.ndarray) -> np.ndarray:
@@ -257,59 +232,51 @@ class IntegerLogisticPixelCNN:
 
 class _RoundState:
     """The caches of a round of tiles: the pixels (as value - 128) and each block's spatial
-    inputs, which later positions read."""
+    inputs, which later positions read. All share one layout (the widest padding), so a
+    position has one flat index in every cache."""
 
     def __init__(self, net: IntegerLogisticPixelCNN, tile_sizes: list[tuple[int, int]]):
         self.net = net
         tiles = len(tile_sizes)
         height, width = (max(size) for size in zip(*tile_sizes))
-        self.pixels = Cache(tiles, height, width, net.colours, PIXEL_PAD,
-                            net.input_conv.offsets)
         spatial = net.spatial[0]
-        pad = max(max(-dy for dy, _ in spatial.offsets), max(abs(dx) for _, dx in spatial.offsets))
+        pad = max([PIXEL_PAD] + [max(-dy, abs(dx)) for dy, dx in spatial.offsets])
+        self.pixels = Cache(tiles, height, width, net.colours, pad, net.input_conv.offsets)
         self.block_inputs = [Cache(tiles, height, width, spatial.matrix.shape[1], pad,
                                    spatial.offsets) for _ in net.spatial]
-        self.predictor_offsets = (self.pixels.flat(net.predictor.offsets)
-                                  if net.predictor is not None else None)
+        self.head_codes = (net.head.input_multiplier, net.head.input_shift)
+        self.predictor = layer_arrays(net.predictor)
+        self.predictor_offsets = self.pixels.flat(
+            net.predictor.offsets if net.predictor is not None else [])
+        self.edge, self.gap = layer_arrays(net.edge), layer_arrays(net.gap)
         self.edge_offsets = self.pixels.flat(EDGE_OFFSETS)
         self.gap_offsets = self.pixels.flat(GAP_OFFSETS)
+        k = net.components
+        self.means = (k, k + net.colours * k)
 
-    def run(self, tile: np.ndarray, row: np.ndarray, col: np.ndarray) -> "IntegerMixture":
-        """The mixture at these positions, whose neighbours are in the caches (their spatial
-        inputs are written here, for later positions)."""
-        return IntegerMixture(self.outputs(tile, row, col), self.net.colours,
-                              self.net.components)
+    def run(self, index: np.ndarray) -> "IntegerMixture":
+        """The mixture at these positions (their flat index in the caches), whose neighbours
+        are in the caches (their spatial inputs are written here, for later positions)."""
+        return IntegerMixture(self.outputs(index), self.net.colours, self.net.components)
 
-    def outputs(self, tile: np.ndarray, row: np.ndarray, col: np.ndarray) -> np.ndarray:
+    def outputs(self, index: np.ndarray) -> np.ndarray:
         """The network's integer outputs (N, channels) at these positions (see ``run``)."""
         net = self.net
-        index = self.pixels.index(tile, row, col)
         stream = net.input_conv.apply(self.pixels.gather(index), -STREAM_LIMIT, STREAM_LIMIT)
         for b in range(net.blocks):
             cache = self.block_inputs[b]
             reduce, spatial, expand = net.reduce[b], net.spatial[b], net.expand[b]
             kernels.residual_block(
-                stream, cache.array, cache.index(tile, row, col), cache.offsets,
+                stream, cache.array, index, cache.offsets,
                 reduce.matrix, reduce.bias, reduce.multiplier, reduce.shift,
                 reduce.input_multiplier, reduce.input_shift,
                 spatial.matrix, spatial.bias, spatial.multiplier, spatial.shift,
                 expand.matrix, expand.bias, expand.multiplier, expand.shift, STREAM_LIMIT)
-        features = net.head.apply(net.head.codes_of(stream), 0, 255)
-        out = net.params.apply(features, -NO_CLAMP, NO_CLAMP, dtype=np.int64)
-        k, c = net.components, net.colours
-        means = out[:, k:k + c * k]
-        if net.predictor is not None:
-            means += net.predictor.apply(self.pixels.gather(index, self.predictor_offsets),
-                                         -NO_CLAMP, NO_CLAMP, dtype=np.int64)
-        if net.edge is not None:
-            around = self.pixels.gather(index, self.edge_offsets).reshape(len(index), 3, c)
-            guess = median_edge(*around.transpose(1, 0, 2))
-            means += net.edge.apply(guess, -NO_CLAMP, NO_CLAMP, dtype=np.int64)
-        if net.gap is not None:
-            around = self.pixels.gather(index, self.gap_offsets).reshape(len(index), 7, c)
-            guess = gradient_adjusted(*(16 * around.astype(np.int64)).transpose(1, 0, 2))
-            means += net.gap.apply(guess, -NO_CLAMP, NO_CLAMP, dtype=np.int64)
-        np.clip(means, -MEAN_LIMIT, MEAN_LIMIT, out=means)
+        out = np.empty((len(index), net.params.matrix.shape[1]), dtype=np.int64)
+        kernels.network_tail(stream, net.head.arrays, self.head_codes, net.params.arrays,
+                             self.pixels.array, index, self.predictor, self.predictor_offsets,
+                             self.edge, self.edge_offsets, self.gap, self.gap_offsets,
+                             self.means, MEAN_LIMIT, out)
         return out
 
 
@@ -329,15 +296,15 @@ class IntegerStepper:
         return wavefront(self.tile_sizes, self.slope)
 
     def at(self, tile, row, col) -> None:
-        self.position = tuple(np.asarray(a, dtype=np.int64) for a in (tile, row, col))
-        self.index = self.state.pixels.index(*self.position)
+        self.tile = np.asarray(tile, dtype=np.int64)
+        self.index = self.state.pixels.index(self.tile, np.asarray(row), np.asarray(col))
         self.mixture = None
         self.revealed = np.zeros((len(self.index), self.net.colours), dtype=np.int64)
 
     def mixture_here(self) -> IntegerMixture:
         """The mixture at the current positions (the network runs once, at the first call)."""
         if self.mixture is None:
-            self.mixture = self.state.run(*self.position)
+            self.mixture = self.state.run(self.index)
         return self.mixture
 
     def table(self, colour: int) -> np.ndarray:
@@ -348,3 +315,13 @@ class IntegerStepper:
         symbols = np.asarray(symbols, dtype=np.int64)
         self.revealed[:, colour] = symbols
         self.state.pixels.array[self.index, colour] = symbols - 128
+
+    def decode(self, words: np.ndarray, offsets: np.ndarray, states: np.ndarray,
+               positions: np.ndarray) -> np.ndarray:
+        """Every colour at the current positions (N, C), from the round's rANS streams
+        (``rans.start``'s arrays, updated), revealed as ``reveal`` would."""
+        mix = self.mixture_here()
+        rans.decode_pixels(self.tile, mix.weights, mix.means, mix.inv_scales, mix.coeffs,
+                           mixture.cdf_table(), words, offsets, states, positions,
+                           self.state.pixels.array, self.index, self.revealed)
+        return self.revealed

@@ -41,38 +41,63 @@ def encode(starts, sizes):
 
 
 @numba.njit(cache=True, nogil=True)
-def decode_symbols(tiles, means, inv_scales, weights, cdf, words, offsets, states, positions,
-                   out):
-    """Decode N subpixels (one colour at N positions), subpixel n from tile tiles[n]'s stream:
-    words[offsets[t]:offsets[t + 1]], its state states[t] and next word positions[t] (both
-    updated). means, inv_scales (N, K), weights (N, K, <= 2**32). A stream that runs out reads
-    zeros (a damaged file: its tile's checksum fails after)."""
-    normalised = np.empty(weights.shape[1], dtype=np.int64)
+def decode_pixels(tiles, weights, means, inv_scales, coeffs, cdf, words, offsets, states,
+                  positions, pixels, index, out):
+    """Decode the C colours of N positions into out (N, C), colour by colour as they were
+    coded, position n from tile tiles[n]'s stream: words[offsets[t]:offsets[t + 1]], its
+    state states[t] and next word positions[t] (both updated). The mixture's arrays are
+    ``IntegerMixture``'s; each colour decoded adds its colour terms (`coeffs`, if given) to
+    the later colours' means, reweighs the components (``IntegerMixture.coder_inputs``) and
+    is written to pixels[index[n]] as value - 128, for the positions after."""
+    n_pixels, colours, components = means.shape
+    weights = weights.copy()
+    shifted = np.empty(components, dtype=np.int64)
+    reweighed = np.empty(components, dtype=np.int64)
+    normalised = np.empty(components, dtype=np.int64)
+    for c in range(colours):
+        for n in range(n_pixels):
+            for k in range(components):
+                shifted[k] = means[n, c, k]
+                if coeffs is not None:  # means_of's colour terms: (1, 0), (2, 0), (2, 1)
+                    for earlier in range(c):
+                        shifted[k] += (coeffs[n, c * (c - 1) // 2 + earlier, k]
+                                       * (out[n, earlier] - 128))
+            mixture.normalised_weights(weights[n], normalised)
+            s = _decode_one(tiles[n], shifted, inv_scales[n, c], normalised, cdf, words,
+                            offsets, states, positions)
+            out[n, c] = s
+            pixels[index[n], c] = s - 128
+            if c + 1 < colours:
+                mixture.reweigh(shifted, inv_scales[n, c], s, weights[n], cdf, reweighed)
+                weights[n] = reweighed
+
+
+@numba.njit(cache=True, nogil=True)
+def _decode_one(t, means, inv_scales, normalised, cdf, words, offsets, states, positions):
+    """One subpixel's symbol from tile t's stream, found by bisection over its CDF. A stream
+    that runs out reads zeros (a damaged file: its tile's checksum fails after)."""
     mask = (1 << PRECISION) - 1
-    for n in range(len(tiles)):
-        t = tiles[n]
-        mixture.normalised_weights(weights[n], normalised)
-        x = states[t]
-        v = x & mask
-        low, high = 0, 256
-        f_low = 0
-        while high - low > 1:
-            mid = (low + high) >> 1
-            f = mixture.coding_cdf(mid, means[n], inv_scales[n], normalised, cdf)
-            if f <= v:
-                low, f_low = mid, f
-            else:
-                high = mid
-        size = mixture.coding_cdf(low + 1, means[n], inv_scales[n], normalised, cdf) - f_low
-        x = size * (x >> PRECISION) + v - f_low
-        if x < LOWER:
-            word = 0
-            if positions[t] < offsets[t + 1]:
-                word = np.int64(words[positions[t]])
-                positions[t] += 1
-            x = (x << 32) | word
-        states[t] = x
-        out[n] = low
+    x = states[t]
+    v = x & mask
+    low, high = 0, 256
+    f_low = 0
+    while high - low > 1:
+        mid = (low + high) >> 1
+        f = mixture.coding_cdf(mid, means, inv_scales, normalised, cdf)
+        if f <= v:
+            low, f_low = mid, f
+        else:
+            high = mid
+    size = mixture.coding_cdf(low + 1, means, inv_scales, normalised, cdf) - f_low
+    x = size * (x >> PRECISION) + v - f_low
+    if x < LOWER:
+        word = 0
+        if positions[t] < offsets[t + 1]:
+            word = np.int64(words[positions[t]])
+            positions[t] += 1
+        x = (x << 32) | word
+    states[t] = x
+    return low
 
 
 def start(streams: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
