@@ -12,6 +12,10 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+# numba's np.dot calls SciPy's BLAS. Loaded here, with the kernels, so that it is loaded before
+# coding.one_blas_thread holds every loaded BLAS to one thread: loaded later, by the first
+# call, it ran two threads beside the coding processes (a decode 3.5x slower).
+import scipy.linalg.cython_blas  # noqa: F401
 
 NO_CLAMP = 1 << 62  # a bound no integer of the engine reaches: requantization without a clamp
 
