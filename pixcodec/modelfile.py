@@ -54,6 +54,12 @@ def export(checkpoint: str | Path, name: str) -> bytes:
     check_name(name)
     net = network_from_checkpoint(checkpoint)  # refuses what is not a checkpoint
     state = load_checkpoint(Path(checkpoint))
+    if state["config"].get("quantized"):
+        # Its float weights would code on the float64 path, not as the integers it was
+        # trained to be: it ships as an integer model (scripts/export_model.py) until .pxm
+        # files can hold one.
+        raise ModelError(f"{checkpoint}: a quantized network cannot be exported to a .pxm file "
+                         "yet (scripts/export_model.py ships it as an integer model)")
     options = state.get("options", {})
     averaged = "averaged_weights" in state
     about = {"preset": state.get("model"), "step": state.get("step"),

@@ -241,3 +241,20 @@ def test_an_integer_model_codes_without_importing_torch(integer_zoo):
     result = subprocess.run([sys.executable, "-c", TORCH_FREE_ROUND_TRIP, str(integer_zoo)],
                             capture_output=True, text=True, timeout=300, check=True)
     assert json.loads(result.stdout.splitlines()[-1]) == {"exact": True, "torch": []}
+
+
+def test_a_quantized_checkpoint_is_not_exported_to_a_model_file(tmp_path):
+    """A .pxm would hold its float weights, which code on the float64 path as another network
+    than the integers it was trained to be: export refuses it, in one line."""
+    import torch
+
+    from pixcodec import modelfile
+    from pixcodec.errors import ModelError
+
+    net = quantized_net(8)
+    checkpoint = tmp_path / "q.pt"
+    torch.save({"model": "tiny", "architecture": "logistic_pixelcnn",
+                "config": net.config.to_dict(), "weights": net.state_dict(), "step": 1},
+               checkpoint)
+    with pytest.raises(ModelError, match="quantized network cannot be exported to a .pxm"):
+        modelfile.export(checkpoint, "q-v1")
