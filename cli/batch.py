@@ -230,7 +230,7 @@ def run_jobs(jobs: list[Job], work, work_many, workers: int, threads: int | None
                                    min(workers, len(runnable)))) as finishing:
             for index, outcome in finishing:
                 finished(runnable[index], outcome.result)
-    if len(jobs) > 1:
+    if len(jobs) > 1 and (failed or not quiet):  # -q: nothing but errors and their count
         click.echo(f"pixcodec: {len(jobs) - failed} of {len(jobs)} files {label}ed"
                    + (f", {failed} failed" if failed else ""), err=True)
     if failed:
@@ -270,7 +270,7 @@ many_files_options = [
                       "choosing its orientation and adaptation), when files are coded one at "
                       "a time (the same bytes for any number); default: one per core."),
     click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist."),
-    click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors."),
+    click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (and, with several files, how many failed)."),
 ]
 
 
