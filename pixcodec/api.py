@@ -3,14 +3,16 @@ to which section, and the value rules: pixcodec.planes; the bytes: pixcodec.cont
 file) and pixcodec.sections (each section's body)."""
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO, Sequence, Union
+from typing import Sequence
 
 import numpy as np
 
 from . import container, zoo
+from .arguments import (Source, checked_effort, checked_flag, checked_integer, checked_limits,
+                        checked_model, checked_models, checked_progress, checked_sources,
+                        checked_tile, read_source)
 from .codec import decode_interleaved, decode_pixels, decode_tiles
 from .coder import CODERS, ENGINE_RANS
 from .container import tile_checksum
@@ -18,7 +20,7 @@ from .encoder import CodedTiles, encode_pixels, encode_tiles
 from .errors import ArgumentError, FormatError, ModelError, UnsupportedImageError
 from .imageio import (GRAY_ALPHA, PALETTE, RGBA, PngImage, check_chunks, image_from_array,
                       read_image)
-from .limits import DEFAULT_EFFORT, DEFAULT_MAX_METADATA, DEFAULT_MAX_PIXELS, EFFORTS, MAX_TILE
+from .limits import DEFAULT_EFFORT, DEFAULT_MAX_METADATA, DEFAULT_MAX_PIXELS
 from .orientation import AS_IS, coded_size, restored
 from .planes import (ADAPT, ALPHA, CHUNKS, COLOUR, INDICES, LOW_BYTES, MODEL_CHANNELS,
                      low_byte_deltas, model_mode, model_symbols, samples_of_symbols,
@@ -27,41 +29,6 @@ from .scheduling import Progress, useful_workers
 from .sections import (ModelPlane, pack_chunks, pack_lzma, pack_model_plane, unpack_chunks,
                        unpack_lzma, unpack_model_plane)
 from .workers import stop_spares
-
-
-# What the API reads: a path, a bytes-like object (bytes, bytearray, memoryview, a uint8 array)
-# or a binary file object.
-Source = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO]
-
-
-def _read_source(source: Source, what: str) -> bytes:
-    if isinstance(source, (str, os.PathLike)):
-        return Path(source).read_bytes()
-    if hasattr(source, "read"):
-        data = source.read()
-        if not isinstance(data, bytes):
-            raise ArgumentError(f"{what}: the file object gave {type(data).__name__}, not bytes "
-                                "(open it in binary mode)")
-        return data
-    try:
-        view = memoryview(source)
-    except TypeError:
-        raise ArgumentError(f"{what} must be a path, bytes or a binary file, not "
-                            f"{type(source).__name__}") from None
-    if view.itemsize != 1 or not view.c_contiguous:
-        raise ArgumentError(f"{what}: a buffer of single contiguous bytes is needed, not "
-                            f"items of {view.itemsize} bytes")
-    return view.tobytes()
-
-
-def _checked_tile(tile) -> int | None:
-    if tile is None:
-        return None
-    if isinstance(tile, bool) or not isinstance(tile, (int, np.integer)):
-        raise ArgumentError(f"tile must be an integer, not {type(tile).__name__}")
-    if not 1 <= tile <= MAX_TILE:
-        raise ArgumentError(f"tile must be between 1 and {MAX_TILE}, not {tile}")
-    return int(tile)
 
 
 @dataclass(frozen=True)
@@ -102,7 +69,8 @@ def encode(source: Source | np.ndarray, model: str | None = None, *,
     coded in included (``pixcodec.adapt``; other models ignore it); `threads` how many
     processes code its tiles, and make those choices, at once (the same bytes for any
     number)."""
-    threads = _checked_threads(threads)
+    threads = checked_integer(threads, "threads", 1)
+    progress = checked_progress(progress)
     prepared = _Prepared.of(source, model, tile, strip, effort, threads)
     coded = None
     if prepared.values is not None:
@@ -117,7 +85,8 @@ def encode_many(sources: Sequence[Source | np.ndarray], model: str | None = None
     writes): the tiles of the images coded with the same network are encoded together, small
     ones many to a parallel pass, which makes a set of small images (digits, CIFAR) many times
     faster than one by one."""
-    prepared = [_Prepared.of(source, model, tile, strip, effort) for source in sources]
+    prepared = [_Prepared.of(source, model, tile, strip, effort)
+                for source in checked_sources(sources, "images")]
     groups: dict[tuple, list[int]] = {}
     for k, p in enumerate(prepared):
         if p.values is not None:  # one group per network (an adapted one is the image's own)
@@ -151,9 +120,8 @@ class _Prepared:
     @classmethod
     def of(cls, source: Source | np.ndarray, model: str | None, tile: int | None, strip: bool,
            effort: int, threads: int = 1) -> "_Prepared":
-        tile = _checked_tile(tile)
-        if isinstance(effort, bool) or effort not in EFFORTS:
-            raise ArgumentError(f"effort must be one of {EFFORTS}, not {effort!r}")
+        tile, effort, model = checked_tile(tile), checked_effort(effort), checked_model(model)
+        strip = checked_flag(strip, "strip")
         image = _image_of(source)
         if strip:
             image = image.stripped()
@@ -199,12 +167,6 @@ class _Prepared:
         return Compressed(container.pack(header, sections), header, name, nll_bits)
 
 
-def _checked_threads(threads) -> int:
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-        raise ArgumentError(f"threads must be a positive integer, not {threads!r}")
-    return int(threads)
-
-
 def _image_of(source: Source | np.ndarray) -> PngImage:
     if np.ma.isMaskedArray(source):
         raise ArgumentError("masked arrays are not taken: the mask would be lost (fill them, "
@@ -212,7 +174,7 @@ def _image_of(source: Source | np.ndarray) -> PngImage:
     if isinstance(source, np.ndarray) and not (source.dtype == np.uint8 and source.ndim == 1):
         return image_from_array(source, DEFAULT_MAX_PIXELS)
     # a 1-D uint8 array is a file's bytes (np.fromfile), not pixels
-    return read_image(_read_source(source, "the image"), DEFAULT_MAX_PIXELS)
+    return read_image(read_source(source, "the image"), DEFAULT_MAX_PIXELS)
 
 
 def _model_plane_input(image: PngImage, model: str | None) -> tuple[zoo.Model, np.ndarray]:
@@ -243,8 +205,9 @@ def decode(data: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS,
     PNG chunks are refused. `models`: .pxm files and folders holding them, where a model that is
     not shipped is looked for (then $PIXCODEC_MODEL_PATH). `threads`: processes decoding tiles
     at once."""
-    threads = _checked_threads(threads)
-    parsed = _Parsed.of(_read_source(data, "the .pxc data"), max_pixels, max_metadata, models)
+    threads = checked_integer(threads, "threads", 1)
+    progress = checked_progress(progress)
+    parsed = _Parsed.of(read_source(data, "the .pxc data"), max_pixels, max_metadata, models)
     return parsed.finish(parsed.model_symbols(progress, threads))
 
 
@@ -256,8 +219,10 @@ def decode_many(sources: Sequence[Source], *, max_pixels: int = DEFAULT_MAX_PIXE
     (and not adapted to their image) are decoded side by side, as the tiles of one image are,
     which makes a set of small images (digits, CIFAR) many times faster than one by one. The
     first file that fails raises its error. `progress(done, total)` counts tiles' steps."""
-    parsed = [_Parsed.of(_read_source(source, "the .pxc data"), max_pixels, max_metadata, models)
-              for source in sources]
+    max_pixels, max_metadata = checked_limits(max_pixels, max_metadata)
+    models, progress = checked_models(models), checked_progress(progress)
+    parsed = [_Parsed.of(read_source(source, "the .pxc data"), max_pixels, max_metadata, models)
+              for source in checked_sources(sources, ".pxc files")]
     symbols: list[np.ndarray | None] = [None] * len(parsed)
     groups: dict[tuple, list[int]] = {}
     for k, p in enumerate(parsed):
@@ -299,6 +264,8 @@ class _Parsed:
     @classmethod
     def of(cls, data: bytes, max_pixels: int, max_metadata: int,
            models: Sequence[str | Path]) -> "_Parsed":
+        max_pixels, max_metadata = checked_limits(max_pixels, max_metadata)
+        models = checked_models(models)
         header, sections = container.unpack(data, max_pixels)
         height, width, depth = header.height, header.width, header.bit_depth
         plane, coder_model = _checked_model_plane(sections[COLOUR], header, models) \
