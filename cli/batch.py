@@ -32,6 +32,8 @@ def plan_jobs(inputs: tuple[str, ...], output: str | None, recursive: bool, in_s
     if "-" in inputs and len(inputs) > 1:
         raise click.UsageError("'-' (stdin) cannot be combined with other inputs")
     if inputs == ("-",):
+        if output not in (None, "-"):
+            _check_output_file(Path(output), in_suffix, out_suffix)
         return [Job("-", output or "-")]
     found: list[tuple[Path, Path]] = []  # (input file, output path relative to its root)
     for name in inputs:
@@ -53,11 +55,14 @@ def plan_jobs(inputs: tuple[str, ...], output: str | None, recursive: bool, in_s
     if output is not None and output != "-" and several and Path(output).exists() \
             and not Path(output).is_dir():
         raise click.UsageError(f"with several inputs, -o must be a folder; {output} is a file")
+    if output not in (None, "-"):
+        (_check_output_folder if several else _check_output_file)(Path(output), in_suffix,
+                                                                  out_suffix)
     jobs = []
     for source, relative in found:
         if output is None:
             target = source.with_suffix(out_suffix)
-        elif several or Path(output).is_dir():
+        elif several:
             target = Path(output) / relative
         else:
             target = Path(output)
@@ -72,6 +77,32 @@ def plan_jobs(inputs: tuple[str, ...], output: str | None, recursive: bool, in_s
                                    f"{job.output}")
         seen[key] = job.input
     return jobs
+
+
+def _check_output_file(path: Path, in_suffix: str, out_suffix: str) -> None:
+    """-o naming the one output: a file (never a folder to write into), whose name says what
+    it holds (a character device or a pipe, /dev/null, takes anything), in a folder that
+    exists: a mistyped folder is an error, not a new tree."""
+    import stat
+    if path.is_dir():
+        fail(f"{path} is a directory (with one input, -o names the output file)")
+    streams = path.exists() and (stat.S_ISCHR(path.stat().st_mode)
+                                 or stat.S_ISFIFO(path.stat().st_mode))
+    if not streams and path.suffix.lower() != out_suffix:
+        fail(f"{path}: the file name must end in {out_suffix} (what is written)")
+    if not path.parent.is_dir():
+        fail(f"{path.parent} is not a folder")
+
+
+def _check_output_folder(path: Path, in_suffix: str, out_suffix: str) -> None:
+    """-o naming the folder of several outputs: one that exists, or a new one (made when the
+    first file is written) in a folder that exists, whose name is not a file's."""
+    if path.is_dir():
+        return
+    if path.suffix.lower() in (in_suffix, out_suffix):
+        fail(f"with several inputs, -o is a folder and {path} names a file")
+    if not path.parent.is_dir():
+        fail(f"{path.parent} is not a folder")
 
 
 def _output_problem(job: Job, force: bool) -> str | None:
@@ -163,6 +194,8 @@ def _write_output(job: Job, data: bytes, force: bool) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
         return
+    # Only a folder of several outputs (-o DIR) and the subfolders -r mirrors are made: their
+    # root's parent was checked to exist (plan_jobs); a single output's folder must exist.
     Path(job.output).parent.mkdir(parents=True, exist_ok=True)
     atomic_write(job.output, data, force)
 
@@ -259,8 +292,9 @@ def check_stdout(jobs: list[Job]) -> None:
 many_files_options = [
     click.argument("inputs", metavar="IN...", nargs=-1, required=True),
     click.option("-o", "--output", metavar="OUT",
-                 help="Output file ('-' for stdout); with several inputs or -r, a folder. "
-                      "Default: next to each input."),
+                 help="Output file ('-' for stdout), named .pxc (compress) or .png "
+                      "(decompress), in a folder that exists; with several inputs or -r, a "
+                      "folder, made if its parent exists. Default: next to each input."),
     click.option("-r", "--recursive", is_flag=True, help="Process the files in folders given "
                                                          "as IN, and in their subfolders."),
     click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True,

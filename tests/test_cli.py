@@ -69,8 +69,12 @@ def test_refuses_to_overwrite_without_force(png, tmp_path):
 
 def test_never_overwrites_its_input(png):
     original = png.read_bytes()
-    one_line_error(run("compress", png, "-o", png, "--force"), "is the input file")
+    one_line_error(run("compress", png, "-o", png, "--force"), "must end in .pxc")
     assert png.read_bytes() == original
+    named_as_output = png.rename(png.with_suffix(".pxc"))  # a PNG whose name passes -o's rule
+    one_line_error(run("compress", named_as_output, "-o", named_as_output, "--force"),
+                   "is the input file")
+    assert named_as_output.read_bytes() == original
 
 
 def test_stdin_stdout(png):

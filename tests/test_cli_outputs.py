@@ -12,3 +12,55 @@ def test_quiet_prints_nothing_on_success(tmp_path):
     result = run("decompress", *[s.with_suffix(".pxc") for s in sources], "-o",
                  tmp_path / "back", "-q")
     assert result.exit_code == 0 and result.output == "", result.output
+
+
+# -o: the output's name says what is written; nothing is made but the output (and, with
+# several inputs, the folder -o names and the subfolders -r mirrors); every refusal is one line
+# before any work, with nothing written.
+
+def _nothing_written(tmp_path, before):
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+@pytest.mark.parametrize("output,fragment", [
+    ("missing/x.pxc", "missing is not a folder"),
+    ("out.webp", "must end in .pxc"),
+    ("folder", "is a directory"),
+])
+def test_one_input_and_an_output_it_cannot_be(tmp_path, output, fragment):
+    source = make_png(tmp_path / "a.png")
+    (tmp_path / "folder").mkdir()
+    before = sorted(tmp_path.rglob("*"))
+    one_line_error(run("compress", source, "-o", tmp_path / output), fragment)
+    _nothing_written(tmp_path, before)
+
+
+def test_decompress_writes_png_names_only(tmp_path):
+    source = make_png(tmp_path / "a.png")
+    assert run("compress", source, "-q").exit_code == 0
+    before = sorted(tmp_path.rglob("*"))
+    one_line_error(run("decompress", tmp_path / "a.pxc", "-o", tmp_path / "out.webp"),
+                   "must end in .png")
+    _nothing_written(tmp_path, before)
+    assert run("decompress", tmp_path / "a.pxc", "-o", tmp_path / "out.PNG", "-q").exit_code == 0
+    assert run("decompress", tmp_path / "a.pxc", "-o", "/dev/null", "-q").exit_code == 0
+
+
+@pytest.mark.parametrize("output,fragment", [
+    ("x.pxc", "names a file"),
+    ("missing/out", "missing is not a folder"),
+])
+def test_several_inputs_need_a_folder(tmp_path, output, fragment):
+    sources = [make_png(tmp_path / f"{name}.png", (3, 4), seed) for seed, name in enumerate("ab")]
+    before = sorted(tmp_path.rglob("*"))
+    one_line_error(run("compress", *sources, "-o", tmp_path / output), fragment)
+    _nothing_written(tmp_path, before)
+    assert run("compress", *sources, "-o", tmp_path / "new", "-q").exit_code == 0
+    assert sorted(p.name for p in (tmp_path / "new").iterdir()) == ["a.pxc", "b.pxc"]
+
+
+def test_stdin_to_a_named_output_follows_the_same_rules(tmp_path):
+    source = make_png(tmp_path / "a.png")
+    result = run("compress", "-", "-o", tmp_path / "missing" / "a.pxc", input=source.read_bytes())
+    one_line_error(result, "missing is not a folder")
+    assert not (tmp_path / "missing").exists()
