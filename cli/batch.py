@@ -15,6 +15,8 @@ from pathlib import Path
 
 import click
 
+from pixcodec.limits import DEFAULT_MAX_METADATA
+
 from . import raise_if_interrupted
 from .common import EXIT_ERROR, ProgressBar, fail, message_of, print_error, read_input
 
@@ -118,24 +120,26 @@ def _output_problem(job: Job, force: bool) -> str | None:
 # ------------------------------------------------------------------------------ the work
 
 def compress_file(path: str, model: str | None, strip: bool, tile: int | None = None,
-                   effort: int | None = None, threads: int = 1, progress=None
-                   ) -> tuple[bytes, str]:
+                  effort: int | None = None, max_metadata: int = DEFAULT_MAX_METADATA,
+                  threads: int = 1, progress=None) -> tuple[bytes, str]:
     import pixcodec
     from pixcodec.limits import DEFAULT_EFFORT
     result = pixcodec.encode(read_input(path), model, strip=strip, tile=tile,
                              effort=DEFAULT_EFFORT if effort is None else effort,
-                             progress=progress, threads=threads)
+                             max_metadata=max_metadata, progress=progress, threads=threads)
     return result.data, _compress_summary(result)
 
 
 def compress_files(paths: list[str], model: str | None, strip: bool, tile: int | None = None,
-                   effort: int | None = None) -> list[tuple[bytes, str]]:
+                   effort: int | None = None, max_metadata: int = DEFAULT_MAX_METADATA
+                   ) -> list[tuple[bytes, str]]:
     """compress_file of many files at once (pixcodec.encode_many: small images many to a
     pass)."""
     import pixcodec
     from pixcodec.limits import DEFAULT_EFFORT
     results = pixcodec.encode_many([read_input(path) for path in paths], model, strip=strip,
-                                   tile=tile, effort=DEFAULT_EFFORT if effort is None else effort)
+                                   tile=tile, effort=DEFAULT_EFFORT if effort is None else effort,
+                                   max_metadata=max_metadata)
     return [(result.data, _compress_summary(result)) for result in results]
 
 

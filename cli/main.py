@@ -60,14 +60,20 @@ def main():
                    "biases and the linear predictor, 2 also the whole output layer where that "
                    "saves more (default). A fit is kept only where it saves more than it "
                    "stores.")
+@click.option("--max-metadata", type=click.IntRange(min=0), default=DEFAULT_MAX_METADATA,
+              metavar="BYTES", show_default=True,
+              help="Refuse images whose PNG metadata (text, ICC profile, EXIF, other chunks) "
+                   "takes more bytes than this: decompress refuses the file past its own "
+                   "--max-metadata, this default unless it is raised there too.")
 @guarded
-def compress(inputs, output, recursive, jobs, threads, force, quiet, model, strip, tile, effort):
+def compress(inputs, output, recursive, jobs, threads, force, quiet, model, strip, tile, effort,
+             max_metadata):
     """Compress images IN ('-' for stdin; folders with -r: their .png files) losslessly.
 
     Every PNG is kept exactly: colour type, bit depth 1-16, palette, transparency, interlacing
     and metadata. Other formats Pillow reads are kept as the PNG of their pixels."""
     code_files("compress", inputs, output, recursive, jobs, threads, force, quiet,
-               model=model, strip=strip, tile=tile, effort=effort)
+               model=model, strip=strip, tile=tile, effort=effort, max_metadata=max_metadata)
 
 
 @main.command()

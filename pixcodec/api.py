@@ -57,8 +57,8 @@ class Decompressed:
 
 def encode(source: Source | np.ndarray, model: str | None = None, *,
            tile: int | None = None, progress: Progress | None = None,
-           strip: bool = False, effort: int = DEFAULT_EFFORT, threads: int = 1
-           ) -> Compressed:
+           strip: bool = False, effort: int = DEFAULT_EFFORT, threads: int = 1,
+           max_metadata: int = DEFAULT_MAX_METADATA) -> Compressed:
     """Compress an image file (path, bytes-like or binary file object) or a uint8/uint16 array
     (H, W[, C]).
 
@@ -68,10 +68,11 @@ def encode(source: Source | np.ndarray, model: str | None = None, *,
     (0-2) how much of a logistic-mixture model is fitted to the image, the orientation it is
     coded in included (``pixcodec.adapt``; other models ignore it); `threads` how many
     processes code its tiles, and make those choices, at once (the same bytes for any
-    number)."""
+    number). Metadata (PNG chunks) over `max_metadata` bytes is refused, as `decode` refuses
+    it."""
     threads = checked_integer(threads, "threads", 1)
     progress = checked_progress(progress)
-    prepared = _Prepared.of(source, model, tile, strip, effort, threads)
+    prepared = _Prepared.of(source, model, tile, strip, effort, max_metadata, threads)
     coded = None
     if prepared.values is not None:
         coded = encode_pixels(prepared.net, prepared.values, prepared.tile, progress, threads)
@@ -80,12 +81,13 @@ def encode(source: Source | np.ndarray, model: str | None = None, *,
 
 def encode_many(sources: Sequence[Source | np.ndarray], model: str | None = None, *,
                 tile: int | None = None, strip: bool = False,
-                effort: int = DEFAULT_EFFORT) -> list[Compressed]:
+                effort: int = DEFAULT_EFFORT, max_metadata: int = DEFAULT_MAX_METADATA
+                ) -> list[Compressed]:
     """`encode` of many images at once, in order (each its own file, the very bytes `encode`
     writes): the tiles of the images coded with the same network are encoded together, small
     ones many to a parallel pass, which makes a set of small images (digits, CIFAR) many times
     faster than one by one."""
-    prepared = [_Prepared.of(source, model, tile, strip, effort)
+    prepared = [_Prepared.of(source, model, tile, strip, effort, max_metadata)
                 for source in checked_sources(sources, "images")]
     groups: dict[tuple, list[int]] = {}
     for k, p in enumerate(prepared):
@@ -119,15 +121,16 @@ class _Prepared:
 
     @classmethod
     def of(cls, source: Source | np.ndarray, model: str | None, tile: int | None, strip: bool,
-           effort: int, threads: int = 1) -> "_Prepared":
+           effort: int, max_metadata: int, threads: int = 1) -> "_Prepared":
         tile, effort, model = checked_tile(tile), checked_effort(effort), checked_model(model)
         strip = checked_flag(strip, "strip")
+        max_metadata = checked_integer(max_metadata, "max_metadata", 0)
         image = _image_of(source)
         if strip:
             image = image.stripped()
         sections = {}
         if image.before_idat or image.after_idat:
-            sections[CHUNKS] = pack_chunks(image.before_idat, image.after_idat)
+            sections[CHUNKS] = pack_chunks(image.before_idat, image.after_idat, max_metadata)
         coder_model = net = values = None
         turn = AS_IS
         if image.colour_type == PALETTE:

@@ -24,7 +24,7 @@ import numpy as np
 from .container import (AFTER_IDAT, BEFORE_IDAT, CHUNK_HEAD, CRC, VERSION, Header,
                         chunk_entries, read_varint, tile_count, unpack, valid_model_name,
                         varint)
-from .errors import FormatError
+from .errors import FormatError, UnsupportedImageError
 from .imageio import Chunk
 from .limits import DEFAULT_MAX_METADATA, MAX_MODEL_NAME, MAX_TILE
 from .orientation import ORIENTATIONS
@@ -202,8 +202,16 @@ def unpack_lzma(data: bytes, size: int, name: str) -> bytes:
 
 # ------------------------------------------------------------------------------------ CHNK
 
-def pack_chunks(before: tuple[Chunk, ...], after: tuple[Chunk, ...]) -> bytes:
+def pack_chunks(before: tuple[Chunk, ...], after: tuple[Chunk, ...],
+                max_size: int = DEFAULT_MAX_METADATA) -> bytes:
+    """The CHNK section; metadata over `max_size` bytes is refused here as `unpack_chunks`
+    refuses it, so that what compress writes decompress reads with the same limit."""
     entries = chunk_entries(before, after)
+    if len(entries) > max_size:
+        raise UnsupportedImageError(
+            f"the image's metadata (PNG chunks) takes {len(entries)} bytes, over the limit of "
+            f"{max_size} that decompression applies (--strip drops it; or raise the limit with "
+            "--max-metadata, here and when decompressing)")
     return CRC.pack(len(entries)) + zlib.compress(entries, 9)
 
 

@@ -64,3 +64,55 @@ def test_stdin_to_a_named_output_follows_the_same_rules(tmp_path):
     result = run("compress", "-", "-o", tmp_path / "missing" / "a.pxc", input=source.read_bytes())
     one_line_error(result, "missing is not a folder")
     assert not (tmp_path / "missing").exists()
+
+
+def _png_with_text(path, text_bytes: int):
+    """A 1x1 PNG with a tEXt chunk of `text_bytes` bytes of text, written by hand (Pillow would
+    hold the text twice as str)."""
+    import io
+    import struct
+    import zlib
+
+    from PIL import Image
+    plain = io.BytesIO()
+    Image.new("L", (1, 1)).save(plain, format="PNG")
+    data = plain.getvalue()
+    body = b"zeros\x00" + b"0" * text_bytes
+    chunk = struct.pack(">I", len(body)) + b"tEXt" + body \
+        + struct.pack(">I", zlib.crc32(b"tEXt" + body))
+    end = data.rindex(b"IEND") - 4
+    path.write_bytes(data[:end] + chunk + data[end:])
+    return path
+
+
+def test_compress_refuses_metadata_decompress_would_refuse(tmp_path):
+    """What compress writes, decompress reads with its defaults: the --max-metadata limit is
+    checked on both sides (a 64 MiB + 1 byte text chunk)."""
+    from pixcodec.limits import DEFAULT_MAX_METADATA
+    source = _png_with_text(tmp_path / "big.png", DEFAULT_MAX_METADATA)
+    one_line_error(run("compress", source, "-o", tmp_path / "big.pxc"), "--max-metadata")
+    assert not (tmp_path / "big.pxc").exists()
+
+
+def test_compress_max_metadata_raises_the_limit_for_both_sides(tmp_path):
+    source = _png_with_text(tmp_path / "p.png", 300_000)
+    result = run("compress", source, "-o", tmp_path / "p.pxc", "--max-metadata", 100_000)
+    one_line_error(result, "over the limit of 100000")
+    assert "--max-metadata" in result.output and not (tmp_path / "p.pxc").exists()
+    assert run("compress", source, "-o", tmp_path / "p.pxc", "--max-metadata", 400_000,
+               "-q").exit_code == 0
+    one_line_error(run("decompress", tmp_path / "p.pxc", "-o", tmp_path / "back.png",
+                       "--max-metadata", 100_000), "--max-metadata")
+    assert run("decompress", tmp_path / "p.pxc", "-o", tmp_path / "back.png", "-q").exit_code == 0
+
+
+def test_encode_takes_the_metadata_limit(tmp_path):
+    import pixcodec
+    source = _png_with_text(tmp_path / "p.png", 3_000)
+    with pytest.raises(pixcodec.UnsupportedImageError, match="over the limit of 1000"):
+        pixcodec.encode(source, max_metadata=1000)
+    with pytest.raises(pixcodec.UnsupportedImageError, match="over the limit of 1000"):
+        pixcodec.encode_many([source], max_metadata=1000)
+    with pytest.raises(pixcodec.ArgumentError, match="max_metadata"):
+        pixcodec.encode(source, max_metadata=float("nan"))
+    assert pixcodec.encode(source, max_metadata=4000).data
