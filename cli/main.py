@@ -30,7 +30,7 @@ def main():
     pixcodec decompress img.pxc            # writes img.png
     pixcodec models                        # the shipped models
     pixcodec bench kodak --data-root DIR   # against the classic lossless codecs
-    pixcodec bits img.png -o map.png       # where the model spends its bits
+    pixcodec bits img.png -o map.png       # where the model spends its bits (--csv)
     pixcodec sample -n 16 -o grid.png      # images drawn from a model
     pixcodec complete img.png -o grid.png  # the rest of an image, drawn
 
@@ -299,7 +299,8 @@ def configs():
                    "rather than the whole image in one piece (float net).")
 @click.option("-o", "--out", metavar="FILE", help="Write every figure to FILE (.json or .csv).")
 @click.option("--plot", metavar="FILE",
-              help="Plot bits/dim against seconds per image to FILE (.png; needs matplotlib).")
+              help="Plot bits/dim against seconds per image to FILE (.png; needs matplotlib, "
+                   "in the bench and plots extras).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite --out and --plot files.")
 @guarded
 def bench(datasets, models, data_root, limit, seed, jobs, threads, together, per_image, tile_cost,
@@ -346,31 +347,40 @@ def bench(datasets, models, data_root, limit, seed, jobs, threads, together, per
 
 @main.command()
 @click.argument("image")
-@click.option("-o", "--output", metavar="MAP.png", required=True,
-              help="The heat map: bits per pixel, a colour bar, the total in the title.")
+@click.option("-o", "--output", metavar="MAP.png",
+              help="The heat map: bits per pixel, a colour bar, the total in the title (needs "
+                   "matplotlib: pip install 'pixcodec[plots]').")
 @click.option("-m", "--model", metavar="NAME|FILE.pxm",
               help="Model (see `pixcodec models`) or model file; default: the shipped model for "
                    "the image's colour type.")
-@click.option("--csv", "csv_path", metavar="FILE", help="Also write each pixel's bits: y,x,bits.")
+@click.option("--csv", "csv_path", metavar="FILE",
+              help="Write each pixel's bits: y,x,bits (needs nothing optional).")
 @click.option("--effort", type=click.IntRange(0, 2), metavar="0-2", default=0, show_default=True,
               help="Map the model as fitted to the image at this effort (see compress).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite the outputs.")
 @guarded
 def bits(image, output, model, csv_path, effort, force):
-    """Where the model spends its bits in IMAGE: a heat map of each pixel's code length (its
-    colours summed), exact as coded; the map sums to the model's NLL of the image."""
+    """Where the model spends its bits in IMAGE: each pixel's code length (its colours summed),
+    exact as coded, as a heat map (-o) and/or numbers (--csv); the map sums to the model's NLL
+    of the image."""
     from pixcodec import bits as bits_lib
     from pixcodec.fileio import atomic_write, check_output_path
-    from pixcodec.figures import require_matplotlib
-    check_output_path(output, (".png",), force)
+    from pixcodec.figures import PLOTS_INSTALL_HINT, require_matplotlib
+    if not output and not csv_path:
+        raise click.UsageError("nothing to write: give -o MAP.png, --csv FILE or both")
+    if output:
+        check_output_path(output, (".png",), force)
     if csv_path:
         check_output_path(csv_path, (".csv",), force)
-    require_matplotlib("the heat map")
+    if output:
+        require_matplotlib("the heat map", f"{PLOTS_INSTALL_HINT}; or --csv alone")
     result = bits_lib.bits_map(read_input(image), model, effort)
-    atomic_write(output, bits_lib.heat_map_png(result, Path(image).name), force)
+    if output:
+        atomic_write(output, bits_lib.heat_map_png(result, Path(image).name), force)
     if csv_path:
         atomic_write(csv_path, bits_lib.to_csv(result), force)
-    click.echo(f"{image}: {result.bits_per_dim:.3f} bits/dim ({result.model}) -> {output}")
+    written = " and ".join(path for path in (output, csv_path) if path)
+    click.echo(f"{image}: {result.bits_per_dim:.3f} bits/dim ({result.model}) -> {written}")
 
 
 main.add_command(sample)

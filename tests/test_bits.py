@@ -77,3 +77,28 @@ def test_command_writes_map_and_csv_and_refuses_what_it_cannot_map(tmp_path, rng
     palette = runner.invoke(main, ["bits", str(tmp_path / "p.png"), "-o", str(tmp_path / "p-map.png")])
     assert palette.exit_code == 1 and "palette images" in palette.output
     assert not (tmp_path / "p-map.png").exists()
+
+
+def test_csv_alone_needs_neither_a_map_nor_matplotlib(tmp_path, rng, monkeypatch):
+    Image.fromarray(photo_like(rng)).save(tmp_path / "a.png")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # as in the default install
+    result = CliRunner().invoke(main, ["bits", str(tmp_path / "a.png"), "--csv",
+                                       str(tmp_path / "b.csv")])
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "b.csv").read_text().startswith("y,x,bits")
+    assert "bits/dim" in result.output and str(tmp_path / "b.csv") in result.output
+
+
+def test_nothing_to_write_is_a_usage_error(tmp_path, rng):
+    Image.fromarray(photo_like(rng)).save(tmp_path / "a.png")
+    result = CliRunner().invoke(main, ["bits", str(tmp_path / "a.png")])
+    assert result.exit_code == 2 and "-o" in result.output and "--csv" in result.output
+
+
+def test_the_heat_map_names_the_plots_extra(tmp_path, rng, monkeypatch):
+    Image.fromarray(photo_like(rng)).save(tmp_path / "a.png")
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    result = CliRunner().invoke(main, ["bits", str(tmp_path / "a.png"), "-o",
+                                       str(tmp_path / "m.png")])
+    assert result.output == ("pixcodec: error: the heat map needs matplotlib "
+                             "(pip install 'pixcodec[plots]'; or --csv alone)\n")
