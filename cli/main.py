@@ -315,9 +315,10 @@ def bench(datasets, models, data_root, limit, seed, jobs, threads, together, per
 
     For each image and codec: file size in bits/dim, encode and decode seconds and an exact
     round trip check; for pixcodec also the model's NLL (the ideal) and the overhead over it.
-    Classic codecs: PNG (Pillow), WebP lossless, JPEG XL, JPEG 2000, JPEG-LS and QOI (through
-    imagecodecs: pip install 'pixcodec[bench]'); one that is not installed is reported as
-    missing. Exits with 1 if any round trip failed or was not exact.
+    Classic codecs: PNG (Pillow), WebP lossless (through imagecodecs, else Pillow's libwebp),
+    JPEG XL, JPEG 2000, JPEG-LS and QOI (through imagecodecs: pip install 'pixcodec[bench]');
+    one that is not installed is reported as missing. Exits with 1 if any round trip failed or
+    was not exact.
     """
     from pixcodec import bench as bench_lib
     from pixcodec.fileio import atomic_write, check_output_path

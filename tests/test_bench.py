@@ -132,7 +132,8 @@ def test_missing_codecs_are_reported_not_dropped(folder, monkeypatch):
     by_codec = {t.codec: t for t in result.totals}
     assert list(by_codec) == list(bench.CLASSIC_CODECS)
     for name, codec in bench.CLASSIC_CODECS.items():
-        expected = "ok" if codec.imagecodecs_name is None else "missing"
+        expected = "ok" if codec.imagecodecs_name is None or name.startswith("webp") \
+            else "missing"  # WebP through Pillow's libwebp
         assert by_codec[name].status == expected
     assert by_codec["qoi"].bits_per_dim is None and "not installed" in by_codec["qoi"].note
     assert not result.problems()
@@ -329,3 +330,26 @@ def test_together_gives_the_same_files_and_rows_in_the_same_order(folder):
     assert [(r.image, r.codec, r.bytes, r.exact, r.nll_bits) for r in one.rows] == \
            [(r.image, r.codec, r.bytes, r.exact, r.nll_bits) for r in together.rows]
     assert together.settings["together"] and all(r.decode_s > 0 for r in together.rows)
+
+
+def test_webp_is_coded_by_pillow_without_imagecodecs(folder, monkeypatch):
+    """Pillow's wheels hold libwebp: without imagecodecs, the WebP rows are coded through
+    Pillow at libwebp's default (method 4, quality 75) and strongest (method 6, quality 100)
+    settings, exactly, the stronger no larger."""
+    pytest.importorskip("PIL.WebPImagePlugin")
+    from PIL import features
+    if not features.check("webp"):
+        pytest.skip("this Pillow was built without WebP")
+
+    def not_installed():
+        raise ImportError("imagecodecs is not installed (pip install 'pixcodec[bench]')")
+
+    monkeypatch.setattr(bench.codecs, "_imagecodecs", not_installed)
+    monkeypatch.setattr(bench.runner, "_imagecodecs", not_installed)
+    names = ["webp lossless (default)", "webp lossless (method 6, quality 100)"]
+    result = bench.run_bench([str(folder)], models=[], codecs=names)
+    by_codec = {t.codec: t for t in result.totals}
+    assert [by_codec[name].status for name in names] == ["ok", "ok"], result.totals
+    assert all(by_codec[name].exact for name in names) and not result.problems()
+    assert by_codec[names[1]].bytes <= by_codec[names[0]].bytes
+    assert result.settings["machine"]["webp"].startswith("pillow")

@@ -1,5 +1,7 @@
 """The classic lossless codecs, each an encode and a decode on (H, W, C) pixels: Pillow's PNG and,
-through imagecodecs, WebP, JPEG XL, JPEG 2000, JPEG-LS and QOI."""
+through imagecodecs, WebP, JPEG XL, JPEG 2000, JPEG-LS and QOI. WebP falls back to Pillow's own
+libwebp (in its wheels) where imagecodecs is absent or lacks it, so that the default install
+measures it too."""
 from __future__ import annotations
 
 import functools
@@ -20,6 +22,7 @@ class Codec:
     encode: Callable[[np.ndarray, str], bytes]    # (pixels (H, W, C), mode) -> file
     decode: Callable[[bytes, str], np.ndarray]    # (file, mode) -> pixels (H, W, C)
     imagecodecs_name: str | None = None           # what it needs from imagecodecs; None: Pillow
+    pillow_feature: str | None = None             # what Pillow codes it with instead, if any
 
 
 def _imagecodecs():
@@ -71,13 +74,42 @@ def _png_decode(data, mode):
     return _pixels(np.asarray(im, dtype=np.uint8), mode)
 
 
-def _webp_encode(pixels, mode, **settings):
-    return _imagecodecs().webp_encode(_samples(pixels, mode, rgb=True), lossless=True,
-                                      **settings)
+def _imagecodecs_has(name: str) -> bool:
+    try:
+        constants = getattr(_imagecodecs(), name, None)
+    except ImportError:
+        return False
+    return constants is not None and getattr(constants, "available", True)
+
+
+def webp_library() -> str | None:
+    """What codes the WebP rows here: imagecodecs (preferred: the library earlier figures were
+    measured with), else Pillow's libwebp, else None."""
+    import PIL
+    from PIL import features
+    if _imagecodecs_has("WEBP"):
+        return f"imagecodecs {_imagecodecs().__version__}"
+    if features.check("webp"):
+        return f"pillow {PIL.__version__} (libwebp {features.version('webp')})"
+    return None
+
+
+def _webp_encode(pixels, mode, method, quality):
+    """libwebp lossless at `method` (effort, 0-6) and `quality` (0-100: for lossless, how hard
+    it searches), the settings cwebp and both bindings name alike."""
+    samples = _samples(pixels, mode, rgb=True)
+    if _imagecodecs_has("WEBP"):
+        return _imagecodecs().webp_encode(samples, lossless=True, level=quality, method=method)
+    buf = io.BytesIO()
+    Image.fromarray(samples, "RGB").save(buf, format="WEBP", lossless=True, quality=quality,
+                                         method=method, exact=True)
+    return buf.getvalue()
 
 
 def _webp_decode(data, mode):
-    return _pixels(_imagecodecs().webp_decode(data), mode)
+    if _imagecodecs_has("WEBP"):
+        return _pixels(_imagecodecs().webp_decode(data), mode)
+    return _pixels(np.asarray(Image.open(io.BytesIO(data)).convert("RGB"), dtype=np.uint8), mode)
 
 
 def _jpegxl_encode(pixels, mode, effort):
@@ -121,10 +153,11 @@ CLASSIC_CODECS = {codec.name: codec for codec in [
     Codec("png (pillow default)", functools.partial(_png_encode, optimize=False), _png_decode),
     Codec("png (pillow optimize)", functools.partial(_png_encode, optimize=True), _png_decode),
     # libwebp's defaults for lossless are method 4, quality 75; method 6 with quality 100 is
-    # its strongest preset (cwebp -z 9).
-    Codec("webp lossless (default)", _webp_encode, _webp_decode, "WEBP"),
+    # its strongest preset (cwebp -z 9). Explicit, as Pillow's default quality is 80.
+    Codec("webp lossless (default)", functools.partial(_webp_encode, method=4, quality=75),
+          _webp_decode, "WEBP", "webp"),
     Codec("webp lossless (method 6, quality 100)",
-          functools.partial(_webp_encode, level=100, method=6), _webp_decode, "WEBP"),
+          functools.partial(_webp_encode, method=6, quality=100), _webp_decode, "WEBP", "webp"),
     Codec("jpegxl (effort 7)", functools.partial(_jpegxl_encode, effort=7), _jpegxl_decode,
           "JPEGXL"),
     Codec("jpegxl (effort 9)", functools.partial(_jpegxl_encode, effort=9), _jpegxl_decode,
@@ -139,6 +172,10 @@ def missing_reason(codec: Codec) -> str | None:
     """Why a codec cannot run here, or None when it can."""
     if codec.imagecodecs_name is None:
         return None  # Pillow is one of pixcodec's own dependencies
+    if codec.pillow_feature is not None and not _imagecodecs_has(codec.imagecodecs_name):
+        from PIL import features
+        if features.check(codec.pillow_feature):
+            return None
     try:
         imagecodecs = _imagecodecs()
     except ImportError as exc:

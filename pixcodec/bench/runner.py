@@ -16,7 +16,7 @@ from ..data import open_image_set
 from ..errors import PixcodecError
 from ..scheduling import Progress
 from ..workers import run_in_workers, start_ready
-from .codecs import CLASSIC_CODECS, _imagecodecs, missing_reason
+from .codecs import CLASSIC_CODECS, _imagecodecs, missing_reason, webp_library
 from .measure import measure_image, measure_pixcodec_together
 from .rows import BenchResult, Row, total_row
 
@@ -123,4 +123,5 @@ def machine() -> dict:
     import PIL
     return {"cpu": cpu, "cores": os.cpu_count(), "system": platform.platform(),
             "python": platform.python_version(), "torch": torch.__version__,
-            "pillow": PIL.__version__, "imagecodecs": imagecodecs_version}
+            "pillow": PIL.__version__, "imagecodecs": imagecodecs_version,
+            "webp": webp_library()}
