@@ -109,16 +109,6 @@ class ModelInfo:
         return self.codes(mode) and (mode != "1" or self.levels == 2)
 
 
-def normalised_config(architecture: str, config: dict) -> dict:
-    """Every field of a configuration written out (``presets.normalise_config``); an integer
-    network's is its float network's, quantized."""
-    from .nets.presets import normalise_config
-
-    if architecture == integer.ARCHITECTURE:
-        return integer.check_config(normalise_config("logistic_pixelcnn", config))
-    return normalise_config(architecture, config)
-
-
 def _weights_dir():
     return resources.files("pixcodec.weights")
 
@@ -188,11 +178,13 @@ def add_to_manifest(entries: dict[str, dict], name: str, architecture: str, conf
     not yet released): its configuration with every field written out, a registry number never
     used before (kept if it has one), the default and aliases handed over (``hand_over``), the
     result checked as ``manifest`` checks it. Returns what the others lost."""
+    from .nets.presets import normalise_config
+
     old = entries.get(name, {})
     entries[name] = {
         "id": old.get("id", max((e["id"] for e in entries.values()), default=0) + 1),
         "architecture": architecture,
-        "config": normalised_config(architecture, config),
+        "config": normalise_config(architecture, config),
         "weights": f"{name}.safetensors",
         "sha256": hashlib.sha256(weights).hexdigest(),
         "card": f"{name}.md",
@@ -210,11 +202,11 @@ def normalise_manifest(entries: dict[str, dict]) -> None:
     """Write out every field of each entry's configuration (after those it gives, in their
     order), whatever a later default says, but for a field added after the entry was written
     (presets.LATER_FIELDS: absent, it means what the network was without it)."""
-    from .nets.presets import LATER_FIELDS
+    from .nets.presets import LATER_FIELDS, normalise_config
 
     for entry in entries.values():
         given, later = entry["config"], LATER_FIELDS.get(entry["architecture"], ())
-        full = normalised_config(entry["architecture"], given)
+        full = normalise_config(entry["architecture"], given)
         entry["config"] = {**given, **{k: v for k, v in full.items()
                                        if k in given or k not in later}}
 

@@ -83,6 +83,9 @@ GOLDEN = {
                            "f4f154a76748fc0b2435e3566f1b7c451b54b4db19ce3ae1ef46d9cda0c14764"),
     "pixelcnn-binary-v5": ("9206cac0cd9a7449465c782979b52db7394ff45ad562f8025d023ece1f38522a",
                            "bfc792d294f3a819b05112b958b3e3399fbfde8430f9a32c6ceffd9b04b30783"),
+    # The integer engine's first model: coder 3, the engine's rANS streams (2026-12-06).
+    "logistic-rgb-int8-v1": ("e24d0ef2a7815d041f9a08fb1cf197c120218c34414eb872524cf60a84a89980",
+                             "f9e555f1ff098c47ae1d7f935a181c028a7ed6cfd2252b8ab0de99ac3608ff40"),
 }
 # The same patterns as format version 2 wrote them (until 2026-12-02), in assets/v2/: they
 # must decode for ever.
@@ -120,6 +123,8 @@ TILED = {
         "eaea60233d65c143311d5deae937192592ef031698f663ad1276c301e7fa8568",
     "v3/logistic-rgb-v7-12-tiles.pxc":
         "70f32f6466b8340223ada2a69614097e7b28ca3005b6db40563f6f09c2884cd6",
+    "v3/logistic-rgb-int8-v1-12-tiles.pxc":
+        "d743582dcbaa5eb89268dd7c5ef7f0ed3d461cdcd4208846a7d39d2460a87b7c",
 }
 # Files whose model was adapted to their image (an ADPT section: the fit runs in float32, so the
 # encoder's bytes may differ between machines; the decoder's result may not). The v1 file was

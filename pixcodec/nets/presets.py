@@ -14,6 +14,7 @@ import dataclasses
 import torch
 from torch import nn
 
+from ..engine import config as integer
 from .arithmetic import check_fan_in
 from .logistic_pixelcnn import LogisticPixelCNN, LogisticPixelCNNConfig
 from .multiscale import MultiScaleConfig, MultiScalePixelRNN
@@ -161,7 +162,10 @@ def make_config(architecture: str, config: dict, where: str = ""):
 def normalise_config(architecture: str, config: dict, where: str = "") -> dict:
     """Every field of a configuration, the defaults written out (and those of the networks it
     nests), after make_config's checks: what checkpoints, model files and the manifest record,
-    so that a later change of a default changes no model."""
+    so that a later change of a default changes no model. An integer model's is its float
+    network's, quantized (checked as the engine checks it)."""
+    if architecture == integer.ARCHITECTURE:
+        return integer.check_config(normalise_config("logistic_pixelcnn", config, where))
     return dataclasses.asdict(make_config(architecture, config, where))
 
 
