@@ -22,7 +22,7 @@ from .codec import (canvas_of, code_round, in_rounds, round_size, step_total, ti
 from .coder import ENGINE_RANS, Encoder
 from .container import tile_checksum, tile_grid
 from .engine import coding as engine_coding
-from .engine.wavefront import wavefront
+from .engine.wavefront import stream_order, wavefront
 from .limits import DEFAULT_TILE
 from .scheduling import (Progress, StepCounter, coding_threads, in_groups, useful_workers,
                          torch_module, without_gradients)
@@ -176,15 +176,6 @@ def encode_tile_by_passes(net: CodingNetwork, pixels: np.ndarray,
     return encoder.finish(), bits
 
 
-@functools.lru_cache(maxsize=16)
-def _coding_order(height: int, width: int, colours: int, slope: int
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(rows, cols, colours) of a tile's subpixels in its stream's order."""
-    parts = [(r, c, np.full(len(r), colour))
-             for _, r, c in wavefront([(height, width)], slope) for colour in range(colours)]
-    return tuple(np.concatenate(axis) for axis in zip(*parts))
-
-
 def encode_small_tiles(net: CodingNetwork, tiles: Sequence[np.ndarray],
                        step_done: Callable[[int], None] | None = None
                        ) -> list[tuple[bytes, float]]:
@@ -193,7 +184,7 @@ def encode_small_tiles(net: CodingNetwork, tiles: Sequence[np.ndarray],
     symbols then coded in its stream's order with one coder call."""
     height, width, colours = tiles[0].shape
     levels = net.config.levels
-    rows, cols, channels = _coding_order(height, width, colours, net.wavefront_slope(width))
+    rows, cols, channels = stream_order(height, width, colours, net.wavefront_slope(width))
     batch = max(1, min(WHOLE_TILE_BATCH,
                        WHOLE_TILE_ENTRIES // (height * width * colours * levels)))
     steps = net.step_count([(height, width)])

@@ -134,11 +134,10 @@ def tanh(x: Array) -> Array:
     return _lookup(1, x)
 
 
-def integer_tanh(x: np.ndarray) -> np.ndarray:
-    """The tanh table at integers x in units of 2**-ACT_BITS (clamped to +-NONLINEAR_LIMIT),
-    in the same units: ``tanh`` of the same values, as integers."""
-    n = NONLINEAR_LIMIT * 2**ACT_BITS
-    return _nonlinear_tables()[1][np.clip(x, -n, n) + n]
+def tanh_table() -> np.ndarray:
+    """``tanh``'s table as integers in units of 2**-ACT_BITS, entry i for the input
+    i - NONLINEAR_LIMIT * 2**ACT_BITS in the same units (the integer engine reads it)."""
+    return _nonlinear_tables()[1]
 
 
 def integer_logits(logits: Array) -> Array:

@@ -12,18 +12,9 @@ from threadpoolctl import threadpool_limits
 
 from . import mixture, rans
 from .network import IntegerLogisticPixelCNN
-from .wavefront import wavefront
+from .wavefront import stream_order
 
 Progress = Callable[[int], None]  # called with the steps just done
-
-
-def coding_order(height: int, width: int, colours: int, slope: int) -> np.ndarray:
-    """Indices into a tile's (colour, row, col) symbols, flattened, in coding order."""
-    parts = []
-    for _, rows, cols in wavefront([(height, width)], slope):
-        at = rows * width + cols
-        parts.extend(c * height * width + at for c in range(colours))
-    return np.concatenate(parts)
 
 
 def encode_tile(net: IntegerLogisticPixelCNN, tile: np.ndarray) -> tuple[bytes, float]:
@@ -34,9 +25,10 @@ def encode_tile(net: IntegerLogisticPixelCNN, tile: np.ndarray) -> tuple[bytes, 
     starts, sizes = np.empty((2, colours, height * width), dtype=np.int64)
     for c in range(colours):
         starts[c], sizes[c] = mix.intervals(c, pixels[:, c], pixels[:, :c])
-    order = coding_order(height, width, colours, net.wavefront_slope())
-    sizes = sizes.reshape(-1)[order]
-    words = rans.encode(starts.reshape(-1)[order], sizes)
+    rows, cols, channels = stream_order(height, width, colours, net.wavefront_slope())
+    at = rows * width + cols
+    sizes = sizes[channels, at]
+    words = rans.encode(starts[channels, at], sizes)
     bits = float(np.sum(mixture.CODE_BITS - np.log2(sizes)))
     return words.astype("<u4").tobytes(), bits
 

@@ -156,10 +156,8 @@ class IntegerMixture(QuantizedMixture):
         self.weights = np.empty((n, k), dtype=np.int64)
         self.means, self.inv_scales = np.empty((2, n, c, k), dtype=np.int64)
         self.coeffs = np.empty((n, 3, k), dtype=np.int64) if c == 3 else None
-        # fx.integer_tanh's table, read here in the same pass as the rest
-        tanh = fx._nonlinear_tables()[1]
-        _integer_parameters(out, fx.EXP_TABLE, inverse_scale_table(), tanh, self.weights,
-                            self.means, self.inv_scales, self.coeffs)
+        _integer_parameters(out, fx.EXP_TABLE, inverse_scale_table(), fx.tanh_table(),
+                            self.weights, self.means, self.inv_scales, self.coeffs)
 
     def coder_inputs(self, colour: int, earlier: np.ndarray | None
                      ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -185,7 +183,6 @@ class IntegerMixture(QuantizedMixture):
         coding_intervals(np.ascontiguousarray(symbols, dtype=np.int64), means, inv_scales,
                          weights, cdf_table(), starts, sizes)
         return starts, sizes
-
 
 
 _LOWEST_LOG_SCALE = int(LOG_SCALE_MIN * 2**LOG_SCALE_BITS)

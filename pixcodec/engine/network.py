@@ -15,7 +15,7 @@ where each grid comes from)::
 
 ``rq`` adds the layer's integer bias to its integer sum and requantizes (``kernels``);
 ``codes(a)`` is ``stream_codes``. The mixture's tables follow from the integers exactly as for
-the float64 networks (``pixcodec.nets.mixture.QuantizedMixture``).
+the float64 networks (``pixcodec.engine.mixture.QuantizedMixture``).
 
 Both passes walk positions in groups: the parallel pass takes all positions of a round of tiles
 at once, layer by layer; the stepper one wavefront step at a time. Each layer at a group of
@@ -207,9 +207,9 @@ class IntegerLogisticPixelCNN:
         uint8: integers summing to 2**24, each at least 1 (for the tests and measurements;
         the coder itself never builds them)."""
         t, h, w, c = tiles.shape
-        mixture = self.mixture(tiles)
+        mix = self.mixture(tiles)
         pixels = tiles.reshape(-1, c).astype(np.int64)
-        tables = np.stack([mixture.table(k, pixels[:, :k]) for k in range(c)], axis=1)
+        tables = np.stack([mix.table(k, pixels[:, :k]) for k in range(c)], axis=1)
         return tables.reshape(t, h, w, c, 256)
 
     def pixel_bits(self, images: np.ndarray) -> np.ndarray:

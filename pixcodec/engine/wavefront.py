@@ -3,6 +3,7 @@ at step c + slope * r, with ``slope`` the smallest integer for which nothing a p
 on comes at the same or a later step."""
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 
 import numpy as np
@@ -40,6 +41,17 @@ def wavefront(tile_sizes: list[tuple[int, int]], slope: int) -> Iterator[np.ndar
     bounds = np.flatnonzero(np.diff(pos[3])) + 1
     for chunk in np.split(pos[:3], bounds, axis=1):
         yield np.ascontiguousarray(chunk)
+
+
+@functools.lru_cache(maxsize=16)
+def stream_order(height: int, width: int, colours: int, slope: int
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rows, cols, colours) of a tile's subpixels in its stream's order: step by step; in a
+    step, colour by colour; rows increasing (docs/FORMAT.md, "Order of symbols")."""
+    parts = [(rows, cols, np.full(len(rows), colour))
+             for _, rows, cols in wavefront([(height, width)], slope)
+             for colour in range(colours)]
+    return tuple(np.concatenate(axis) for axis in zip(*parts))
 
 
 def wavefront_steps(tile_sizes: list[tuple[int, int]], slope: int) -> int:
