@@ -1,9 +1,10 @@
 """The command-line front end (installed as pixcodec.cli).
 
 `run` is the `pixcodec` command. It sets what Ctrl-C and SIGTERM do before anything else is
-imported (click, numpy, torch take seconds), so either ends the process at any moment with one
-line and exit status 130 or 143: no traceback, and, as the signal unwinds the stack, outputs
-complete or absent (pixcodec.fileio) and worker processes stopped (pixcodec.workers).
+imported (click, numpy, torch take seconds), so either ends the process at any moment (during a
+library's import, once it has loaded) with one line and exit status 130 or 143: no traceback,
+and, as the signal unwinds the stack, outputs complete or absent (pixcodec.fileio) and worker
+processes stopped (pixcodec.workers).
 """
 import signal
 import sys
@@ -24,7 +25,37 @@ _received: int | None = None  # the signal handled, whether or not its Interrupt
 def _interrupt(signum, frame):
     global _received
     _received = signum
+    if _importing_a_library(frame):
+        _send_again_soon(signum)
+        return
     raise Interrupted(signum)
+
+
+def _importing_a_library(frame) -> bool:
+    """Whether a library's module is being run (imported). An exception raised there can land in
+    its compiled code's start-up, which may not survive it: torch's C++ (pybind11), called back
+    into Python while it initialises, aborts the process (SIGABRT, a C++ message) when the
+    Python call fails. Such a signal is handled once the import is over, a few seconds at most."""
+    while frame is not None:
+        if frame.f_code.co_name == "<module>":
+            if frame.f_globals.get("__name__", "").partition(".")[0] not in ("pixcodec", "__main__"):
+                return True
+        frame = frame.f_back
+    return False
+
+
+def _send_again_soon(signum: int) -> None:
+    """Send the signal again a moment later, from another thread, so that it is handled once the
+    present context has returned (sent from here, it would be handled right here). It is sent to
+    the main thread, whose handler runs it: a signal to the sending thread would not wake a main
+    thread blocked in a system call (a sleep, a read) until that call ends."""
+    import threading
+    if hasattr(signal, "pthread_kill"):
+        resend = threading.Timer(0.01, signal.pthread_kill, (threading.main_thread().ident, signum))
+    else:  # Windows has no pthread_kill
+        resend = threading.Timer(0.01, signal.raise_signal, (signum,))
+    resend.daemon = True  # the work may end first: its output is then complete
+    resend.start()
 
 
 def raise_if_interrupted() -> None:
@@ -39,20 +70,9 @@ def raise_if_interrupted() -> None:
 def _redeliver_swallowed_interrupt(unraisable) -> None:
     """Python swallows an exception raised where it cannot propagate (a weakref callback such as
     importlib's module-lock cleanup, a __del__) and prints it with a traceback. A signal that
-    lands there would be lost: send it again a moment later, from another thread, so that it is
-    handled once that context has returned (sent from here, it would be handled right here).
-    It is sent to the main thread, whose handler runs it: a signal to the sending thread would
-    not wake a main thread blocked in a system call (a sleep, a read) until that call ends."""
+    lands there would be lost: it is sent again."""
     if isinstance(unraisable.exc_value, Interrupted):
-        import threading
-        signum = unraisable.exc_value.exit_status - 128
-        if hasattr(signal, "pthread_kill"):
-            main = threading.main_thread().ident
-            resend = threading.Timer(0.01, signal.pthread_kill, (main, signum))
-        else:  # Windows has no pthread_kill
-            resend = threading.Timer(0.01, signal.raise_signal, (signum,))
-        resend.daemon = True  # the work may end first: its output is then complete
-        resend.start()
+        _send_again_soon(unraisable.exc_value.exit_status - 128)
     else:
         sys.__unraisablehook__(unraisable)
 

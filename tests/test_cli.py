@@ -374,6 +374,21 @@ def test_ctrl_c_whose_exception_is_caught_and_dropped_still_ends_with_130():
     assert (result.returncode, result.stderr) == (130, "pixcodec: interrupted\n")
 
 
+def test_ctrl_c_while_a_library_loads_is_handled_once_it_has_loaded():
+    """A signal raised into a library's module body as it loads can land in its compiled
+    start-up: torch's C++ aborted the process (SIGABRT, a C++ message, no output) when Ctrl-C
+    came while torch.distributed initialised (seen once in CI). The library must finish loading;
+    the command then stops at once, with one line and exit status 130."""
+    result = run_command_doing(
+        "def work(prog_name):\n"
+        "    body = 'import signal\\nsignal.raise_signal(signal.SIGINT)\\nloaded = True\\n'\n"
+        "    exec(compile(body, 'library.py', 'exec'), {'__name__': 'library'})\n"
+        "    print('loaded', flush=True)\n"
+        "    time.sleep(30)\n")
+    assert (result.returncode, result.stdout, result.stderr) == (130, "loaded\n",
+                                                                 "pixcodec: interrupted\n")
+
+
 def test_a_dropped_ctrl_c_stops_a_batch_at_the_next_file(tmp_path, monkeypatch):
     import pixcodec.cli as cli_package
     from pixcodec.cli.batch import Job, run_jobs
