@@ -121,25 +121,27 @@ def _output_problem(job: Job, force: bool) -> str | None:
 
 def compress_file(path: str, model: str | None, strip: bool, tile: int | None = None,
                   effort: int | None = None, max_metadata: int = DEFAULT_MAX_METADATA,
-                  threads: int = 1, progress=None) -> tuple[bytes, str]:
+                  threads: int = 1, progress=None, allow_jpeg: bool = False
+                  ) -> tuple[bytes, str]:
     import pixcodec
     from pixcodec.limits import DEFAULT_EFFORT
     result = pixcodec.encode(read_input(path), model, strip=strip, tile=tile,
                              effort=DEFAULT_EFFORT if effort is None else effort,
-                             max_metadata=max_metadata, progress=progress, threads=threads)
+                             max_metadata=max_metadata, progress=progress, threads=threads,
+                             allow_jpeg=allow_jpeg)
     return result.data, _compress_summary(result)
 
 
 def compress_files(paths: list[str], model: str | None, strip: bool, tile: int | None = None,
-                   effort: int | None = None, max_metadata: int = DEFAULT_MAX_METADATA
-                   ) -> list[tuple[bytes, str]]:
+                   effort: int | None = None, max_metadata: int = DEFAULT_MAX_METADATA,
+                   allow_jpeg: bool = False) -> list[tuple[bytes, str]]:
     """compress_file of many files at once (pixcodec.encode_many: small images many to a
     pass)."""
     import pixcodec
     from pixcodec.limits import DEFAULT_EFFORT
     results = pixcodec.encode_many([read_input(path) for path in paths], model, strip=strip,
                                    tile=tile, effort=DEFAULT_EFFORT if effort is None else effort,
-                                   max_metadata=max_metadata)
+                                   max_metadata=max_metadata, allow_jpeg=allow_jpeg)
     return [(result.data, _compress_summary(result)) for result in results]
 
 

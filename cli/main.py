@@ -65,15 +65,19 @@ def main():
               help="Refuse images whose PNG metadata (text, ICC profile, EXIF, other chunks) "
                    "takes more bytes than this: decompress refuses the file past its own "
                    "--max-metadata, this default unless it is raised there too.")
+@click.option("--allow-jpeg", is_flag=True,
+              help="Compress JPEG inputs too (refused by default: their pixels are already "
+                   "lossy, and a lossless copy of them is larger than the JPEG).")
 @guarded
 def compress(inputs, output, recursive, jobs, threads, force, quiet, model, strip, tile, effort,
-             max_metadata):
+             max_metadata, allow_jpeg):
     """Compress images IN ('-' for stdin; folders with -r: their .png files) losslessly.
 
     Every PNG is kept exactly: colour type, bit depth 1-16, palette, transparency, interlacing
     and metadata. Other formats Pillow reads are kept as the PNG of their pixels."""
     code_files("compress", inputs, output, recursive, jobs, threads, force, quiet,
-               model=model, strip=strip, tile=tile, effort=effort, max_metadata=max_metadata)
+               model=model, strip=strip, tile=tile, effort=effort, max_metadata=max_metadata,
+               allow_jpeg=allow_jpeg)
 
 
 @main.command()

@@ -58,7 +58,7 @@ class Decompressed:
 def encode(source: Source | np.ndarray, model: str | None = None, *,
            tile: int | None = None, progress: Progress | None = None,
            strip: bool = False, effort: int = DEFAULT_EFFORT, threads: int = 1,
-           max_metadata: int = DEFAULT_MAX_METADATA) -> Compressed:
+           max_metadata: int = DEFAULT_MAX_METADATA, allow_jpeg: bool = False) -> Compressed:
     """Compress an image file (path, bytes-like or binary file object) or a uint8/uint16 array
     (H, W[, C]).
 
@@ -69,10 +69,12 @@ def encode(source: Source | np.ndarray, model: str | None = None, *,
     coded in included (``pixcodec.adapt``; other models ignore it); `threads` how many
     processes code its tiles, and make those choices, at once (the same bytes for any
     number). Metadata (PNG chunks) over `max_metadata` bytes is refused, as `decode` refuses
-    it."""
+    it. A JPEG is refused unless `allow_jpeg` (its pixels are lossy already: a lossless copy
+    is larger than the JPEG)."""
     threads = checked_integer(threads, "threads", 1)
     progress = checked_progress(progress)
-    prepared = _Prepared.of(source, model, tile, strip, effort, max_metadata, threads)
+    prepared = _Prepared.of(source, model, tile, strip, effort, max_metadata, threads,
+                            allow_jpeg)
     coded = None
     if prepared.values is not None:
         coded = encode_pixels(prepared.net, prepared.values, prepared.tile, progress, threads)
@@ -81,13 +83,14 @@ def encode(source: Source | np.ndarray, model: str | None = None, *,
 
 def encode_many(sources: Sequence[Source | np.ndarray], model: str | None = None, *,
                 tile: int | None = None, strip: bool = False,
-                effort: int = DEFAULT_EFFORT, max_metadata: int = DEFAULT_MAX_METADATA
-                ) -> list[Compressed]:
+                effort: int = DEFAULT_EFFORT, max_metadata: int = DEFAULT_MAX_METADATA,
+                allow_jpeg: bool = False) -> list[Compressed]:
     """`encode` of many images at once, in order (each its own file, the very bytes `encode`
     writes): the tiles of the images coded with the same network are encoded together, small
     ones many to a parallel pass, which makes a set of small images (digits, CIFAR) many times
     faster than one by one."""
-    prepared = [_Prepared.of(source, model, tile, strip, effort, max_metadata)
+    prepared = [_Prepared.of(source, model, tile, strip, effort, max_metadata,
+                             allow_jpeg=allow_jpeg)
                 for source in checked_sources(sources, "images")]
     groups: dict[tuple, list[int]] = {}
     for k, p in enumerate(prepared):
@@ -121,11 +124,12 @@ class _Prepared:
 
     @classmethod
     def of(cls, source: Source | np.ndarray, model: str | None, tile: int | None, strip: bool,
-           effort: int, max_metadata: int, threads: int = 1) -> "_Prepared":
+           effort: int, max_metadata: int, threads: int = 1,
+           allow_jpeg: bool = False) -> "_Prepared":
         tile, effort, model = checked_tile(tile), checked_effort(effort), checked_model(model)
         strip = checked_flag(strip, "strip")
         max_metadata = checked_integer(max_metadata, "max_metadata", 0)
-        image = _image_of(source)
+        image = _image_of(source, checked_flag(allow_jpeg, "allow_jpeg"))
         if strip:
             image = image.stripped()
         sections = {}
@@ -170,14 +174,14 @@ class _Prepared:
         return Compressed(container.pack(header, sections), header, name, nll_bits)
 
 
-def _image_of(source: Source | np.ndarray) -> PngImage:
+def _image_of(source: Source | np.ndarray, allow_jpeg: bool) -> PngImage:
     if np.ma.isMaskedArray(source):
         raise ArgumentError("masked arrays are not taken: the mask would be lost (fill them, "
                             "or give an alpha channel)")
     if isinstance(source, np.ndarray) and not (source.dtype == np.uint8 and source.ndim == 1):
         return image_from_array(source, DEFAULT_MAX_PIXELS)
     # a 1-D uint8 array is a file's bytes (np.fromfile), not pixels
-    return read_image(read_source(source, "the image"), DEFAULT_MAX_PIXELS)
+    return read_image(read_source(source, "the image"), DEFAULT_MAX_PIXELS, allow_jpeg)
 
 
 def _model_plane_input(image: PngImage, model: str | None) -> tuple[zoo.Model, np.ndarray]:
@@ -194,7 +198,7 @@ def model_input(source: Source | np.ndarray,
     """What `encode` gives the model for this image: (the model, (H, W, C) uint8 symbols, as
     the image stands: the encoder may code them turned, see `adapt.choose_orientation`), or None
     for a palette image (coded without a model)."""
-    image = _image_of(source)
+    image = _image_of(source, allow_jpeg=True)  # measured, not compressed
     if image.colour_type == PALETTE:
         return None
     return _model_plane_input(image, model)

@@ -99,12 +99,23 @@ def sample_dtype(bit_depth: int) -> np.dtype:
 
 # ---------------------------------------------------------------------------------- reading
 
-def read_image(source: str | Path | bytes, max_pixels: int) -> PngImage:
-    """A file path or encoded bytes -> PngImage; refuses what it cannot keep exactly."""
+# Formats whose pixels are already lossy: a lossless copy of them is larger than the file and
+# is not the file (issue 37). Refused unless the caller allows them; lossless recompression of
+# the JPEG itself (its DCT coefficients) would be another coding, not built yet.
+LOSSY_FORMATS = ("JPEG", "MPO")
+JPEG_REFUSAL = ("a JPEG: its pixels are already lossy, and a lossless copy of them is larger "
+                "than the JPEG, which could not be got back; give --allow-jpeg (Python: "
+                "allow_jpeg=True) to compress its decoded pixels anyway")
+
+
+def read_image(source: str | Path | bytes, max_pixels: int,
+               allow_jpeg: bool = False) -> PngImage:
+    """A file path or encoded bytes -> PngImage; refuses what it cannot keep exactly, and a
+    JPEG unless `allow_jpeg`."""
     data = source if isinstance(source, bytes) else Path(source).read_bytes()
     if data.startswith(PNG_SIGNATURE):
         return read_png(data, max_pixels)
-    return read_png(_pillow_to_png(data, max_pixels), max_pixels)
+    return read_png(_pillow_to_png(data, max_pixels, allow_jpeg), max_pixels)
 
 
 def read_png(data: bytes, max_pixels: int) -> PngImage:
@@ -318,13 +329,13 @@ def pillow_without_pixel_limit():
 _PILLOW_LIMIT_LOCK = threading.Lock()
 
 
-def _pillow_to_png(data: bytes, max_pixels: int) -> bytes:
+def _pillow_to_png(data: bytes, max_pixels: int, allow_jpeg: bool) -> bytes:
     """A non-PNG image file -> the PNG Pillow writes for it (its pixels, same mode)."""
     with pillow_without_pixel_limit():
-        return _pillow_to_png_unlimited(data, max_pixels)
+        return _pillow_to_png_unlimited(data, max_pixels, allow_jpeg)
 
 
-def _pillow_to_png_unlimited(data: bytes, max_pixels: int) -> bytes:
+def _pillow_to_png_unlimited(data: bytes, max_pixels: int, allow_jpeg: bool) -> bytes:
     try:
         im = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
@@ -337,6 +348,9 @@ def _pillow_to_png_unlimited(data: bytes, max_pixels: int) -> bytes:
     if im.mode not in PILLOW_MODES:
         raise UnsupportedImageError(f"{im.format} images of mode {im.mode} are not supported "
                                     f"(modes {', '.join(PILLOW_MODES)} are)")
+    # after the checks that --allow-jpeg cannot lift
+    if im.format in LOSSY_FORMATS and not allow_jpeg:
+        raise UnsupportedImageError(JPEG_REFUSAL)
     buf = io.BytesIO()
     try:
         im.load()
