@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from pixcodec.engine import coding
+from pixcodec.engine import coding, vnni
 from pixcodec.engine.network import IntegerLogisticPixelCNN
 from pixcodec.nets.logistic_pixelcnn import LogisticPixelCNN, LogisticPixelCNNConfig
 from pixcodec.nets.quantized import calibrate, integer_parameters, multiplier_and_shift
@@ -80,11 +80,43 @@ def test_two_kernel_paths_give_the_same_integers():
     rng = np.random.default_rng(2)
     net = quantized_net(2)
     image = smooth_images(rng, 2, 10, 11)
-    fast = engine_of(net).tables(image)
+    fast = engine_of(net, use_vnni=False)
     wide = engine_of(net, float64_sums=True)
-    assert any(layer.matrix.dtype == np.float32 for layer in engine_of(net).spatial)
+    assert any(layer.matrix.dtype == np.float32 for layer in fast.spatial)
     assert all(layer.matrix.dtype == np.float64 for layer in wide.spatial)
-    np.testing.assert_array_equal(fast, wide.tables(image))
+    np.testing.assert_array_equal(fast.tables(image), wide.tables(image))
+
+
+needs_vnni = pytest.mark.skipif(not vnni.AVAILABLE, reason="this CPU has no AVX-512 VNNI")
+
+
+@needs_vnni
+@pytest.mark.parametrize("rows", [1, 3, 4, 9])
+def test_the_dot_product_unit_gives_the_exact_sums(rows):
+    """uint8 times int8 on the instruction, against int64 numpy: any number of positions (the
+    kernel runs four at a time, then one), the extremes (255 x -128, 255 x 127)."""
+    rng = np.random.default_rng(rows)
+    x = rng.integers(0, 256, (rows, 40)).astype(np.uint8)
+    weights = rng.integers(-128, 128, (40, 32)).astype(np.int8)
+    x[0], weights[:, 0], weights[:, 1] = 255, -128, 127
+    out = np.empty((rows, 32), np.int32)
+    vnni.product(x, vnni.pack(weights), 32, out)
+    np.testing.assert_array_equal(out, x.astype(np.int64) @ weights.astype(np.int64))
+
+
+@needs_vnni
+def test_the_dot_product_unit_and_blas_give_the_same_tables():
+    """The blocks on the CPU's 8-bit dot-product unit (uint8 codes and caches, packed weights)
+    and in float32 BLAS, in the parallel pass and the stepper: the same tables."""
+    rng = np.random.default_rng(4)
+    net = quantized_net(4, {**CONFIG, "hidden": 16, "out_features": 32})
+    on_unit, blas = engine_of(net), engine_of(net, use_vnni=False)
+    assert on_unit.code_dtype == np.uint8 and blas.code_dtype == np.float32
+    tiles = [smooth_images(rng, 1, 12, 17)[0], smooth_images(rng, 1, 9, 6)[0]]
+    for tile, stepped in zip(tiles, stepped_tables(on_unit, tiles)):
+        expected = blas.tables(tile[None])[0]
+        np.testing.assert_array_equal(on_unit.tables(tile[None])[0], expected)
+        np.testing.assert_array_equal(stepped, expected)
 
 
 def test_the_integers_stand_for_the_trained_network():

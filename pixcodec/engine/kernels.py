@@ -12,10 +12,14 @@ from __future__ import annotations
 
 import numba
 import numpy as np
+from numba import types
+from numba.extending import overload
 # numba's np.dot calls SciPy's BLAS. Loaded here, with the kernels, so that it is loaded before
 # coding.one_blas_thread holds every loaded BLAS to one thread: loaded later, by the first
 # call, it ran two threads beside the coding processes (a decode 3.5x slower).
 import scipy.linalg.cython_blas  # noqa: F401
+
+from . import vnni
 
 NO_CLAMP = 1 << 62  # a bound no integer of the engine reaches: requantization without a clamp
 
@@ -64,33 +68,73 @@ def gather(cache, centres, offsets, out, first):
                 out[n, base + c] = cache[row, c]
 
 
+def product(x, weights, outputs):
+    """x (N, inputs) times a layer's weights -> (N, outputs) integer sums, exact: for uint8 x,
+    packed 8-bit weights (``vnni.pack``) on the dot-product unit, int32; for float32 (or
+    float64) x, a matrix of the same dtype by BLAS (np.dot). Chosen by x's dtype when numba
+    compiles the caller, so each caller is compiled for one of them."""
+
+
+@overload(product)
+def _product(x, weights, outputs):
+    if x.dtype == types.uint8:
+        def on_dot_product_unit(x, weights, outputs):
+            out = np.empty((x.shape[0], outputs), np.int32)
+            vnni.product(x, weights, outputs, out)
+            return out
+        return on_dot_product_unit
+    return lambda x, weights, outputs: np.dot(x, weights)
+
+
 @numba.njit(cache=True, nogil=True)
-def residual_block(stream, cache, index, offsets, reduce_w, reduce_b, reduce_m, reduce_s,
-                   input_m, input_s, spatial_w, spatial_b, spatial_m, spatial_s, expand_w,
-                   expand_b, expand_m, expand_s, limit):
+def residual_block_vnni(stream, cache, index, offsets, reduce, spatial, expand, input_m,
+                        input_s, limit):
+    """``residual_block`` with the 8-bit dot-product unit: uint8 codes, packed weights."""
+    residual_block(stream, cache, index, offsets, reduce, spatial, expand, input_m, input_s,
+                   limit, np.empty(0, np.uint8))
+
+
+@numba.njit(cache=True, nogil=True)
+def residual_block_blas(stream, cache, index, offsets, reduce, spatial, expand, input_m,
+                        input_s, limit):
+    """``residual_block`` with BLAS: codes in the weights' float dtype."""
+    residual_block(stream, cache, index, offsets, reduce, spatial, expand, input_m, input_s,
+                   limit, np.empty(0, reduce[0].dtype))
+
+
+@numba.njit(cache=True, nogil=True)
+def residual_block(stream, cache, index, offsets, reduce, spatial, expand, input_m, input_s,
+                   limit, codes_like):
     """One residual block at N positions, in place on the stream (N, 2h): the 8-bit codes of
     ReLU(stream), the 1x1 reduction (whose codes are written to the block's cache at `index`
     for later positions), the 3xW spatial layer over the cached neighbours and the centre, the
-    1x1 expansion added to the stream. Weights are (inputs, outputs) matrices of integers in
-    float32 (or float64, for both paths of the tests); products by BLAS (np.dot), exact."""
+    1x1 expansion added to the stream. Each layer is (weights, bias, multiplier, shift,
+    outputs); codes are held in `codes_like`'s dtype, which chooses the ``product``."""
     n = stream.shape[0]
-    hidden = reduce_w.shape[1]
-    dtype = reduce_w.dtype
+    hidden = reduce[4]
+    dtype = codes_like.dtype
     codes = np.empty(stream.shape, dtype)
     stream_codes(stream, input_m, input_s, codes)
     reduced = np.empty((n, hidden), dtype)
-    requantize(np.dot(codes, reduce_w), reduce_b, reduce_m, reduce_s, 0, 255, reduced)
+    requantize(product(codes, reduce[0], hidden), reduce[1], reduce[2], reduce[3], 0, 255,
+               reduced)
     for i in range(n):
         for c in range(hidden):
             cache[index[i], c] = reduced[i, c]
     taps = len(offsets) * hidden
     x = np.empty((n, taps + hidden), dtype)
-    gather(cache, index, offsets, x, 0)
+    if cache.itemsize == x.itemsize and hidden * x.itemsize % 8 == 0:
+        # 8 bytes a copy: a position's 48 uint8 codes are 6 moves, not 48
+        gather(cache.view(np.uint64), index, offsets, x.view(np.uint64), 0)
+    else:
+        gather(cache, index, offsets, x, 0)
     x[:, taps:] = reduced
-    spatial = np.empty((n, hidden), dtype)
-    requantize(np.dot(x, spatial_w), spatial_b, spatial_m, spatial_s, 0, 255, spatial)
+    spatial_codes = np.empty((n, hidden), dtype)
+    requantize(product(x, spatial[0], hidden), spatial[1], spatial[2], spatial[3], 0, 255,
+               spatial_codes)
     update = np.empty(stream.shape, np.float32)
-    requantize(np.dot(spatial, expand_w), expand_b, expand_m, expand_s, -limit, limit, update)
+    requantize(product(spatial_codes, expand[0], expand[4]), expand[1], expand[2], expand[3],
+               -limit, limit, update)
     add_to_stream(stream, update, limit)
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import fixedpoint as fx
-from . import kernels, mixture, rans
+from . import kernels, mixture, rans, vnni
 from .config import IntegerConfig, check_config, check_parameters
 from .mixture import IntegerMixture
 from .wavefront import reach, slope_for, wavefront, wavefront_steps
@@ -78,6 +78,7 @@ class Layer:
         bound = len(rows) * inputs * 255 * int(np.abs(weight).max(initial=0))
         dtype = np.float32 if bound < 2**24 and not float64_sums else np.float64
         self.matrix = np.ascontiguousarray(rows.transpose(0, 2, 1).reshape(-1, out), dtype=dtype)
+        self.outputs = out
         self.bias = params[f"{name}.bias"].astype(np.int64)
         self.multiplier = params[f"{name}.multiplier"].astype(np.int64)
         self.shift = params[f"{name}.shift"].astype(np.int64)
@@ -108,10 +109,10 @@ class Cache:
     padding, also beyond the edge of a tile smaller than the largest)."""
 
     def __init__(self, tiles: int, height: int, width: int, channels: int, pad: int,
-                 offsets: list[tuple[int, int]]):
+                 offsets: list[tuple[int, int]], dtype=np.float32):
         self.pad, self.row_len = pad, width + 2 * pad
         self.tile_len = (height + pad) * self.row_len
-        self.array = np.zeros((tiles * self.tile_len, channels), dtype=np.float32)
+        self.array = np.zeros((tiles * self.tile_len, channels), dtype=dtype)
         self.offsets = self.flat(offsets)
 
     def flat(self, offsets: list[tuple[int, int]]) -> np.ndarray:
@@ -130,15 +131,17 @@ class Cache:
 class IntegerLogisticPixelCNN:
     """The integer network of a quantized logistic PixelCNN: `config` as in its manifest entry,
     `params` as ``nets.quantized.integer_parameters`` gives them (a safetensors file's
-    tensors). `float64_sums`: every product in float64 BLAS (a second kernel path, for the
-    tests: the integers must not change)."""
+    tensors). The residual blocks' products run on the CPU's 8-bit dot-product unit where it
+    has one (``vnni``), else in float32 BLAS. Other kernel paths, for the tests (the integers
+    must not change): `use_vnni=False`, BLAS; `float64_sums`, every product in float64 BLAS."""
 
     levels = 256
     band_passes_pay = False
     coders = (rans.CODER_ID,)  # the container's coder ids its files use (the first: written)
     per_image_fits = False  # no ADPT section: the encoder fits nothing to the image (yet)
 
-    def __init__(self, config: dict, params: dict[str, np.ndarray], float64_sums: bool = False):
+    def __init__(self, config: dict, params: dict[str, np.ndarray], float64_sums: bool = False,
+                 use_vnni: bool | None = None):
         self.config = IntegerConfig(**check_config(config))
         self.colours, self.components = config["colours"], config["components"]
         self.blocks = config["blocks"]
@@ -155,6 +158,20 @@ class IntegerLogisticPixelCNN:
         self.predictor = layer("predictor", "A") if config.get("predictor") else None
         self.edge = layer("edge", "B") if config.get("edge_predictor") else None
         self.gap = layer("gap", "B") if config.get("gap_predictor") else None
+        block_layers = self.reduce + self.spatial + self.expand
+        if use_vnni is None:
+            use_vnni = (vnni.AVAILABLE and not float64_sums
+                        and all(vnni.fits(layer.matrix) for layer in block_layers))
+        if use_vnni:  # codes and caches as uint8, weights packed for the instruction
+            self.residual_block, self.code_dtype = kernels.residual_block_vnni, np.uint8
+            blocks = [(vnni.pack(l.matrix), *l.arrays[1:], l.outputs)
+                      for l in block_layers]
+        else:
+            self.residual_block = kernels.residual_block_blas
+            self.code_dtype = np.float32  # the block caches' dtype
+            blocks = [(*l.arrays, l.outputs) for l in block_layers]
+        b = self.blocks
+        self.block_arrays = list(zip(blocks[:b], blocks[b:2 * b], blocks[2 * b:]))
 
     # --- what the coding loop asks of a network --------------------------------------------
 
@@ -243,7 +260,7 @@ class _RoundState:
         pad = max([PIXEL_PAD] + [max(-dy, abs(dx)) for dy, dx in spatial.offsets])
         self.pixels = Cache(tiles, height, width, net.colours, pad, net.input_conv.offsets)
         self.block_inputs = [Cache(tiles, height, width, spatial.matrix.shape[1], pad,
-                                   spatial.offsets) for _ in net.spatial]
+                                   spatial.offsets, net.code_dtype) for _ in net.spatial]
         self.head_codes = (net.head.input_multiplier, net.head.input_shift)
         self.predictor = layer_arrays(net.predictor)
         self.predictor_offsets = self.pixels.flat(
@@ -263,15 +280,11 @@ class _RoundState:
         """The network's integer outputs (N, channels) at these positions (see ``run``)."""
         net = self.net
         stream = net.input_conv.apply(self.pixels.gather(index), -STREAM_LIMIT, STREAM_LIMIT)
-        for b in range(net.blocks):
+        for b, (reduce, spatial, expand) in enumerate(net.block_arrays):
             cache = self.block_inputs[b]
-            reduce, spatial, expand = net.reduce[b], net.spatial[b], net.expand[b]
-            kernels.residual_block(
-                stream, cache.array, index, cache.offsets,
-                reduce.matrix, reduce.bias, reduce.multiplier, reduce.shift,
-                reduce.input_multiplier, reduce.input_shift,
-                spatial.matrix, spatial.bias, spatial.multiplier, spatial.shift,
-                expand.matrix, expand.bias, expand.multiplier, expand.shift, STREAM_LIMIT)
+            net.residual_block(stream, cache.array, index, cache.offsets, reduce, spatial,
+                               expand, net.reduce[b].input_multiplier,
+                               net.reduce[b].input_shift, STREAM_LIMIT)
         out = np.empty((len(index), net.params.matrix.shape[1]), dtype=np.int64)
         kernels.network_tail(stream, net.head.arrays, self.head_codes, net.params.arrays,
                              self.pixels.array, index, self.predictor, self.predictor_offsets,
