@@ -154,23 +154,28 @@ def _compress_summary(result) -> str:
 
 
 def decompress_file(path: str, max_pixels: int, max_metadata: int, models: tuple = (),
-                     threads: int = 1, progress=None) -> tuple[bytes, str]:
+                     threads: int = 1, progress=None, png_level: int | None = None
+                     ) -> tuple[bytes, str]:
     import pixcodec
-    from pixcodec.imageio import write_png
     result = pixcodec.decode(read_input(path), max_pixels=max_pixels, max_metadata=max_metadata,
                              progress=progress, models=models, threads=threads)
-    return write_png(result.image), _decompress_summary(result)
+    return _png_of(result, png_level), _decompress_summary(result)
 
 
-def decompress_files(paths: list[str], max_pixels: int, max_metadata: int, models: tuple = ()
-                     ) -> list[tuple[bytes, str]]:
+def decompress_files(paths: list[str], max_pixels: int, max_metadata: int, models: tuple = (),
+                     png_level: int | None = None) -> list[tuple[bytes, str]]:
     """decompress_file of many files at once (pixcodec.decode_many: small images' tiles side
     by side)."""
     import pixcodec
-    from pixcodec.imageio import write_png
     results = pixcodec.decode_many([read_input(path) for path in paths], max_pixels=max_pixels,
                                    max_metadata=max_metadata, models=models)
-    return [(write_png(result.image), _decompress_summary(result)) for result in results]
+    return [(_png_of(result, png_level), _decompress_summary(result)) for result in results]
+
+
+def _png_of(result, level: int | None) -> bytes:
+    """The PNG decompress writes, at zlib `level` (None: the measured default)."""
+    from pixcodec.imageio import write_png
+    return write_png(result.image) if level is None else write_png(result.image, level)
 
 
 def _decompress_summary(result) -> str:

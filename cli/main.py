@@ -94,15 +94,18 @@ def compress(inputs, output, recursive, jobs, threads, force, quiet, model, stri
 @click.option("--model-dir", "model_dirs", multiple=True, metavar="DIR",
               help="A folder of .pxm model files to look in (also $PIXCODEC_MODEL_PATH); "
                    "repeatable.")
+@click.option("--png-level", type=click.IntRange(0, 9), metavar="0-9",
+              help="zlib level of the PNGs written: lower is faster, larger (default 9, "
+                   "measured in docs/BENCHMARKS.md).")
 @guarded
 def decompress(inputs, output, recursive, jobs, threads, force, quiet, max_pixels, max_metadata,
-               models, model_dirs):
+               models, model_dirs, png_level):
     """Decompress .pxc files IN ('-' for stdin; folders with -r: their .pxc files) to PNG
     images identical to the originals. A file coded with your own model finds it by name and
     hash among -m files, --model-dir folders and $PIXCODEC_MODEL_PATH."""
     code_files("decompress", inputs, output, recursive, jobs, threads, force, quiet,
                max_pixels=max_pixels or DEFAULT_MAX_PIXELS, max_metadata=max_metadata,
-               models=(*models, *model_dirs))
+               models=(*models, *model_dirs), png_level=png_level)
 
 
 @main.command()

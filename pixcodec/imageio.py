@@ -25,6 +25,7 @@ from PIL import Image, UnidentifiedImageError
 
 from .errors import UnsupportedImageError
 from .limits import MAX_SIDE
+from .pngdata import DEFAULT_LEVEL as DEFAULT_PNG_LEVEL, image_data
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -394,20 +395,21 @@ def png_header_bytes(header, before_idat: tuple[Chunk, ...] = ()) -> bytes:
             + _chunk_bytes(b"IDAT", b"") + _chunk_bytes(b"IEND", b""))
 
 
-def write_png(image: PngImage) -> bytes:
-    """PngImage -> PNG file bytes: IHDR, the chunks before IDAT, IDAT, the chunks after, IEND."""
-    height, width, channels = image.samples.shape
-    colour_type = image.colour_type
-    # pypng makes the image data; a palette image's indices are written as gray of the same
-    # depth, which gives the same IDAT.
-    writer = png.Writer(width, height, greyscale=colour_type in (GRAY, PALETTE, GRAY_ALPHA),
-                        alpha=colour_type in (GRAY_ALPHA, RGBA), bitdepth=image.bit_depth,
-                        interlace=image.interlaced, compression=9)
-    buf = io.BytesIO()
-    writer.write(buf, (row.tolist() for row in image.samples.reshape(height, width * channels)))
-    idat = [c for c in split_chunks(buf.getvalue())[0] if c.type == b"IDAT"]
-    header = _IHDR.pack(width, height, image.bit_depth, colour_type, 0, 0, int(image.interlaced))
+_IDAT_CHUNK = 1 << 20  # bytes of image data per IDAT chunk (as pypng wrote them)
+
+
+def write_png(image: PngImage, level: int = DEFAULT_PNG_LEVEL) -> bytes:
+    """PngImage -> PNG file bytes: IHDR, the chunks before IDAT, IDAT, the chunks after, IEND.
+    `level`: zlib's (0-9; lower is faster; the filters are chosen either way)."""
+    height, width, _ = image.samples.shape
+    idat = image_data(image.samples, image.bit_depth, image.interlaced,
+                      image.colour_type == PALETTE, level)
+    header = _IHDR.pack(width, height, image.bit_depth, image.colour_type, 0, 0,
+                        int(image.interlaced))
     parts = [PNG_SIGNATURE, _chunk_bytes(b"IHDR", header)]
-    parts += [_chunk_bytes(c.type, c.data) for c in (*image.before_idat, *idat, *image.after_idat)]
+    parts += [_chunk_bytes(c.type, c.data) for c in image.before_idat]
+    parts += [_chunk_bytes(b"IDAT", idat[k:k + _IDAT_CHUNK])
+              for k in range(0, max(1, len(idat)), _IDAT_CHUNK)]
+    parts += [_chunk_bytes(c.type, c.data) for c in image.after_idat]
     parts.append(_chunk_bytes(b"IEND", b""))
     return b"".join(parts)
