@@ -10,7 +10,8 @@ BIN := $(VENV)/bin
 DATA ?= ../shared/data
 SAMPLE := tests/assets/kodim23-crop.png
 
-.PHONY: help install demo test test-fast fuzz bench-kodak bench-photo-sets bench-small clean
+.PHONY: help install demo test test-fast fuzz bench-kodak bench-photo-sets bench-small \
+	bench-synthetic clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -46,11 +47,17 @@ bench-photo-sets: install ## the same on the RGB held-out sets: cifar10, bsd68, 
 	$(BIN)/pixcodec bench cifar10-heldout bsd68-heldout imagenet64-heldout200 --data-root $(DATA) \
 		--together --out runs/photo-sets.json --plot docs/photo-sets.png --force
 
-bench-small: install ## the same on cifar10-heldout and 1,000 binarized MNIST test images, pixcodec's files coded together
+bench-small: install ## the same on cifar10-heldout, 1,000 binarized MNIST test images and synthetic-v1 (screenshots, text, charts, ...), pixcodec's files coded together
 	$(BIN)/pip install -q -e ".[bench]"
 	mkdir -p runs
-	$(BIN)/pixcodec bench cifar10-heldout binarized-mnist-test --limit 1000 --data-root $(DATA) \
+	$(BIN)/pixcodec bench cifar10-heldout binarized-mnist-test synthetic-v1 --limit 1000 \
+		--data-root $(DATA) \
 		--together --out runs/small-sets.json --plot docs/small-sets.png --force
+
+# synthetic-v1 is made from fixed seeds (pixcodec/synthetic.py): it needs no data root.
+bench-synthetic: install ## pixcodec vs the classic codecs on synthetic-v1, image by image (~2 min)
+	$(BIN)/pip install -q -e ".[bench]"
+	$(BIN)/pixcodec bench synthetic-v1 --per-image --out docs/synthetic.json --force
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -51,8 +51,9 @@ DATA_ROOT_ENV = "PIXCODEC_DATA"
 CIFAR10_NPZ = "cifar10-train-first4000.npz"
 CIFAR10_HELDOUT_START = 3000  # images before this index are for training, never for evaluation
 FOLDER_HELDOUT_EVERY = 10  # of a training folder's images (sorted by name), every 10th is held out
+#   synthetic-v1                     made here from fixed seeds (pixcodec/synthetic.py): no root
 BUILTIN_SETS = ("kodak", "cifar10-heldout", "bsd68-heldout", "imagenet32-heldout200",
-                "imagenet64-heldout200", "binarized-mnist-test", "mnist-test")
+                "imagenet64-heldout200", "binarized-mnist-test", "mnist-test", "synthetic-v1")
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,11 @@ def open_image_set(spec: str, root: str | Path | None = None) -> ImageSet:
 
 
 def _open_builtin(name: str, root: Path | None) -> ImageSet:
+    from . import synthetic
+    if name == synthetic.NAME:
+        names = list(synthetic.IMAGES)
+        return ImageSet(name, len(names),
+                        lambda i: NamedImage(names[i], *synthetic.make(names[i])))
     if root is None:
         raise PixcodecError(f"data set {name} needs a data root: give --data-root DIR or set "
                             f"{DATA_ROOT_ENV}")
