@@ -16,7 +16,8 @@ from .arguments import (Source, checked_effort, checked_flag, checked_integer, c
 from .codec import decode_interleaved, decode_pixels, decode_tiles
 from .coder import CODERS, ENGINE_RANS
 from .container import tile_checksum
-from .encoder import CodedTiles, encode_pixels, encode_tiles
+from .classic import MODEL
+from .encoder import CodedTiles, encode_tiles
 from .errors import ArgumentError, FormatError, ModelError, UnsupportedImageError
 from .imageio import (GRAY_ALPHA, PALETTE, RGBA, PngImage, check_chunks, image_from_array,
                       read_image)
@@ -26,6 +27,7 @@ from .planes import (ADAPT, ALPHA, CHUNKS, COLOUR, INDICES, LOW_BYTES, MODEL_CHA
                      low_byte_deltas, model_mode, model_symbols, samples_of_symbols,
                      sixteen_bit_samples, to_eight_bits)
 from .scheduling import Progress, useful_workers
+from .tilechoice import bounded, code_plane, looks_photographic
 from .sections import (ModelPlane, pack_chunks, pack_lzma, pack_model_plane, unpack_chunks,
                        unpack_lzma, unpack_model_plane)
 from .workers import stop_spares
@@ -77,7 +79,8 @@ def encode(source: Source | np.ndarray, model: str | None = None, *,
                             allow_jpeg)
     coded = None
     if prepared.values is not None:
-        coded = encode_pixels(prepared.net, prepared.values, prepared.tile, progress, threads)
+        coded = code_plane(prepared.net, prepared.values, prepared.tile, progress, threads,
+                           prepared.photographic)
     return prepared.finish(coded)
 
 
@@ -93,10 +96,12 @@ def encode_many(sources: Sequence[Source | np.ndarray], model: str | None = None
                              allow_jpeg=allow_jpeg)
                 for source in checked_sources(sources, "images")]
     groups: dict[tuple, list[int]] = {}
-    for k, p in enumerate(prepared):
-        if p.values is not None:  # one group per network (an adapted one is the image's own)
-            groups.setdefault((id(p.net), p.tile), []).append(k)
     coded: list = [None] * len(prepared)
+    for k, p in enumerate(prepared):
+        if p.values is not None and not p.photographic:  # tile modes chosen image by image
+            coded[k] = code_plane(p.net, p.values, p.tile, photographic=False)
+        elif p.values is not None:  # one group per network (an adapted one is the image's own)
+            groups.setdefault((id(p.net), p.tile), []).append(k)
     for (_, tile_side), members in groups.items():
         grids = [list(container.tile_grid(*prepared[k].values.shape[:2], tile_side))
                  for k in members]
@@ -105,9 +110,9 @@ def encode_many(sources: Sequence[Source | np.ndarray], model: str | None = None
         streams = iter(encode_tiles(prepared[members[0]].net, tiles, tile_side))
         for k, grid in zip(members, grids):
             values = prepared[k].values
-            coded[k] = CodedTiles.of([next(streams) for _ in grid],
-                                     [tile_checksum(values[y:y + h, x:x + w])
-                                      for y, x, h, w in grid])
+            coded[k] = bounded(CodedTiles.of([next(streams) for _ in grid],
+                                             [tile_checksum(values[y:y + h, x:x + w])
+                                              for y, x, h, w in grid]), values, tile_side)
     return [p.finish(c) for p, c in zip(prepared, coded)]
 
 
@@ -121,6 +126,7 @@ class _Prepared:
     values: np.ndarray | None   # (H, W, C) uint8: the symbols the model codes, as oriented
     tile: int | None
     orientation: int = AS_IS
+    photographic: bool = True   # coded by the model alone (pixcodec/tilechoice.py)
 
     @classmethod
     def of(cls, source: Source | np.ndarray, model: str | None, tile: int | None, strip: bool,
@@ -136,14 +142,15 @@ class _Prepared:
         if image.before_idat or image.after_idat:
             sections[CHUNKS] = pack_chunks(image.before_idat, image.after_idat, max_metadata)
         coder_model = net = values = None
-        turn = AS_IS
+        turn, photographic = AS_IS, True
         if image.colour_type == PALETTE:
             sections[INDICES] = pack_lzma(image.samples.tobytes())
         else:
             coder_model, values = _model_plane_input(image, model)
             tile = tile or coder_model.info.coding_tile
             net = coder_model.net
-            if net.per_image_fits:  # torch's networks: pixcodec.adapt
+            photographic = looks_photographic(values)
+            if net.per_image_fits and photographic:  # torch's networks: pixcodec.adapt
                 from . import adapt
                 turn, values, adaptation = adapt.fit_to_image(net, values, effort, threads)
                 if adaptation is not None:
@@ -156,21 +163,27 @@ class _Prepared:
             sections[ALPHA] = pack_lzma(alpha.tobytes())
         if image.bit_depth == 16:
             sections[LOW_BYTES] = pack_lzma(low_byte_deltas(image.samples).tobytes())
-        return cls(image, sections, coder_model, net, values, tile, turn)
+        return cls(image, sections, coder_model, net, values, tile, turn, photographic)
 
     def finish(self, coded: CodedTiles | None) -> Compressed:
         """The file, with the model's plane as coded (None: a palette image)."""
         image, sections, name, nll_bits = self.image, dict(self.sections), None, 0.0
+        version = container.VERSION
         if coded is not None:
             name, nll_bits = self.coder_model.name, coded.nll_bits
+            if coded.modes is not None:
+                version = container.TILE_MODES_VERSION
+                if MODEL not in coded.modes:
+                    sections.pop(ADAPT, None)  # no tile is the model's: a fit would be unread
             sections[COLOUR] = pack_model_plane(ModelPlane(
-                name, self.coder_model.weights_sha256, self.net.coders[0], self.tile,
-                coded.streams,
+                name, self.coder_model.weights_sha256, self.net.coders[0],
+                coded.tile or self.tile, coded.streams,
                 coded.checksums if len(coded.streams) > 1 else None, self.coder_model.info.id,
-                orientation=self.orientation))
+                version, self.orientation, coded.modes))
         height, width, _ = image.samples.shape
         header = container.Header(width, height, image.colour_type, image.bit_depth,
-                                  image.interlaced, container.image_checksum(image))
+                                  image.interlaced, container.image_checksum(image, version),
+                                  version)
         return Compressed(container.pack(header, sections), header, name, nll_bits)
 
 
@@ -316,7 +329,7 @@ class _Parsed:
         """Whether its tiles can be decoded beside other files' of the same model: version 3,
         not adapted."""
         return (self.plane is not None and self.plane.version == 3
-                and ADAPT not in self.sections)
+                and ADAPT not in self.sections)  # version 4's tile modes: decoded alone
 
     @property
     def coded_size(self) -> tuple[int, int]:
@@ -334,7 +347,7 @@ class _Parsed:
             return decode_interleaved(self.net, plane.payload, *self.coded_size, plane.tile,
                                       progress, plane.coder)
         return decode_pixels(self.net, plane.streams, *self.coded_size, plane.tile, progress,
-                             plane.coder, plane.checksums, threads)
+                             plane.coder, plane.checksums, threads, plane.modes)
 
     def finish(self, symbols: np.ndarray | None) -> Decompressed:
         """The image from the model's symbols as coded, checked against the file's checksum."""
@@ -374,7 +387,7 @@ def _checked_model_plane(data: bytes, header: container.Header,
                           f"{header.colour_type} at bit depth {header.bit_depth}")
     coder_model = zoo.model(info.name)  # damaged weights: a ModelError
     if plane.coder not in coder_model.net.coders or (plane.coder == ENGINE_RANS
-                                                      and plane.version != 3):
+                                                      and plane.version == 2):
         raise FormatError(f"entropy coder {plane.coder} cannot code model {plane.model!r}")
     return plane, coder_model
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from . import classic
 from .coder import CODER_ID, ENGINE_RANS, Decoder
 from .container import tile_checksum, tile_count, tile_grid
 from .engine import coding as engine_coding
@@ -243,20 +244,35 @@ def _engine_round(net: CodingNetwork,
 def decode_pixels(net: CodingNetwork, streams: Sequence[bytes], height: int, width: int,
                   tile: int = DEFAULT_TILE, progress: Progress | None = None,
                   coder: int = CODER_ID, checksums: Sequence[int] | None = None,
-                  workers: int = 1) -> np.ndarray:
+                  workers: int = 1, modes: Sequence[int] | None = None) -> np.ndarray:
     """One stream per tile -> (H, W, C) uint8, in `workers` processes. With `checksums`, each
-    tile is checked as soon as it is decoded."""
+    tile is checked as soon as it is decoded. `modes` (version 4): each tile's coding mode; the
+    model decodes those of mode `classic.MODEL`, pixcodec.classic the others."""
     grid = list(tile_grid(height, width, tile))
     if len(streams) != len(grid):
         raise FormatError(f"{len(streams)} tile streams for {len(grid)} tiles")
     jobs = [(k, streams[k], (h, w), None if checksums is None else checksums[k])
             for k, (_, _, h, w) in enumerate(grid)]
-    tiles = in_groups(functools.partial(decode_tiles, net, tile=tile, coder=coder), jobs,
-                      useful_workers(height, width, workers), progress)
+    classic_jobs = [job for job in jobs if modes is not None and modes[job[0]] != classic.MODEL]
+    classic_tiles = {k: _classic_tile(modes[k], stream, size, net.config.colours, checksum, k)
+                     for k, stream, size, checksum in classic_jobs}
+    model_jobs = [job for job in jobs if job[0] not in classic_tiles]
+    tiles = in_groups(functools.partial(decode_tiles, net, tile=tile, coder=coder), model_jobs,
+                      useful_workers(height, width, workers), progress) if model_jobs else []
+    decoded = {**dict(zip((k for k, _, _, _ in model_jobs), tiles)), **classic_tiles}
     pixels = np.zeros((height, width, net.config.colours), dtype=np.uint8)
-    for (y, x, h, w), symbols in zip(grid, tiles):
-        pixels[y:y + h, x:x + w] = symbols
+    for k, (y, x, h, w) in enumerate(grid):
+        pixels[y:y + h, x:x + w] = decoded[k]
     return pixels
+
+
+def _classic_tile(mode: int, stream: bytes, size: tuple[int, int], colours: int,
+                  checksum: int | None, number: int) -> np.ndarray:
+    """A tile coded without the model (pixcodec/classic.py), checked as the model's are."""
+    symbols = classic.decode_tile(mode, stream, *size, colours, number)
+    if checksum is not None and tile_checksum(symbols) != checksum:
+        raise FormatError(f"tile {number + 1} fails its checksum: the file is corrupted")
+    return symbols
 
 
 @without_gradients

@@ -1,11 +1,14 @@
-"""The .pxc container, version 3 (written) and version 2 (read), specified in docs/FORMAT.md.
+"""The .pxc container, versions 3 and 4 (written) and version 2 (read), specified in
+docs/FORMAT.md.
 
 Version 3: a compact header (varint sizes, one byte for colour type, depth and interlacing, one
 for which sections follow, a 4-byte image checksum), the sections with varint lengths, and a
 CRC-32 of the whole file. Its COLR section names a shipped model by registry number and holds
 one range-coder stream per tile, with each tile's length and the CRC-32 of its symbols.
 Version 2: a fixed header and PNG-like sections, each with a type, a length and a CRC; its COLR
-section holds one stream for all tiles.
+section holds one stream for all tiles. Version 4 is version 3 with a coding mode for each
+tile in COLR (the model, or a classic coding: pixcodec/classic.py); pixcodec writes it only for
+files that have a tile the model does not code, so every other file stays version 3.
 
 Everything a header or section claims is checked against the bytes that are really there and
 against the pixel limit before any memory is allocated for pixels or anything is decoded; every
@@ -28,15 +31,16 @@ from .planes import (ADAPT, ALPHA, CHUNKS, COLOUR, INDICES, LOW_BYTES,  # noqa: 
                      SECTION_ORDER, allowed_sections, required_sections)
 
 MAGIC = b"\x89PXC"
-VERSION = 3            # what this pixcodec writes
-VERSIONS = (2, VERSION)  # what it reads
+VERSION = 3            # what this pixcodec writes, unless a tile is not the model's
+TILE_MODES_VERSION = 4  # what it writes when one is (COLR holds each tile's mode)
+VERSIONS = (2, VERSION, TILE_MODES_VERSION)  # what it reads
 
 _HEADER = struct.Struct("<4sBIIBBBB8s")  # version 2
 CRC = struct.Struct("<I")
 _SECTION_HEAD = struct.Struct("<4sI")
 CHUNK_HEAD = struct.Struct("<B4sI")     # place, type, length
 HEADER_SIZE = _HEADER.size + CRC.size  # version 2
-CHECKSUM_SIZE = {2: 8, 3: 4}  # bytes of the image checksum, by version
+CHECKSUM_SIZE = {2: 8, 3: 4, 4: 4}  # bytes of the image checksum, by version
 DEPTHS = (1, 2, 4, 8, 16)     # version 3 stores log2 of the bit depth
 
 # Places of stored PNG chunks.
@@ -142,12 +146,14 @@ def read_varint(data: bytes, pos: int, what: str, limit: int = 2**32) -> tuple[i
 
 
 def pack(header: Header, sections: dict[bytes, bytes]) -> bytes:
-    """A version 3 file."""
+    """A version 3 or 4 file (header.version): the same layout."""
     present = [kind for kind in SECTION_ORDER if kind in sections]
     image = (header.colour_type | DEPTHS.index(header.bit_depth) << 3
              | int(header.interlaced) << 6)
     flags = sum(1 << SECTION_ORDER.index(kind) for kind in present)
-    parts = [MAGIC, bytes([VERSION]), varint(header.width), varint(header.height),
+    if header.version not in (VERSION, TILE_MODES_VERSION):
+        raise ValueError(f"pack writes versions 3 and 4, not {header.version}")
+    parts = [MAGIC, bytes([header.version]), varint(header.width), varint(header.height),
              bytes([image, flags]), header.checksum]
     for kind in present:
         if kind != present[-1]:  # the last runs to the file's CRC
@@ -218,7 +224,7 @@ def _unpack_v3(data: bytes, max_pixels: int) -> tuple[Header, dict[bytes, bytes]
     checksum = body[pos:pos + CHECKSUM_SIZE[3]]
     pos += CHECKSUM_SIZE[3]
     header = _checked_header(width, height, image & 7, DEPTHS[depth_code], (image >> 6) & 1,
-                             checksum, 3, max_pixels)
+                             checksum, data[4], max_pixels)
     if flags >> len(SECTION_ORDER):
         raise FormatError(f"unknown critical section flags {flags:#04x} (made by a newer "
                           "pixcodec?)")

@@ -48,6 +48,10 @@ class CodedTiles:
     streams: tuple[bytes, ...]
     checksums: tuple[int, ...]   # tile_checksum of each tile
     nll_bits: float              # the model's ideal code length: what the streams approach
+    #                              (a tile coded without the model: its stream's bits)
+    modes: tuple[int, ...] | None = None  # each tile's mode (pixcodec/classic.py); None: the
+    #                                       model codes every tile
+    tile: int | None = None      # the tiles' side, when the encoder chose it (pixcodec/tilechoice)
 
     @classmethod
     def of(cls, coded: Sequence[tuple[bytes, float]],

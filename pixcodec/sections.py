@@ -2,7 +2,8 @@
 and its checks:
 
 * COLR: the model's plane (`ModelPlane`): which model coded the samples, and one range-coder
-  stream per tile (version 2: one for all tiles);
+  stream per tile (version 2: one for all tiles); version 4: each tile's coding mode, the model
+  or a classic coding (pixcodec/classic.py);
 * INDX, ALPH, LOWB: LZMA streams of bytes (`pack_lzma`);
 * CHNK: the PNG's other chunks (`pack_chunks`);
 * ADPT: the model's per-image change (`Adaptation`; pixcodec.adapt fits it and applies it).
@@ -21,9 +22,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .container import (AFTER_IDAT, BEFORE_IDAT, CHUNK_HEAD, CRC, VERSION, Header,
-                        chunk_entries, read_varint, tile_count, unpack, valid_model_name,
-                        varint)
+from .classic import MODES
+from .container import (AFTER_IDAT, BEFORE_IDAT, CHUNK_HEAD, CRC, TILE_MODES_VERSION, VERSION,
+                        Header, chunk_entries, read_varint, tile_count, unpack,
+                        valid_model_name, varint)
 from .errors import FormatError, UnsupportedImageError
 from .imageio import Chunk
 from .limits import DEFAULT_MAX_METADATA, MAX_MODEL_NAME, MAX_TILE
@@ -58,6 +60,8 @@ class ModelPlane:
     model_id: int = _NAMED_MODEL  # a shipped model's registry number (version 3)
     version: int = VERSION
     orientation: int = 0    # how the plane was turned before coding (pixcodec/orientation.py)
+    modes: tuple[int, ...] | None = None  # each tile's coding mode (pixcodec/classic.py):
+    #                                       version 4 only; None: every tile is the model's
 
     @property
     def payload(self) -> bytes:
@@ -66,7 +70,8 @@ class ModelPlane:
 
 
 def pack_model_plane(plane: ModelPlane) -> bytes:
-    """A version 3 COLR section (version 2's: pack_model_plane_v2)."""
+    """A version 3 COLR section, or version 4's when the plane has modes (version 2's:
+    pack_model_plane_v2)."""
     if plane.model_id != _NAMED_MODEL:
         model = varint(plane.model_id) + plane.weights_sha256[:_SHORT_HASH]
     else:
@@ -78,6 +83,10 @@ def pack_model_plane(plane: ModelPlane) -> bytes:
         raise ValueError(f"coder {plane.coder} or orientation {plane.orientation} out of range")
     parts = [model, bytes([plane.coder | plane.orientation << _ORIENTATION_SHIFT]),
              varint(plane.tile)]
+    if plane.modes is not None:
+        if len(plane.modes) != len(plane.streams) or not set(plane.modes) <= set(MODES):
+            raise ValueError(f"tile modes {plane.modes} for {len(plane.streams)} tiles")
+        parts.append(bytes(plane.modes))
     if len(plane.streams) > 1:
         parts += [varint(len(stream)) for stream in plane.streams[:-1]]
         parts += [CRC.pack(c) for c in plane.checksums]
@@ -117,8 +126,19 @@ def unpack_model_plane(data: bytes, header: Header) -> ModelPlane:
     if not 1 <= tile <= MAX_TILE:
         raise FormatError(f"invalid tile size {tile} (1 to {MAX_TILE})")
     count = tile_count(header.height, header.width, tile)
+    modes = None
+    if header.version == TILE_MODES_VERSION:
+        if count > len(data) - pos:
+            raise FormatError(f"the file states {count} tiles, whose modes alone need {count} "
+                              f"bytes; its COLR section has {len(data) - pos} left")
+        modes = tuple(data[pos:pos + count])
+        for k, mode in enumerate(modes):
+            if mode not in MODES:
+                raise FormatError(f"tile {k + 1} has unknown coding mode {mode}")
+        pos += count
     if count == 1:
-        return ModelPlane(name, sha, coder, tile, (data[pos:],), None, model_id, 3, orientation)
+        return ModelPlane(name, sha, coder, tile, (data[pos:],), None, model_id, header.version,
+                          orientation, modes)
     table = count - 1 + CRC.size * count  # a length takes at least one byte
     if table > len(data) - pos:
         raise FormatError(f"the file states {count} tiles, whose table alone needs {table} "
@@ -139,7 +159,8 @@ def unpack_model_plane(data: bytes, header: Header) -> ModelPlane:
     for length in lengths + [rest]:
         streams.append(data[pos:pos + length])
         pos += length
-    return ModelPlane(name, sha, coder, tile, tuple(streams), checksums, model_id, 3, orientation)
+    return ModelPlane(name, sha, coder, tile, tuple(streams), checksums, model_id, header.version,
+                      orientation, modes)
 
 
 def _model_name(data: bytes, pos: int) -> tuple[str, int]:

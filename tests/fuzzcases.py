@@ -47,27 +47,33 @@ FORMS = ("bytes", "bytearray", "memoryview", "array", "file object", "path")
 
 
 def originals() -> list[tuple[PngImage, bytes]]:
-    """Tiny images of every colour type that needs its own sections, one coded in 6 tiles, and a
-    version 2 file, with their .pxc files."""
+    """Tiny images of every colour type that needs its own sections, one coded in 6 tiles, one
+    in tiles of two modes (version 4), and a version 2 file, with their .pxc files."""
     rng = np.random.default_rng(20240601)
+    # Model-coded samples are noise of a narrow range, which the model codes in fewer bytes
+    # than they take: wider noise would be stored (tile modes, test_tile_modes).
     images = [
-        PngImage(rng.integers(0, 256, (4, 5, 3), dtype=np.uint8), 2, 8, False,
+        PngImage(rng.integers(112, 144, (4, 5, 3), dtype=np.uint8), 2, 8, False,
                  (Chunk(b"gAMA", struct.pack(">I", 45455)), Chunk(b"tEXt", b"Title\0fuzz")),
                  (Chunk(b"tIME", bytes([7, 232, 6, 1, 12, 0, 0])),)),
-        PngImage(rng.integers(0, 2**16, (4, 3, 4), dtype=np.uint16), 6, 16),
+        PngImage(rng.integers(112 << 8, 144 << 8, (4, 3, 4), dtype=np.uint16), 6, 16),
         PngImage(rng.integers(0, 4, (3, 6, 1), dtype=np.uint8), 3, 2, False,
                  (Chunk(b"PLTE", bytes(range(12))), Chunk(b"tRNS", b"\x00\x80"))),
         PngImage(rng.integers(0, 2, (2, 7, 1), dtype=np.uint8), 0, 1, True),
-        PngImage(rng.integers(0, 256, (4, 4, 2), dtype=np.uint8), 4, 8),
-        PngImage(rng.integers(0, 2**16, (5, 3, 1), dtype=np.uint16), 0, 16, False,
+        PngImage(rng.integers(112, 144, (4, 4, 2), dtype=np.uint8), 4, 8),
+        PngImage(rng.integers(112 << 8, 144 << 8, (5, 3, 1), dtype=np.uint16), 0, 16, False,
                  (Chunk(b"pHYs", bytes(9)),)),
     ]
     made = []
     for image in images:
         png = write_png(image)
         made.append((read_png(png, MAX_PIXELS), pixcodec.compress(png)))
-    tiled = PngImage(rng.integers(0, 256, (4, 6, 3), dtype=np.uint8), 2, 8)
+    tiled = PngImage(rng.integers(120, 136, (4, 6, 3), dtype=np.uint8), 2, 8)
     made.append((tiled, pixcodec.encode(write_png(tiled), "pixelcnn-rgb-v1", tile=2).data))
+    # Version 4: a tile the model codes beside one of noise, stored (tile modes).
+    mixed = PngImage(np.concatenate([rng.integers(120, 136, (4, 4, 3), dtype=np.uint8),
+                                     rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)], 1), 2, 8)
+    made.append((mixed, pixcodec.encode(write_png(mixed), "pixelcnn-rgb-v1", tile=4).data))
     v2 = V2_FILE.read_bytes()
     made.append((pixcodec.decode(v2).image, v2))
     return made

@@ -1,0 +1,139 @@
+"""The encoder's choice of each tile's coding mode (format version 4). The modes, and all that
+the decoder needs of them: pixcodec/classic.py.
+
+Photos take the model alone, as before: a cheap look at the whole plane (the share of pixels
+equal to their left or upper neighbour, the number of colours) tells them from screenshots,
+documents, charts and pixel art, so a photo pays milliseconds and its file is version 3's byte
+for byte, unless a tile's model stream is longer than the tile's samples (noise): that tile is
+then stored. Other images take, tile by tile, the smallest of a lossless WebP, the tile stored,
+and the model, which is tried only where WebP needs more than MODEL_TRIAL_BITS a sample (the
+photo in a page); or the whole plane in the largest tiles the format allows, classic modes
+alone, when that is smaller (one WebP file sees every repeated glyph of a page).
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+
+import numpy as np
+
+from .classic import MODEL, STORED, WEBP, encode_tile
+from .container import tile_checksum, tile_grid
+from .encoder import CodedTiles, encode_pixels, encode_tiles
+from .limits import MAX_TILE
+from .scheduling import Progress, in_groups, useful_workers
+from .sections import ModelPlane, pack_model_plane
+
+# A plane is not a photo when at least this share of its neighbouring pixel pairs (left-right
+# and up-down) are equal (measured, docs/BENCHMARKS.md "Tile modes": Kodak at most 0.19, BSD68
+# 0.11; the synthetic set's screenshots, text, charts and pixel art 0.78 to 0.96, the photo in a
+# page 0.53) ...
+REPEAT_SHARE = 0.4
+# ... or, in colour, when it has fewer colours than this share of its pixels (Kodak at least
+# 0.034, BSD68 0.16, CIFAR 0.12, ImageNet 64x64 0.062; the synthetic set's screenshots, text,
+# charts and pixel art at most 0.015).
+FEW_COLOURS_SHARE = 1 / 64
+# Planes of fewer pixels are coded as photos: small images are coded many at a time
+# (api.encode_many) and so few pixels tell little (CIFAR images reach 0.43 equal pairs,
+# ImageNet 64x64 ones 0.65).
+MIN_PIXELS = 2**16
+# In a plane that is not a photo, the model is tried on a tile only where WebP needs more than
+# this many bits a sample: below it, the photo model, which cannot predict exact copies, loses.
+MODEL_TRIAL_BITS = 1.5
+
+
+def looks_photographic(values: np.ndarray) -> bool:
+    """Whether the (H, W, C) uint8 plane is coded as a photo: by the model alone."""
+    height, width, colours = values.shape
+    if height * width < MIN_PIXELS:
+        return True
+    keys = values[:, :, 0].astype(np.uint32)
+    for c in range(1, colours):
+        keys = keys << 8 | values[:, :, c]
+    equal = np.count_nonzero(keys[:, 1:] == keys[:, :-1]) + np.count_nonzero(keys[1:] == keys[:-1])
+    pairs = height * (width - 1) + width * (height - 1)
+    if equal >= REPEAT_SHARE * pairs:
+        return False
+    return colours == 1 or len(np.unique(keys)) >= FEW_COLOURS_SHARE * height * width
+
+
+def code_plane(net, values: np.ndarray, tile: int, progress: Progress | None = None,
+               workers: int = 1, photographic: bool = True) -> CodedTiles:
+    """The (H, W, C) uint8 plane -> its tiles' streams and modes, as above; `workers` processes
+    code the model's tiles (the same bytes for any number)."""
+    if photographic:
+        return bounded(encode_pixels(net, values, tile, progress, workers), values, tile)
+    tiles = _tiles(values, tile)
+    chosen = [_best_classic(t) for t in tiles]
+    trial = [k for k, (_, stream, _) in enumerate(chosen)
+             if 8 * len(stream) > MODEL_TRIAL_BITS * tiles[k].size]
+    if trial:
+        coded = in_groups(functools.partial(encode_tiles, net, tile=tile),
+                          [tiles[k] for k in trial], useful_workers(*values.shape[:2], workers),
+                          progress)
+        for k, (stream, bits) in zip(trial, coded):
+            if len(stream) < len(chosen[k][1]):
+                chosen[k] = (MODEL, stream, bits)
+    mixed = _coded(tiles, chosen, tile)
+    if tile >= MAX_TILE and MODEL not in mixed.modes:
+        return mixed  # classic_plane would code the same tiles again
+    return _smaller(mixed, classic_plane(values))
+
+
+def bounded(coded: CodedTiles, values: np.ndarray, tile: int) -> CodedTiles:
+    """The model's tiles of the plane, each stored instead where its stream is longer than its
+    samples: the plane as the model coded it if none is."""
+    tiles = _tiles(values, tile)
+    if all(len(s) <= t.size for s, t in zip(coded.streams, tiles)):
+        return coded
+    if all(len(s) > t.size for s, t in zip(coded.streams, tiles)):
+        return classic_plane(values)  # nothing for the model: the largest classic tiles
+    # a model tile's NLL is not kept apart from the plane's: its stream's bits stand for it
+    chosen = [(MODEL, stream, 8.0 * len(stream)) if len(stream) <= t.size else _stored(t)
+              for stream, t in zip(coded.streams, tiles)]
+    return _smaller(coded, _coded(tiles, chosen, tile))
+
+
+def classic_plane(values: np.ndarray) -> CodedTiles:
+    """The plane in tiles of MAX_TILE, each in its smallest classic mode."""
+    tiles = _tiles(values, MAX_TILE)
+    return _coded(tiles, [_best_classic(t) for t in tiles], MAX_TILE)
+
+
+def _best_classic(symbols: np.ndarray) -> tuple[int, bytes, float]:
+    """(mode, stream, bits) of the smaller classic coding of a tile; stored on a tie (the
+    cheaper to decode)."""
+    webp = encode_tile(WEBP, symbols)
+    return (WEBP, webp, 8.0 * len(webp)) if len(webp) < symbols.size else _stored(symbols)
+
+
+def _stored(symbols: np.ndarray) -> tuple[int, bytes, float]:
+    return STORED, encode_tile(STORED, symbols), 8.0 * symbols.size
+
+
+def _tiles(values: np.ndarray, tile: int) -> list[np.ndarray]:
+    return [values[y:y + h, x:x + w] for y, x, h, w in tile_grid(*values.shape[:2], tile)]
+
+
+def _coded(tiles: Sequence[np.ndarray], chosen: Sequence[tuple[int, bytes, float]],
+           tile: int) -> CodedTiles:
+    """The plane from each tile's (mode, stream, bits): the bits are the model's NLL for its
+    tiles, the stream's length for the others."""
+    return CodedTiles(tuple(stream for _, stream, _ in chosen),
+                      tuple(tile_checksum(t) for t in tiles),
+                      float(sum(bits for _, _, bits in chosen)),
+                      tuple(mode for mode, _, _ in chosen), tile)
+
+
+def _smaller(first: CodedTiles, second: CodedTiles) -> CodedTiles:
+    """The one whose COLR section is shorter; the first on a tie."""
+    return second if _section_bytes(second) < _section_bytes(first) else first
+
+
+def _section_bytes(coded: CodedTiles) -> int:
+    """Bytes of a COLR section holding these tiles: what differs between two codings of one
+    plane with one model (the model's reference is the same length in both)."""
+    plane = ModelPlane(None, bytes(2), 2, coded.tile or 1, coded.streams,
+                       coded.checksums if len(coded.streams) > 1 else None, model_id=1,
+                       modes=coded.modes)
+    return len(pack_model_plane(plane))
