@@ -217,21 +217,22 @@ def model_input(source: Source | np.ndarray,
     return _model_plane_input(image, model)
 
 
-def decode(data: Source, *, max_pixels: int = DEFAULT_MAX_PIXELS,
+def decode(data: Source | Compressed, *, max_pixels: int = DEFAULT_MAX_PIXELS,
            max_metadata: int = DEFAULT_MAX_METADATA, progress: Progress | None = None,
            models: Sequence[str | Path] = (), threads: int = 1) -> Decompressed:
-    """Decompress a .pxc file (bytes-like, path or binary file object); everything is validated
-    before pixels are decoded. Files of more than `max_pixels` pixels or `max_metadata` bytes of
-    PNG chunks are refused. `models`: .pxm files and folders holding them, where a model that is
-    not shipped is looked for (then $PIXCODEC_MODEL_PATH). `threads`: processes decoding tiles
-    at once."""
+    """Decompress a .pxc file (bytes-like, path, binary file object or `encode`'s result);
+    everything is validated before pixels are decoded. Files of more than `max_pixels` pixels
+    or `max_metadata` bytes of PNG chunks are refused. `models`: .pxm files and folders
+    holding them, where a model that is not shipped is looked for (then $PIXCODEC_MODEL_PATH).
+    `threads`: processes decoding tiles at once."""
     threads = checked_integer(threads, "threads", 1)
     progress = checked_progress(progress)
-    parsed = _Parsed.of(read_source(data, "the .pxc data"), max_pixels, max_metadata, models)
+    parsed = _Parsed.of(_file_bytes(data), max_pixels, max_metadata, models)
     return parsed.finish(parsed.model_symbols(progress, threads))
 
 
-def decode_many(sources: Sequence[Source], *, max_pixels: int = DEFAULT_MAX_PIXELS,
+def decode_many(sources: Sequence[Source | Compressed], *,
+                max_pixels: int = DEFAULT_MAX_PIXELS,
                 max_metadata: int = DEFAULT_MAX_METADATA,
                 models: Sequence[str | Path] = (), progress: Progress | None = None
                 ) -> list[Decompressed]:
@@ -241,7 +242,7 @@ def decode_many(sources: Sequence[Source], *, max_pixels: int = DEFAULT_MAX_PIXE
     first file that fails raises its error. `progress(done, total)` counts tiles' steps."""
     max_pixels, max_metadata = checked_limits(max_pixels, max_metadata)
     models, progress = checked_models(models), checked_progress(progress)
-    parsed = [_Parsed.of(read_source(source, "the .pxc data"), max_pixels, max_metadata, models)
+    parsed = [_Parsed.of(_file_bytes(source), max_pixels, max_metadata, models)
               for source in checked_sources(sources, ".pxc files")]
     symbols: list[np.ndarray | None] = [None] * len(parsed)
     groups: dict[tuple, list[int]] = {}
@@ -392,16 +393,24 @@ def _checked_model_plane(data: bytes, header: container.Header,
     return plane, coder_model
 
 
-def compress(source: Source | np.ndarray, model: str | None = None, *,
-             strip: bool = False) -> bytes:
+def _file_bytes(data: Source | Compressed) -> bytes:
+    """A .pxc file's bytes, from any Source or from what `encode` returned: so that
+    decode_many(encode_many(images)) works as README shows it."""
+    return read_source(data.data if isinstance(data, Compressed) else data, "the .pxc data")
+
+
+def compress(source: Source | np.ndarray, model: str | None = None, *, strip: bool = False,
+             effort: int = DEFAULT_EFFORT, tile: int | None = None, threads: int = 1,
+             max_metadata: int = DEFAULT_MAX_METADATA) -> bytes:
     """An image file (path, bytes-like or binary file object) or a uint8/uint16 array
-    (H, W[, C]) -> .pxc bytes."""
-    return encode(source, model, strip=strip).data
+    (H, W[, C]) -> .pxc bytes; the options are `encode`'s."""
+    return encode(source, model, strip=strip, effort=effort, tile=tile, threads=threads,
+                  max_metadata=max_metadata).data
 
 
-def decompress(data: Source, models: Sequence[str | Path] = ()) -> np.ndarray:
-    """A .pxc file (bytes-like, path or binary file object) -> the samples: (H, W) for one
-    channel, else (H, W, C); uint8, or uint16 for 16-bit images; palette indices for palette
-    images (`decode` gives the whole PngImage)."""
+def decompress(data: Source | Compressed, models: Sequence[str | Path] = ()) -> np.ndarray:
+    """A .pxc file (bytes-like, path, binary file object, or `encode`'s result) -> the
+    samples: (H, W) for one channel, else (H, W, C); uint8, or uint16 for 16-bit images;
+    palette indices for palette images (`decode` gives the whole PngImage)."""
     samples = decode(data, models=models).pixels
     return samples[:, :, 0] if samples.shape[2] == 1 else samples

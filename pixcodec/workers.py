@@ -12,7 +12,10 @@ own, so
   its first instruction (an ignored signal stays ignored across exec): Ctrl-C at a terminal
   reaches every process of the group, and it is the parent that stops the workers.
 
-Spawned, not forked: a forked copy of a process that has run torch can hang.
+Started fresh (a new interpreter that imports this module), not forked: a forked copy of a
+process that has run torch can hang. Nor through multiprocessing's "spawn", which runs the host
+program's main script again in each worker: a script that calls pixcodec.encode(..., threads=2)
+without `if __name__ == "__main__":` then started workers from its workers, which died.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import importlib
 import os
 import pickle
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -65,6 +69,15 @@ def _portable(exc: BaseException) -> BaseException:
         return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
+def _worker_main() -> None:
+    """A worker process's entry point (`_Worker`): its pipe's descriptor and its parent's pid
+    come on the command line, then the parent's import path and what to preload, on the pipe."""
+    from multiprocessing.connection import Connection
+    connection = Connection(int(sys.argv[1]))
+    sys.path[:], preload = connection.recv()
+    _serve(connection, int(sys.argv[2]), preload)
+
+
 def _serve(connection, parent: int, preload: Sequence[str]) -> None:
     """A worker's life: run jobs from the pipe until it closes."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -89,23 +102,54 @@ def _serve(connection, parent: int, preload: Sequence[str]) -> None:
             return
 
 
+# A worker's command: this module, found where the parent found it, and nothing else (not the
+# host program's main script).
+_WORKER_COMMAND = ("import sys; sys.path.insert(0, sys.argv.pop(3)); "
+                   "from pixcodec.workers import _worker_main; _worker_main()")
+_PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+class _Process:
+    """A worker's process, as much of multiprocessing.Process as is used here."""
+
+    def __init__(self, popen: subprocess.Popen):
+        self.popen, self.pid = popen, popen.pid
+
+    def is_alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def kill(self) -> None:
+        self.popen.kill()
+
+    def join(self, timeout: float | None = None) -> None:
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+
+    @property
+    def exitcode(self) -> int | None:
+        return self.popen.poll()
+
+
 class _Worker:
     def __init__(self, preload: Sequence[str] = ()):
-        import multiprocessing
-        context = multiprocessing.get_context("spawn")
-        self.connection, theirs = context.Pipe()
-        self.process = context.Process(target=_serve, args=(theirs, os.getpid(), tuple(preload)),
-                                       daemon=True)
+        from multiprocessing import Pipe
+        self.connection, theirs = Pipe()
         # Signal dispositions can be set from the main thread only; a host program's other
         # threads start workers that take Ctrl-C as their first instruction sets it.
         main = threading.current_thread() is threading.main_thread()
         previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
         try:
-            self.process.start()
+            popen = subprocess.Popen(
+                [sys.executable, "-c", _WORKER_COMMAND, str(theirs.fileno()), str(os.getpid()),
+                 _PACKAGE_ROOT], pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL)
         finally:
             if main:
                 signal.signal(signal.SIGINT, previous)
-        theirs.close()
+            theirs.close()
+        self.process = _Process(popen)
+        self.connection.send((list(sys.path), tuple(preload)))
         self.idle_since = 0.0  # time.monotonic() when it became a spare
 
     def death(self) -> WorkerDied:
@@ -229,14 +273,14 @@ def run_in_workers(func: Callable, jobs: Iterable[tuple], workers: int,
                 try:
                     worker.connection.send((func, args))
                 except (BrokenPipeError, ConnectionResetError):
-                    pass  # it died idle: found below, through its sentinel
+                    pass  # it died idle: found below, through its pipe
                 busy[worker] = index
             if meanwhile is not None:
                 meanwhile, work_here = None, meanwhile
                 work_here()
-            ready = wait([w.connection for w in busy] + [w.process.sentinel for w in busy])
-            for worker in [w for w in busy if w.connection in ready
-                           or w.process.sentinel in ready]:
+            # A worker that dies closes its end of the pipe: its connection is then ready too.
+            ready = wait([w.connection for w in busy])
+            for worker in [w for w in busy if w.connection in ready]:
                 index = busy.pop(worker)
                 try:
                     ok, value = worker.connection.recv()

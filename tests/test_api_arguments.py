@@ -68,3 +68,20 @@ def test_limits_that_are_integers_are_taken(pxc):
 def test_a_str_is_a_path_not_data(pxc, text):
     with pytest.raises(ArgumentError, match="path"):
         pixcodec.decompress(text(pxc))
+
+
+def test_readme_python_examples_run_as_written():
+    """README's Python block: decode_many takes what encode_many gives (it raised 'not
+    Compressed'), decode and decompress too, and compress takes encode's options (effort)."""
+    rgb = np.random.default_rng(1).integers(0, 256, (5, 6, 3), dtype=np.uint8)
+    files = pixcodec.encode_many([GRAY, rgb])
+    images = pixcodec.decode_many(files)
+    assert np.array_equal(images[0].pixels[:, :, 0], GRAY)
+    assert np.array_equal(images[1].pixels, rgb)
+    assert np.array_equal(pixcodec.decompress(files[1]), rgb)
+    assert np.array_equal(pixcodec.decode(files[0]).pixels[:, :, 0], GRAY)
+    plain = pixcodec.compress(rgb, effort=0)
+    assert plain == pixcodec.encode(rgb, effort=0).data
+    assert np.array_equal(pixcodec.decompress(plain), rgb)
+    with pytest.raises(ArgumentError, match="effort"):
+        pixcodec.compress(rgb, effort=3)

@@ -193,3 +193,21 @@ def test_a_worker_whose_pipe_closes_during_a_job_ends_quietly(capfd):
     worker.process.join(60)
     assert worker.process.exitcode == 0
     assert "Traceback" not in capfd.readouterr().err
+
+
+def test_a_script_without_a_main_guard_can_start_workers(tmp_path):
+    """README's examples run as plain scripts: a worker must not run the host's main script
+    again (multiprocessing's spawn did, and the script's call at its top level started workers
+    from the worker, which died: WorkerDied)."""
+    script = tmp_path / "unguarded.py"
+    script.write_text(textwrap.dedent("""
+        import sys
+        from pixcodec.workers import run_in_workers
+        print("script ran", file=sys.stderr)
+        print(sorted(o.result() for _, o in run_in_workers(abs, [(-2,), (-3,)], 2)))
+    """))
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=120, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[2, 3]"
+    assert result.stderr.count("script ran") == 1  # here only, never in a worker
