@@ -258,7 +258,8 @@ def decode_pixels(net: CodingNetwork, streams: Sequence[bytes], height: int, wid
                      for k, stream, size, checksum in classic_jobs}
     model_jobs = [job for job in jobs if job[0] not in classic_tiles]
     tiles = in_groups(functools.partial(decode_tiles, net, tile=tile, coder=coder), model_jobs,
-                      useful_workers(height, width, workers), progress) if model_jobs else []
+                      useful_workers(height, width, workers, net.codes_in_threads), progress,
+                      threads=net.codes_in_threads) if model_jobs else []
     decoded = {**dict(zip((k for k, _, _, _ in model_jobs), tiles)), **classic_tiles}
     pixels = np.zeros((height, width, net.config.colours), dtype=np.uint8)
     for k, (y, x, h, w) in enumerate(grid):

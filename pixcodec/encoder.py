@@ -68,8 +68,9 @@ def encode_pixels(net: CodingNetwork, pixels: np.ndarray, tile: int = DEFAULT_TI
     number)."""
     tiles = [pixels[y:y + h, x:x + w] for y, x, h, w in tile_grid(*pixels.shape[:2], tile)]
     checksums = [tile_checksum(t) for t in tiles]
-    processes = useful_workers(*pixels.shape[:2], workers)
-    coded = in_groups(functools.partial(encode_tiles, net, tile=tile), tiles, processes, progress)
+    processes = useful_workers(*pixels.shape[:2], workers, net.codes_in_threads)
+    coded = in_groups(functools.partial(encode_tiles, net, tile=tile), tiles, processes, progress,
+                      threads=net.codes_in_threads)
     return CodedTiles.of(coded, checksums)
 
 

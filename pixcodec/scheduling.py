@@ -82,10 +82,11 @@ def coding_threads():
     return torch_threads(CODING_THREADS)
 
 
-def useful_workers(height: int, width: int, workers: int) -> int:
+def useful_workers(height: int, width: int, workers: int, threads: bool = False) -> int:
     """How many of `workers` processes an image of this size is worth: one below
-    PARALLEL_MIN_PIXELS."""
-    return workers if height * width >= PARALLEL_MIN_PIXELS else 1
+    PARALLEL_MIN_PIXELS; any number of threads (`threads`: see ``in_groups``), which start at
+    once."""
+    return workers if threads or height * width >= PARALLEL_MIN_PIXELS else 1
 
 
 def _groups(count: int, parts: int) -> list[range]:
@@ -96,16 +97,20 @@ def _groups(count: int, parts: int) -> list[range]:
 
 
 def in_groups(func: Callable, items: Sequence, workers: int,
-              progress: Progress | None = None) -> list:
+              progress: Progress | None = None, threads: bool = False) -> list:
     """func(part, progress=...) over runs of consecutive items, joined in order. With more than
     one run, the first is done in this process while `workers` - 1 worker processes do the
     others (each reports progress only when done): one interpreter less to start. The workers
     stay, started, for the next call (the encoder's steps before the tiles; the next image of
     a batch, a bench or a host program), until idle for a minute (workers.SPARE_IDLE_SECONDS):
-    a worker's start, about two seconds of importing torch, is paid once, not per image."""
+    a worker's start, about two seconds of importing torch, is paid once, not per image.
+    `threads`: the other runs go to threads of this process instead (for work that releases
+    the GIL: ``CodingNetwork.codes_in_threads``), which start at once."""
     groups = _groups(len(items), workers)
     if len(groups) == 1:
         return func(list(items), progress=progress)
+    if threads:
+        return _in_threads(func, [[items[k] for k in g] for g in groups], progress)
     results: list = [None] * len(groups)
     steps = StepCounter(progress, len(items))
 
@@ -120,4 +125,50 @@ def in_groups(func: Callable, items: Sequence, workers: int,
         results[index + 1] = outcome.result()
         for _ in groups[index + 1]:
             steps()
+    return [r for part in results for r in part]
+
+
+class _Stopped(Exception):
+    """Raised in a helper thread's work, at its next step, once the caller's has failed."""
+
+
+def _in_threads(func: Callable, parts: list[list], progress: Progress | None) -> list:
+    """func(part) for each part, the first in the calling thread, the others in threads of
+    their own; results joined in order. Progress counts items as their part ends. If any part
+    fails (or Ctrl-C stops the caller), the others stop at their next step (they are told
+    through their progress callback) and the first error is raised."""
+    results: list = [None] * len(parts)
+    errors: list[BaseException | None] = [None] * len(parts)
+    steps = StepCounter(progress, sum(len(p) for p in parts))
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def unless_stopped(*_) -> None:
+        if stop.is_set():
+            raise _Stopped
+
+    def run(k: int) -> None:
+        try:
+            results[k] = func(parts[k], progress=unless_stopped if k else None)
+        except BaseException as exc:  # reported to the caller below
+            errors[k] = exc
+            stop.set()
+            return
+        with lock:
+            steps(len(parts[k]))
+
+    helpers = [threading.Thread(target=run, args=(k,), daemon=True)
+               for k in range(1, len(parts))]
+    for helper in helpers:
+        helper.start()
+    try:
+        run(0)
+        for helper in helpers:
+            helper.join()
+    except BaseException:  # Ctrl-C while waiting
+        stop.set()
+        raise
+    for error in errors:
+        if error is not None and not isinstance(error, _Stopped):
+            raise error
     return [r for part in results for r in part]

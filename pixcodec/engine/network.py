@@ -139,6 +139,7 @@ class IntegerLogisticPixelCNN:
     band_passes_pay = False
     coders = (rans.CODER_ID,)  # the container's coder ids its files use (the first: written)
     per_image_fits = False  # no ADPT section: the encoder fits nothing to the image (yet)
+    codes_in_threads = True  # its kernels release the GIL (numba's nogil)
 
     def __init__(self, config: dict, params: dict[str, np.ndarray], float64_sums: bool = False,
                  use_vnni: bool | None = None):
@@ -163,11 +164,10 @@ class IntegerLogisticPixelCNN:
             use_vnni = (vnni.AVAILABLE and not float64_sums
                         and all(vnni.fits(layer.matrix) for layer in block_layers))
         if use_vnni:  # codes and caches as uint8, weights packed for the instruction
-            self.residual_block, self.code_dtype = kernels.residual_block_vnni, np.uint8
+            self.code_dtype = np.uint8
             blocks = [(vnni.pack(l.matrix), *l.arrays[1:], l.outputs)
                       for l in block_layers]
         else:
-            self.residual_block = kernels.residual_block_blas
             self.code_dtype = np.float32  # the block caches' dtype
             blocks = [(*l.arrays, l.outputs) for l in block_layers]
         b = self.blocks
@@ -280,11 +280,14 @@ class _RoundState:
         """The network's integer outputs (N, channels) at these positions (see ``run``)."""
         net = self.net
         stream = net.input_conv.apply(self.pixels.gather(index), -STREAM_LIMIT, STREAM_LIMIT)
+        # chosen here, not held by the network: a numba function pickled to a worker process
+        # arrives as a new one, compiled again there (13 s), its cache unread
+        block = (kernels.residual_block_vnni if net.code_dtype == np.uint8
+                 else kernels.residual_block_blas)
         for b, (reduce, spatial, expand) in enumerate(net.block_arrays):
             cache = self.block_inputs[b]
-            net.residual_block(stream, cache.array, index, cache.offsets, reduce, spatial,
-                               expand, net.reduce[b].input_multiplier,
-                               net.reduce[b].input_shift, STREAM_LIMIT)
+            block(stream, cache.array, index, cache.offsets, reduce, spatial, expand,
+                  net.reduce[b].input_multiplier, net.reduce[b].input_shift, STREAM_LIMIT)
         out = np.empty((len(index), net.params.matrix.shape[1]), dtype=np.int64)
         kernels.network_tail(stream, net.head.arrays, self.head_codes, net.params.arrays,
                              self.pixels.array, index, self.predictor, self.predictor_offsets,

@@ -85,6 +85,10 @@ class CodingNetwork:
     coders = (TRIMMED, WORDS)
     # Whether the encoder may fit it to each image (pixcodec.adapt decides what, if anything).
     per_image_fits = True
+    # Whether its coding runs outside Python's lock (compiled code that releases the GIL), so
+    # an image's tiles are shared among threads of one process, with no worker process to
+    # start (pixcodec.scheduling.in_groups).
+    codes_in_threads = False
 
     def stepper(self, tile_sizes: list[tuple[int, int]]) -> Stepper:
         raise NotImplementedError

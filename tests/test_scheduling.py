@@ -1,0 +1,59 @@
+"""How coding work is shared out (pixcodec.scheduling): in threads for networks whose coding
+releases the GIL, results in order, a failure anywhere raised and the other parts stopped."""
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from pixcodec import api
+from pixcodec.scheduling import in_groups
+
+
+def test_parts_in_threads_come_back_in_order_from_threads_of_their_own():
+    seen = set()
+
+    def work(part, progress=None):
+        seen.add(threading.get_ident())
+        time.sleep(0.05)  # the parts overlap
+        return [x * 10 for x in part]
+
+    assert in_groups(work, list(range(7)), 3, threads=True) == [x * 10 for x in range(7)]
+    assert len(seen) == 3
+
+
+def test_a_part_that_fails_in_a_thread_fails_the_call_and_stops_the_others():
+    steps_after_failure = []
+    failed = threading.Event()
+
+    def work(part, progress=None):
+        if part[0] == 2:
+            failed.set()
+            raise ValueError("tile 3 is damaged")
+        for _ in range(200):  # a long part, stepping as the decoder does
+            time.sleep(0.005)
+            if failed.is_set():
+                steps_after_failure.append(1)
+            if progress is not None:
+                progress(1, 200)
+        return part
+
+    started = time.monotonic()
+    with pytest.raises(ValueError, match="tile 3"):
+        in_groups(work, [0, 1, 2], 3, threads=True)
+    # the first part (the caller's) runs to its end; the second stops at its next step
+    assert time.monotonic() - started < 2.5
+    assert len(steps_after_failure) < 250
+
+
+def test_an_integer_model_codes_in_threads_with_the_same_bytes():
+    """Nine tiles shared among 1, 2 or 3 threads: the same file, the same pixels."""
+    rng = np.random.default_rng(0)
+    ramp = np.add.outer(np.arange(48), np.arange(40))[..., None] * np.array([2, 3, 1])
+    image = (ramp + rng.integers(0, 8, (48, 40, 3))).astype(np.uint8)  # photo-like: the model
+    data = api.encode(image, model="logistic-rgb-int8-v1", tile=16, threads=1).data
+    for threads in (2, 3):
+        assert api.encode(image, model="logistic-rgb-int8-v1", tile=16,
+                          threads=threads).data == data
+    for threads in (1, 2, 3):
+        np.testing.assert_array_equal(api.decode(data, threads=threads).image.samples, image)
