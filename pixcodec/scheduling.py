@@ -133,29 +133,33 @@ class _Stopped(Exception):
 
 
 def _in_threads(func: Callable, parts: list[list], progress: Progress | None) -> list:
-    """func(part) for each part, the first in the calling thread, the others in threads of
-    their own; results joined in order. Progress counts items as their part ends. If any part
-    fails (or Ctrl-C stops the caller), the others stop at their next step (they are told
-    through their progress callback) and the first error is raised."""
+    """func(part, progress=...) for each part, the first in the calling thread, the others in
+    threads of their own; results joined in order. Each part tells its progress (done, total,
+    in its own steps) as it goes, and `progress` gets their sums: the bar moves from the first
+    step. If any part fails (or Ctrl-C stops the caller), the others stop at their next step
+    (raised in their progress call) and the first error is raised."""
     results: list = [None] * len(parts)
     errors: list[BaseException | None] = [None] * len(parts)
-    steps = StepCounter(progress, sum(len(p) for p in parts))
+    done, totals = [0] * len(parts), [0] * len(parts)
     stop = threading.Event()
     lock = threading.Lock()
 
-    def unless_stopped(*_) -> None:
-        if stop.is_set():
-            raise _Stopped
+    def reporter(k: int) -> Progress:
+        def report(steps_done: int, steps_total: int) -> None:
+            if stop.is_set():
+                raise _Stopped
+            with lock:
+                done[k], totals[k] = steps_done, steps_total
+                if progress is not None:
+                    progress(sum(done), sum(totals))
+        return report
 
     def run(k: int) -> None:
         try:
-            results[k] = func(parts[k], progress=unless_stopped if k else None)
+            results[k] = func(parts[k], progress=reporter(k))
         except BaseException as exc:  # reported to the caller below
             errors[k] = exc
             stop.set()
-            return
-        with lock:
-            steps(len(parts[k]))
 
     helpers = [threading.Thread(target=run, args=(k,), daemon=True)
                for k in range(1, len(parts))]

@@ -57,3 +57,18 @@ def test_an_integer_model_codes_in_threads_with_the_same_bytes():
                           threads=threads).data == data
     for threads in (1, 2, 3):
         np.testing.assert_array_equal(api.decode(data, threads=threads).image.samples, image)
+
+
+def test_progress_in_threads_sums_every_part_step_by_step():
+    calls = []
+
+    def work(part, progress=None):
+        for i in range(10 * len(part)):
+            progress(i + 1, 10 * len(part))
+        return part
+
+    in_groups(work, list(range(7)), 3, progress=lambda d, t: calls.append((d, t)),
+              threads=True)
+    assert len(calls) == 70  # every step of every part, not one call per part at its end
+    assert calls[-1] == (70, 70)
+    assert [d for d, _ in calls] == list(range(1, 71))
