@@ -180,19 +180,22 @@ def gradient_adjusted(west, west_west, north, north_north, north_east, north_wes
 
 
 @numba.njit(cache=True, nogil=True)
-def network_tail(stream, head, head_codes, params, pixels, index, predictor, predictor_offsets,
-                 edge, edge_offsets, gap, gap_offsets, means, mean_limit, out):
+def network_tail(stream, head, head_codes, codes_like, params, pixels, index, predictor,
+                 predictor_offsets, edge, edge_offsets, gap, gap_offsets, means, mean_limit,
+                 out):
     """The network after its residual blocks, at N positions: the head on the stream's codes,
     the output layer into out (N, channels) int64, then the means (columns means[0] to
     means[1]) plus the linear predictor over the earlier pixels, the median edge guess and
-    16 times CALIC's guess, each through its layer, clamped to +-mean_limit. Layers are (matrix, bias, multiplier, shift), an absent one without matrix
-    rows; `pixels` holds value - 128 at the positions' flat `index` plus the offsets."""
+    16 times CALIC's guess, each through its layer, clamped to +-mean_limit. Layers are
+    (matrix, bias, multiplier, shift), an absent one without matrix rows; the head's also
+    has its outputs, and its weights are for the ``product`` of codes in `codes_like`'s
+    dtype; `pixels` holds value - 128 at the positions' flat `index` plus the offsets."""
     n, colours = len(index), pixels.shape[1]
-    codes = np.empty(stream.shape, head[0].dtype)
+    codes = np.empty(stream.shape, codes_like.dtype)
     stream_codes(stream, head_codes[0], head_codes[1], codes)
     # the head's outputs are 8-bit codes: exact in the output layer's dtype, whichever it is
-    features = np.empty((n, head[0].shape[1]), params[0].dtype)
-    requantize(np.dot(codes, head[0]), head[1], head[2], head[3], 0, 255, features)
+    features = np.empty((n, head[4]), params[0].dtype)
+    requantize(product(codes, head[0], head[4]), head[1], head[2], head[3], 0, 255, features)
     requantize(np.dot(features, params[0]), params[1], params[2], params[3], -NO_CLAMP,
                NO_CLAMP, out)
     if predictor[0].shape[0] > 0:

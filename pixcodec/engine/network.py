@@ -159,19 +159,21 @@ class IntegerLogisticPixelCNN:
         self.predictor = layer("predictor", "A") if config.get("predictor") else None
         self.edge = layer("edge", "B") if config.get("edge_predictor") else None
         self.gap = layer("gap", "B") if config.get("gap_predictor") else None
-        block_layers = self.reduce + self.spatial + self.expand
+        unit_layers = self.reduce + self.spatial + self.expand + [self.head]
         if use_vnni is None:
             use_vnni = (vnni.AVAILABLE and not float64_sums
-                        and all(vnni.fits(layer.matrix) for layer in block_layers))
+                        and all(vnni.fits(layer.matrix) for layer in unit_layers))
         if use_vnni:  # codes and caches as uint8, weights packed for the instruction
             self.code_dtype = np.uint8
             blocks = [(vnni.pack(l.matrix), *l.arrays[1:], l.outputs)
-                      for l in block_layers]
+                      for l in unit_layers]
         else:
             self.code_dtype = np.float32  # the block caches' dtype
-            blocks = [(*l.arrays, l.outputs) for l in block_layers]
+            blocks = [(*l.arrays, l.outputs) for l in unit_layers]
         b = self.blocks
-        self.block_arrays = list(zip(blocks[:b], blocks[b:2 * b], blocks[2 * b:]))
+        self.block_arrays = list(zip(blocks[:b], blocks[b:2 * b], blocks[2 * b:3 * b]))
+        self.head_arrays = blocks[-1]
+        self.head_codes_like = np.empty(0, np.uint8 if use_vnni else self.head.matrix.dtype)
 
     # --- what the coding loop asks of a network --------------------------------------------
 
@@ -289,7 +291,8 @@ class _RoundState:
             block(stream, cache.array, index, cache.offsets, reduce, spatial, expand,
                   net.reduce[b].input_multiplier, net.reduce[b].input_shift, STREAM_LIMIT)
         out = np.empty((len(index), net.params.matrix.shape[1]), dtype=np.int64)
-        kernels.network_tail(stream, net.head.arrays, self.head_codes, net.params.arrays,
+        kernels.network_tail(stream, net.head_arrays, self.head_codes,
+                             net.head_codes_like, net.params.arrays,
                              self.pixels.array, index, self.predictor, self.predictor_offsets,
                              self.edge, self.edge_offsets, self.gap, self.gap_offsets,
                              self.means, MEAN_LIMIT, out)
