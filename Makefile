@@ -57,7 +57,7 @@ bench-small: install ## the same on cifar10-heldout, 1,000 binarized MNIST test 
 # synthetic-v1 is made from fixed seeds (pixcodec/synthetic.py): it needs no data root.
 bench-synthetic: install ## pixcodec vs the classic codecs on synthetic-v1, image by image (~2 min)
 	$(BIN)/pip install -q -e ".[bench]"
-	$(BIN)/pixcodec bench synthetic-v1 --per-image --out docs/synthetic.json --force
+	$(BIN)/pixcodec bench synthetic-v1 --per-image --threads 1 --out docs/synthetic.json --force
 
 clean: ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache build *.egg-info

@@ -26,17 +26,18 @@ CLASSIC_MODES = (WEBP, STORED)
 MODE_NAMES = {MODEL: "model", WEBP: "WebP lossless", STORED: "stored"}
 
 
-def encode_tile(mode: int, symbols: np.ndarray) -> bytes:
-    """A (h, w, C) uint8 tile -> its stream in a classic mode."""
+def encode_tile(mode: int, symbols: np.ndarray, method: int = 6, quality: int = 100) -> bytes:
+    """A (h, w, C) uint8 tile -> its stream in a classic mode; WebP at libwebp's `method` (0-6)
+    and `quality` (0-100: how hard its lossless coder searches; 6 and 100 its strongest)."""
     if mode == STORED:
         return np.ascontiguousarray(symbols, dtype=np.uint8).tobytes()
     if mode != WEBP:
         raise ValueError(f"{mode} is not a classic tile mode")
     rgb = np.repeat(symbols, 3, axis=2) if symbols.shape[2] == 1 else symbols
     buf = io.BytesIO()
-    # method 6, quality 100: libwebp's strongest lossless search (cwebp -z 9)
     Image.fromarray(np.ascontiguousarray(rgb), "RGB").save(buf, format="WEBP", lossless=True,
-                                                           quality=100, method=6, exact=True)
+                                                           quality=quality, method=method,
+                                                           exact=True)
     return buf.getvalue()
 
 

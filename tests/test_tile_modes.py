@@ -92,7 +92,7 @@ def test_the_model_is_kept_where_it_codes_a_tile_smaller(monkeypatch):
     monkeypatch.setattr(tilechoice, "MIN_PIXELS", 0)
     monkeypatch.setattr(tilechoice, "MODEL_TRIAL_BITS", 0.0)  # try it on every tile
     smooth = np.clip(np.add.outer(np.arange(16), np.arange(16))[:, :, None] * 6
-                     + noise((16, 16, 3)) // 64, 0, 255).astype(np.uint8)
+                     + noise((16, 16, 3)) // 16, 0, 255).astype(np.uint8)
     pixels = np.concatenate([flat_shapes(16, 32), smooth], 1)
     assert not tilechoice.looks_photographic(pixels)
     data = pixcodec.encode(pixels, INT8, tile=16).data
