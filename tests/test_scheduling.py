@@ -1,5 +1,8 @@
 """How coding work is shared out (pixcodec.scheduling): in threads for networks whose coding
 releases the GIL, results in order, a failure anywhere raised and the other parts stopped."""
+import os
+import subprocess
+import sys
 import threading
 import time
 
@@ -72,3 +75,39 @@ def test_progress_in_threads_sums_every_part_step_by_step():
     assert len(calls) == 70  # every step of every part, not one call per part at its end
     assert calls[-1] == (70, 70)
     assert [d for d, _ in calls] == list(range(1, 71))
+
+
+def test_blas_stays_on_one_thread_until_the_last_coding_thread_ends():
+    """Threads coding at once each hold BLAS to one thread; the first to end must not put
+    back the process's limit under the others (two BLAS threads beside a busy core: a pass
+    17 times slower). In a process of its own, whose BLAS starts with two threads."""
+    code = """if True:
+        import threading
+        from threadpoolctl import threadpool_info
+        import pixcodec.engine.kernels  # loads SciPy's BLAS too
+        from pixcodec.engine.coding import one_blas_thread
+
+        def blas_threads():
+            return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+        assert blas_threads() == {2}
+        other_inside, release = threading.Event(), threading.Event()
+
+        def other():
+            with one_blas_thread():
+                other_inside.set()
+                release.wait(10)
+
+        thread = threading.Thread(target=other)
+        with one_blas_thread():
+            assert blas_threads() == {1}
+            thread.start()
+            other_inside.wait(10)
+        assert blas_threads() == {1}, "put back while the other thread codes"
+        release.set()
+        thread.join()
+    """
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env={**env, "OPENBLAS_NUM_THREADS": "2"}, timeout=60)
+    assert result.returncode == 0, result.stderr
