@@ -71,10 +71,15 @@ def _portable(exc: BaseException) -> BaseException:
 
 def _worker_main() -> None:
     """A worker process's entry point (`_Worker`): its pipe's descriptor and its parent's pid
-    come on the command line, then the parent's import path and what to preload, on the pipe."""
+    come on the command line, then the parent's import path, its multiprocessing key and what
+    to preload, on the pipe."""
+    import multiprocessing
     from multiprocessing.connection import Connection
     connection = Connection(int(sys.argv[1]))
-    sys.path[:], preload = connection.recv()
+    sys.path[:], authkey, preload = connection.recv()
+    # The parent's key, as multiprocessing's own children have it: torch sends tensors between
+    # the two through shared memory whose handshake checks it.
+    multiprocessing.current_process().authkey = authkey
     _serve(connection, int(sys.argv[2]), preload)
 
 
@@ -149,7 +154,9 @@ class _Worker:
                 signal.signal(signal.SIGINT, previous)
             theirs.close()
         self.process = _Process(popen)
-        self.connection.send((list(sys.path), tuple(preload)))
+        import multiprocessing
+        self.connection.send((list(sys.path), bytes(multiprocessing.current_process().authkey),
+                              tuple(preload)))
         self.idle_since = 0.0  # time.monotonic() when it became a spare
 
     def death(self) -> WorkerDied:

@@ -211,3 +211,13 @@ def test_a_script_without_a_main_guard_can_start_workers(tmp_path):
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines()[-1] == "[2, 3]"
     assert result.stderr.count("script ran") == 1  # here only, never in a worker
+
+
+def test_torch_tensors_travel_between_a_worker_and_its_parent():
+    """torch sends a tensor through shared memory whose handshake checks both processes'
+    multiprocessing key: a worker started without its parent's failed every tensor (the coder's
+    tiles travel so)."""
+    import torch
+    with closing(run_in_workers(torch.arange, [(5,), (3,)], 2)) as finishing:
+        results = {index: outcome.result() for index, outcome in finishing}
+    assert results[0].tolist() == [0, 1, 2, 3, 4] and results[1].tolist() == [0, 1, 2]
