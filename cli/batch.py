@@ -189,14 +189,30 @@ ACTIONS = {"compress": (".png", ".pxc", compress_file, compress_files),
 
 
 def code_files(action: str, inputs: tuple[str, ...], output: str | None, recursive: bool,
-               jobs: int, threads: int | None, force: bool, quiet: bool, **options) -> None:
+               jobs: int, threads: int | None, force: bool, quiet: bool,
+               skip_existing: bool = False, **options) -> None:
     """The `action` of ACTIONS on the files a command names, with its options: the jobs planned,
-    stdout checked, then `run_jobs`."""
+    stdout checked, the jobs whose output exists left out with --skip-existing, then
+    `run_jobs`."""
+    if skip_existing and force:
+        raise click.UsageError("--skip-existing and --force contradict each other")
     in_suffix, out_suffix, work, work_many = ACTIONS[action]
     plan = plan_jobs(inputs, output, recursive, in_suffix, out_suffix)
     check_stdout(plan)
-    run_jobs(plan, functools.partial(work, **options), functools.partial(work_many, **options),
-             jobs, threads, force, quiet, action)
+    skipped = [job for job in plan if skip_existing and _output_done(job)]
+    for job in skipped:
+        if not quiet:
+            click.echo(f"{job.input} -> {job.output}: skipped, the output exists", err=True)
+    run_jobs([job for job in plan if job not in skipped], functools.partial(work, **options),
+             functools.partial(work_many, **options), jobs, threads, force, quiet, action,
+             len(skipped))
+
+
+def _output_done(job: Job) -> bool:
+    """Whether --skip-existing leaves the job out: its output is a regular file (through a
+    symlink too). Outputs are written whole or not at all (pixcodec.fileio), so one that
+    exists is finished; a pipe or a device is written into, never skipped."""
+    return job.output != "-" and Path(job.output).is_file()
 
 
 def _write_output(job: Job, data: bytes, force: bool) -> None:
@@ -212,7 +228,7 @@ def _write_output(job: Job, data: bytes, force: bool) -> None:
 
 
 def run_jobs(jobs: list[Job], work, work_many, workers: int, threads: int | None, force: bool,
-             quiet: bool, label: str) -> None:
+             quiet: bool, label: str, skipped: int = 0) -> None:
     """Do `work(input, threads=...) -> (output bytes, summary)` for every job; report each;
     exit 1 if any failed. Files in `workers` processes at once get one thread each; files in
     this process, `threads` processes each (default: one per core), except small files (digits,
@@ -274,8 +290,10 @@ def run_jobs(jobs: list[Job], work, work_many, workers: int, threads: int | None
                                    min(workers, len(runnable)))) as finishing:
             for index, outcome in finishing:
                 finished(runnable[index], outcome.result)
-    if len(jobs) > 1 and (failed or not quiet):  # -q: nothing but errors and their count
-        click.echo(f"pixcodec: {len(jobs) - failed} of {len(jobs)} files {label}ed"
+    total = len(jobs) + skipped
+    if total > 1 and (failed or not quiet):  # -q: nothing but errors and their count
+        click.echo(f"pixcodec: {len(jobs) - failed} of {total} files {label}ed"
+                   + (f", {skipped} skipped (their outputs exist)" if skipped else "")
                    + (f", {failed} failed" if failed else ""), err=True)
     if failed:
         sys.exit(EXIT_ERROR)
@@ -315,6 +333,10 @@ many_files_options = [
                       "choosing its orientation and adaptation), when files are coded one at "
                       "a time (the same bytes for any number); default: one per core."),
     click.option("-f", "--force", is_flag=True, help="Overwrite outputs that exist."),
+    click.option("--skip-existing", is_flag=True,
+                 help="Leave out the files whose output exists (a batch run again after a "
+                      "stop goes on where it stopped: outputs are written whole or not at "
+                      "all)."),
     click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (and, with several files, how many failed)."),
 ]
 

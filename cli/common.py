@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 EXIT_ERROR = 1
+EXIT_USAGE = 2
 
 
 def message_of(exc: BaseException) -> str:

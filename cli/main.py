@@ -13,14 +13,43 @@ import click
 from pixcodec.limits import DEFAULT_MAX_METADATA, DEFAULT_MAX_PIXELS, MAX_TILE
 
 from .batch import code_files, many_files
-from .common import ProgressBar, fail, guarded, read_input
+from .common import EXIT_USAGE, ProgressBar, fail, guarded, print_error, read_input
+from .info import info, print_version
 from .sampling import complete, sample
+
+
+class _Commands(click.Group):
+    """The `pixcodec` group, whose usage errors are one line, as every other error is (click
+    prints four: usage, a hint, a blank line, the error)."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, **extra)
+        try:
+            status = super().main(args, prog_name, complete_var, False, **extra)
+        except click.exceptions.NoArgsIsHelpError as bare:  # `pixcodec` alone: the help
+            click.echo(bare.ctx.get_help())
+            sys.exit(EXIT_USAGE)
+        except click.UsageError as exc:
+            command = exc.ctx.command_path if exc.ctx is not None else prog_name
+            print_error(f"{exc.format_message().rstrip('.')} (see {command} --help)")
+            sys.exit(EXIT_USAGE)
+        except click.ClickException as exc:
+            print_error(exc.format_message())
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            print_error("aborted")
+            sys.exit(1)
+        sys.exit(status if isinstance(status, int) else 0)  # --help, --version: 0
 
 
 # ------------------------------------------------------------------------------ commands
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="pixcodec", prog_name="pixcodec")
+@click.group(cls=_Commands, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=print_version,
+              help="Show pixcodec's version, the libraries' that decide what a file decodes "
+                   "to (constriction, torch, numpy, ...) and the shipped models, and exit.")
 def main():
     """Lossless image compression with PixelCNN and PixelRNN models.
 
@@ -28,6 +57,7 @@ def main():
     pixcodec compress img.png              # writes img.pxc
     pixcodec compress -r photos/ -j 2      # every .png below photos/, two at a time
     pixcodec decompress img.pxc            # writes img.png
+    pixcodec info img.pxc                  # what a file holds (--json), nothing decoded
     pixcodec models                        # the shipped models
     pixcodec bench kodak --data-root DIR   # against the classic lossless codecs
     pixcodec bits img.png -o map.png       # where the model spends its bits (--csv)
@@ -69,13 +99,13 @@ def main():
               help="Compress JPEG inputs too (refused by default: their pixels are already "
                    "lossy, and a lossless copy of them is larger than the JPEG).")
 @guarded
-def compress(inputs, output, recursive, jobs, threads, force, quiet, model, strip, tile, effort,
-             max_metadata, allow_jpeg):
+def compress(inputs, output, recursive, jobs, threads, force, skip_existing, quiet, model, strip,
+             tile, effort, max_metadata, allow_jpeg):
     """Compress images IN ('-' for stdin; folders with -r: their .png files) losslessly.
 
     Every PNG is kept exactly: colour type, bit depth 1-16, palette, transparency, interlacing
     and metadata. Other formats Pillow reads are kept as the PNG of their pixels."""
-    code_files("compress", inputs, output, recursive, jobs, threads, force, quiet,
+    code_files("compress", inputs, output, recursive, jobs, threads, force, quiet, skip_existing,
                model=model, strip=strip, tile=tile, effort=effort, max_metadata=max_metadata,
                allow_jpeg=allow_jpeg)
 
@@ -98,14 +128,14 @@ def compress(inputs, output, recursive, jobs, threads, force, quiet, model, stri
               help="zlib level of the PNGs written: lower is faster, larger (default 9, "
                    "measured in docs/BENCHMARKS.md).")
 @guarded
-def decompress(inputs, output, recursive, jobs, threads, force, quiet, max_pixels, max_metadata,
-               models, model_dirs, png_level):
+def decompress(inputs, output, recursive, jobs, threads, force, skip_existing, quiet, max_pixels,
+               max_metadata, models, model_dirs, png_level):
     """Decompress .pxc files IN ('-' for stdin; folders with -r: their .pxc files) to PNG
     images identical to the originals. A file coded with your own model finds it by name and
     hash among -m files, --model-dir folders and $PIXCODEC_MODEL_PATH."""
     code_files("decompress", inputs, output, recursive, jobs, threads, force, quiet,
-               max_pixels=max_pixels or DEFAULT_MAX_PIXELS, max_metadata=max_metadata,
-               models=(*models, *model_dirs), png_level=png_level)
+               skip_existing, max_pixels=max_pixels or DEFAULT_MAX_PIXELS,
+               max_metadata=max_metadata, models=(*models, *model_dirs), png_level=png_level)
 
 
 @main.command()
@@ -272,12 +302,16 @@ def train(preset, data, data_root, checkpoint, steps, batch, lr, optimizer, sche
 @main.command()
 def configs():
     """List the network configurations `pixcodec train --model` knows, with parameter counts."""
-    from pixcodec.nets.presets import PRESETS, build, parameter_count
+    from pixcodec.nets.presets import PRESETS, parameter_count, skeleton
     width = max(map(len, PRESETS))
     for name, (architecture, config) in PRESETS.items():
         details = ", ".join(f"{k}={v}" for k, v in config.items())
-        click.echo(f"{name:{width}s} {parameter_count(build(name)):>12,} parameters  "
-                   f"{architecture}: {details}")
+        # counted on the network's shapes alone (torch's meta device): no weights are made
+        weights = parameter_count(skeleton(architecture, config))
+        click.echo(f"{name:{width}s} {weights:>12,} parameters  {architecture}: {details}")
+
+
+main.add_command(info)
 
 
 @main.command()

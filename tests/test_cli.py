@@ -323,7 +323,7 @@ def test_a_newline_in_a_file_name_keeps_the_error_on_one_line(tmp_path):
 
 
 @pytest.mark.parametrize("args,status,answer", [
-    (["--version"], 0, "pixcodec, version "),
+    (["--version"], 0, "constriction "),
     (["--help"], 0, "Usage: "),
     (["compress", "--help"], 0, "Usage: "),
     (["compress", "--tile", "0", "x.png"], 2, "Invalid value for '--tile'"),
