@@ -14,7 +14,7 @@ from .arguments import (Source, checked_effort, checked_flag, checked_integer, c
                         checked_model, checked_models, checked_progress, checked_sources,
                         checked_tile, read_source)
 from .codec import decode_interleaved, decode_pixels, decode_tiles
-from .coder import CODERS, ENGINE_RANS
+from .coder import CODERS, ENGINE_RANS, fewest_payload_bytes
 from .container import tile_checksum
 from .classic import MODEL
 from .encoder import CodedTiles, encode_tiles
@@ -386,6 +386,13 @@ def _checked_model_plane(data: bytes, header: container.Header,
     if not info.codes(model_mode(header.colour_type, header.bit_depth)):
         raise FormatError(f"model {plane.model!r} does not match colour type "
                           f"{header.colour_type} at bit depth {header.bit_depth}")
+    if plane.version == 2:  # one stream, no tile checked before the end: bound its work now
+        symbols = header.width * header.height * MODEL_CHANNELS[header.colour_type]
+        fewest = fewest_payload_bytes(symbols, info.levels)
+        if len(plane.payload) < fewest:
+            raise FormatError(f"the file states {header.width}x{header.height} pixels, which "
+                              f"take at least {fewest} bytes of stream; it has "
+                              f"{len(plane.payload)}: corrupted or forged")
     coder_model = zoo.model(info.name)  # damaged weights: a ModelError
     if plane.coder not in coder_model.net.coders or (plane.coder == ENGINE_RANS
                                                       and plane.version == 2):

@@ -9,6 +9,8 @@ so the coder id in the header names both (see docs/FORMAT.md).
 """
 from __future__ import annotations
 
+import math
+
 import constriction
 import numpy as np
 
@@ -30,6 +32,20 @@ ENGINE_RANS = ENGINE_CODER_ID
 # entries (32 MiB) and writes larger streams uncut.
 TRIM_BUDGET = 2**22
 _TABLE_MODEL = constriction.stream.model.Categorical(perfect=False)
+# constriction quantises every table to units of 2**-24 and gives each symbol at least one
+# (perfect=False), so no symbol of a K-entry table is likelier than 1 - (K - 1) * 2**-24: each
+# carries at least -log2 of that, 2.19e-5 bits with 256 entries, and an uncut stream holds
+# every bit it carries (a cut one only when its tables have at most TRIM_BUDGET entries).
+PROBABILITY_BITS = 24
+_SEALED_BITS = 64  # the coder's state, sealed into the last words
+
+
+def fewest_payload_bytes(symbols: int, levels: int) -> int:
+    """The fewest bytes a stream of `symbols` symbols coded with `levels`-entry tables can take
+    (coders 1 and 2), with a factor 2 to spare: a payload shorter than this cannot be genuine,
+    so a file that claims that many symbols in fewer bytes is forged or corrupted."""
+    carried = symbols * -math.log2(1 - (levels - 1) * 2.0**-PROBABILITY_BITS)
+    return max(0, math.floor((carried / 2 - _SEALED_BITS) / 8))
 
 
 class Encoder:

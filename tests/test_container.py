@@ -330,3 +330,41 @@ def test_corrupted_payload_never_returns_wrong_pixels(sample):
 def test_pack_unpack_is_identity(sample):
     header, sections = container.unpack(sample[1])
     assert container.pack(header, sections) == sample[1]
+
+
+def test_a_version_2_file_too_short_for_its_pixels_is_refused_before_decoding(sample_v2,
+                                                                               monkeypatch):
+    """Version 2 checks nothing before its last pixel: a file of a few bytes that states
+    16384 x 16384 pixels decoded for hours. Its stream must be as long as that many symbols
+    take at the least (coder.fewest_payload_bytes); the genuine file still decodes."""
+    from pixcodec import api
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the forged file was decoded")
+
+    pixels, data = sample_v2
+    forged = with_plane_v2(repack_v2(data, width=16384, height=16384), streams=(b"\0" * 8,))
+    monkeypatch.setattr(api, "decode_interleaved", refuse)
+    with pytest.raises(FormatError, match=r"16384x16384 pixels, which take at least 1[0-9]{3} "
+                                          "bytes of stream; it has 8: corrupted or forged"):
+        pixcodec.decode(forged)
+    monkeypatch.undo()
+    assert np.array_equal(pixcodec.decompress(data), pixels)
+
+
+def test_no_range_coder_stream_is_shorter_than_its_symbols_take():
+    """The bound's premise: constriction gives no symbol more than 1 - 255 * 2**-24 of a
+    256-entry table (its 24-bit quantisation), so 4e7 symbols at the likeliest take at least
+    877 bits; a coder of finer probabilities would write fewer and the bound would refuse
+    genuine files."""
+    import constriction
+
+    from pixcodec.coder import fewest_payload_bytes
+    likeliest = np.full(256, 1e-300)
+    likeliest[0] = 1.0
+    encoder = constriction.stream.queue.RangeEncoder()
+    symbols = 4 * 10**7
+    encoder.encode(np.zeros(symbols, dtype=np.int32),
+                   constriction.stream.model.Categorical(likeliest, perfect=False))
+    written = 4 * len(encoder.get_compressed())
+    assert written >= 2 * fewest_payload_bytes(symbols, 256) > 0
