@@ -29,9 +29,24 @@ def message_of(exc: BaseException) -> str:
         return f"permission denied: {exc.filename}"
     if isinstance(exc, OSError):
         return f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
-    if isinstance(exc, MemoryError):
-        return "out of memory"
+    if out_of_memory(exc):
+        return ("out of memory: the image needs more than this machine gives (decompress "
+                "--max-pixels N refuses files of more pixels before any work)")
     return f"internal error ({type(exc).__name__}: {exc}); please report it"
+
+
+def out_of_memory(exc: BaseException) -> bool:
+    """An allocation that failed: numpy's MemoryError, or the RuntimeError torch's allocator
+    raises instead ("DefaultCPUAllocator: can't allocate memory")."""
+    return isinstance(exc, MemoryError) or (isinstance(exc, RuntimeError)
+                                            and "can't allocate memory" in str(exc))
+
+
+def reported(exc: BaseException) -> bool:
+    """Whether a command reports `exc` in one line (what input or the machine can cause) rather
+    than as the bug it is."""
+    from pixcodec.errors import PixcodecError
+    return isinstance(exc, (PixcodecError, OSError)) or out_of_memory(exc)
 
 
 def print_error(message: str) -> None:
@@ -51,8 +66,7 @@ def guarded(func):
         try:
             return func(*args, **kwargs)
         except Exception as exc:
-            from pixcodec.errors import PixcodecError
-            if not isinstance(exc, (PixcodecError, OSError, MemoryError)):
+            if not reported(exc):
                 raise
             print_error(message_of(exc))
             sys.exit(EXIT_ERROR)

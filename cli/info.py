@@ -10,7 +10,7 @@ from importlib import metadata, resources
 
 import click
 
-from .common import EXIT_ERROR, message_of, print_error, read_input
+from .common import EXIT_ERROR, message_of, print_error, read_input, reported
 
 # The packages whose versions decide what pixcodec writes and reads (the coder's, the float
 # networks', the arrays'), shown by --version from their installed metadata: none is imported.
@@ -138,8 +138,7 @@ def info(inputs, as_json):
         try:
             summary = describe(read_input(path))
         except Exception as exc:
-            from pixcodec.errors import PixcodecError
-            if not isinstance(exc, (PixcodecError, OSError, MemoryError)):
+            if not reported(exc):
                 raise
             failed += 1
             if as_json:

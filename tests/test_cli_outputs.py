@@ -116,3 +116,34 @@ def test_encode_takes_the_metadata_limit(tmp_path):
     with pytest.raises(pixcodec.ArgumentError, match="max_metadata"):
         pixcodec.encode(source, max_metadata=float("nan"))
     assert pixcodec.encode(source, max_metadata=4000).data
+
+
+def _allocate_too_much(library: str):
+    """What numpy and torch raise when an allocation fails (torch: a RuntimeError)."""
+    def allocate(*args, **kwargs):
+        if library == "torch":
+            import torch
+            torch.empty(2**50, dtype=torch.uint8)
+        import numpy as np
+        np.empty(2**50, dtype=np.uint8)
+    return allocate
+
+
+@pytest.mark.parametrize("library", ["torch", "numpy"])
+def test_running_out_of_memory_is_one_line_naming_max_pixels(tmp_path, monkeypatch, library):
+    """Under a 3 GB address-space limit a forged file ended in 'internal error (RuntimeError:
+    can't allocate memory); please report it': torch's allocator raises a RuntimeError, not a
+    MemoryError."""
+    import pixcodec
+    from pixcodec import bits
+    source = make_png(tmp_path / "a.png", (3, 4))
+    assert run("compress", source, "-q").exit_code == 0
+    monkeypatch.setattr(pixcodec, "decode", _allocate_too_much(library))
+    result = run("decompress", tmp_path / "a.pxc", "-o", tmp_path / "b.png")
+    one_line_error(result, "out of memory")
+    assert "--max-pixels" in result.output and "report" not in result.output
+    assert not (tmp_path / "b.png").exists()
+    monkeypatch.setattr(bits, "bits_map", _allocate_too_much(library))  # outside a batch
+    result = run("bits", source, "--csv", tmp_path / "b.csv")
+    one_line_error(result, "out of memory")
+    assert "--max-pixels" in result.output and not (tmp_path / "b.csv").exists()
