@@ -25,26 +25,27 @@ def name(path: Path) -> str:
 @pytest.fixture(scope="module", autouse=True)
 def coded_once():
     """Many suite files share their pixels (the same picture with other chunks): the model codes
-    each distinct plane once. encode_pixels and decode_pixels are deterministic functions of
+    each distinct plane once. code_plane and decode_pixels are deterministic functions of
     their arguments, so remembering their results changes no outcome, only the time."""
     encoded, decoded = {}, {}
-    encode, decode = api.encode_pixels, api.decode_pixels
+    encode, decode = api.code_plane, api.decode_pixels
 
-    def encode_once(net, values, tile, progress, threads):
-        key = (id(net), values.shape, values.tobytes(), tile)
+    def encode_once(net, values, tile, progress, threads, photographic):
+        key = (id(net), values.shape, values.tobytes(), tile, photographic)
         if key not in encoded:
-            encoded[key] = encode(net, values, tile, progress, threads)
+            encoded[key] = encode(net, values, tile, progress, threads, photographic)
         return encoded[key]
 
-    def decode_once(net, streams, height, width, tile, progress, coder, checksums, threads):
-        key = (id(net), tuple(streams), height, width, tile, coder, checksums)
+    def decode_once(net, streams, height, width, tile, progress, coder, checksums, threads,
+                    modes=None):
+        key = (id(net), tuple(streams), height, width, tile, coder, checksums, modes)
         if key not in decoded:
             decoded[key] = decode(net, streams, height, width, tile, progress, coder, checksums,
-                                  threads)
+                                  threads, modes)
         return decoded[key].copy()
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(api, "encode_pixels", encode_once)
+        patch.setattr(api, "code_plane", encode_once)
         patch.setattr(api, "decode_pixels", decode_once)
         yield
 
