@@ -1,8 +1,8 @@
 """The encoder's choice of each tile's coding mode (format version 4). The modes, and all that
 the decoder needs of them: pixcodec/classic.py.
 
-Photos take the model alone, as before: a cheap look at the whole plane (the share of pixels
-equal to their left or upper neighbour, the number of colours) tells them from screenshots,
+Photos take the model alone, as before: a cheap look at the whole plane (the share of
+neighbouring pixel pairs that are equal, the number of colours) tells them from screenshots,
 documents, charts and pixel art, so a photo pays milliseconds and its file is version 3's byte
 for byte, unless a tile's model stream is longer than the tile's samples (noise): that tile is
 then stored. Other images take, tile by tile, the smallest of a lossless WebP, the tile stored,
@@ -25,8 +25,8 @@ from .scheduling import Progress, in_groups, useful_workers
 from .sections import ModelPlane, pack_model_plane
 
 # A plane is not a photo when at least this share of its neighbouring pixel pairs (left-right
-# and up-down) are equal (measured, docs/BENCHMARKS.md "Tile modes": Kodak at most 0.19, BSD68
-# 0.11; the synthetic set's screenshots, text, charts and pixel art 0.78 to 0.96, the photo in a
+# and up-down) are equal (measured, docs/BENCHMARKS.md "Screenshots, documents, charts": Kodak
+# at most 0.19, BSD68 0.11; the synthetic set's screenshots, text, charts and pixel art 0.78 to 0.96, the photo in a
 # page 0.53) ...
 REPEAT_SHARE = 0.4
 # ... or, in colour, when it has fewer colours than this share of its pixels (Kodak at least
@@ -42,7 +42,7 @@ MIN_PIXELS = 2**16
 MODEL_TRIAL_BITS = 1.5
 # libwebp's (method, quality) tried on each tile: its strongest search is not always its
 # smallest file (synthetic-v1's gray document: 7,596 bytes at method 6, quality 100 against
-# 6,380 at its defaults, method 4, quality 75, which take a tenth of the time).
+# 6,380 at its defaults, method 4, quality 75, which take a fiftieth of the time).
 WEBP_SETTINGS = ((6, 100), (4, 75))
 
 
