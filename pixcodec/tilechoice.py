@@ -26,8 +26,8 @@ from .sections import ModelPlane, pack_model_plane
 
 # A plane is not a photo when at least this share of its neighbouring pixel pairs (left-right
 # and up-down) are equal (measured, docs/BENCHMARKS.md "Screenshots, documents, charts": Kodak
-# at most 0.19, BSD68 0.11; the synthetic set's screenshots, text, charts and pixel art 0.78 to 0.96, the photo in a
-# page 0.53) ...
+# at most 0.19, BSD68 0.11; the synthetic set's screenshots, text, charts and pixel art 0.78
+# to 0.96, the photo in a page 0.53) ...
 REPEAT_SHARE = 0.4
 # ... or, in colour, when it has fewer colours than this share of its pixels (Kodak at least
 # 0.034, BSD68 0.16, CIFAR 0.12, ImageNet 64x64 0.062; the synthetic set's screenshots, text,
