@@ -68,10 +68,18 @@ def encode_pixels(net: CodingNetwork, pixels: np.ndarray, tile: int = DEFAULT_TI
     number)."""
     tiles = [pixels[y:y + h, x:x + w] for y, x, h, w in tile_grid(*pixels.shape[:2], tile)]
     checksums = [tile_checksum(t) for t in tiles]
-    processes = useful_workers(*pixels.shape[:2], workers, net.codes_in_threads)
-    coded = in_groups(functools.partial(encode_tiles, net, tile=tile), tiles, processes, progress,
-                      threads=net.codes_in_threads)
+    coded = encode_shared(net, tiles, tile, pixels.shape[:2], progress, workers)
     return CodedTiles.of(coded, checksums)
+
+
+def encode_shared(net: CodingNetwork, tiles: Sequence[np.ndarray], tile: int,
+                  image_size: tuple[int, int], progress: Progress | None = None,
+                  workers: int = 1) -> list[tuple[bytes, float]]:
+    """``encode_tiles`` with the tiles of an image of this size shared among `workers`
+    processes, or threads where the network's coding runs outside the GIL."""
+    return in_groups(functools.partial(encode_tiles, net, tile=tile), tiles,
+                     useful_workers(*image_size, workers, net.codes_in_threads), progress,
+                     threads=net.codes_in_threads)
 
 
 def encode_tiles(net: CodingNetwork, tiles: Sequence[np.ndarray], tile: int,

@@ -12,16 +12,15 @@ alone, when that is smaller (one WebP file sees every repeated glyph of a page).
 """
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 import numpy as np
 
 from .classic import MODEL, STORED, WEBP, encode_tile
 from .container import tile_checksum, tile_grid
-from .encoder import CodedTiles, encode_pixels, encode_tiles
+from .encoder import CodedTiles, encode_pixels, encode_shared
 from .limits import MAX_TILE
-from .scheduling import Progress, in_groups, useful_workers
+from .scheduling import Progress
 from .sections import ModelPlane, pack_model_plane
 
 # A plane is not a photo when at least this share of its neighbouring pixel pairs (left-right
@@ -72,10 +71,8 @@ def code_plane(net, values: np.ndarray, tile: int, progress: Progress | None = N
     trial = [k for k, (_, stream, _) in enumerate(chosen)
              if 8 * len(stream) > MODEL_TRIAL_BITS * tiles[k].size]
     if trial:
-        coded = in_groups(functools.partial(encode_tiles, net, tile=tile),
-                          [tiles[k] for k in trial],
-                          useful_workers(*values.shape[:2], workers, net.codes_in_threads),
-                          progress, threads=net.codes_in_threads)
+        coded = encode_shared(net, [tiles[k] for k in trial], tile, values.shape[:2],
+                              progress, workers)
         for k, (stream, bits) in zip(trial, coded):
             if len(stream) < len(chosen[k][1]):
                 chosen[k] = (MODEL, stream, bits)
