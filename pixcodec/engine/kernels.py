@@ -87,19 +87,25 @@ def _product(x, weights, outputs):
 
 
 @numba.njit(cache=True, nogil=True)
-def residual_block_vnni(stream, cache, index, offsets, reduce, spatial, expand, input_m,
-                        input_s, limit):
-    """``residual_block`` with the 8-bit dot-product unit: uint8 codes, packed weights."""
-    residual_block(stream, cache, index, offsets, reduce, spatial, expand, input_m, input_s,
-                   limit, np.empty(0, np.uint8))
-
-
-@numba.njit(cache=True, nogil=True)
-def residual_block_blas(stream, cache, index, offsets, reduce, spatial, expand, input_m,
-                        input_s, limit):
-    """``residual_block`` with BLAS: codes in the weights' float dtype."""
-    residual_block(stream, cache, index, offsets, reduce, spatial, expand, input_m, input_s,
-                   limit, np.empty(0, reduce[0].dtype))
+def network_trunk(pixels, index, input_offsets, input_layer, caches, block_offsets, blocks,
+                  block_codes, limit, codes_like):
+    """The residual stream (N, 2h) float32 at N positions after the input layer and every
+    residual block, in one call (a wavefront step's Python work between compiled calls held
+    the GIL that the other coding threads wait for): the input layer over the pixels at the
+    offsets (`pixels` holds value - 128), then ``residual_block`` for each of `blocks`, with
+    its cache and its input codes' (multiplier, shift) from `block_codes`."""
+    n = len(index)
+    matrix = input_layer[0]
+    x = np.empty((n, len(input_offsets) * pixels.shape[1]), matrix.dtype)
+    gather(pixels, index, input_offsets, x, 0)
+    stream = np.empty((n, matrix.shape[1]), np.float32)
+    requantize(np.dot(x, matrix), input_layer[1], input_layer[2], input_layer[3], -limit, limit,
+               stream)
+    for b in range(len(blocks)):
+        reduce, spatial, expand = blocks[b]
+        residual_block(stream, caches[b], index, block_offsets, reduce, spatial, expand,
+                       block_codes[b][0], block_codes[b][1], limit, codes_like)
+    return stream
 
 
 @numba.njit(cache=True, nogil=True)

@@ -87,13 +87,6 @@ class Layer:
             self.input_multiplier = int(params[f"{name}.input_multiplier"][0])
             self.input_shift = int(params[f"{name}.input_shift"][0])
 
-    def apply(self, x: np.ndarray, low: int, high: int) -> np.ndarray:
-        """The requantized outputs (N, out) float32 for its inputs x (N, rows)."""
-        sums = x.astype(self.matrix.dtype, copy=False) @ self.matrix
-        out = np.empty(sums.shape, dtype=np.float32)
-        kernels.requantize(sums, self.bias, self.multiplier, self.shift, low, high, out)
-        return out
-
 
 def layer_arrays(layer: Layer | None) -> tuple:
     """A layer's arrays as the compiled kernels take them; an absent layer's matrix has no
@@ -120,12 +113,6 @@ class Cache:
 
     def index(self, tile: np.ndarray, row: np.ndarray, col: np.ndarray) -> np.ndarray:
         return tile * self.tile_len + (row + self.pad) * self.row_len + (col + self.pad)
-
-    def gather(self, index: np.ndarray) -> np.ndarray:
-        """(N, T * channels) float32: the neighbours at the cache's offsets."""
-        out = np.empty((len(index), len(self.offsets) * self.array.shape[1]), np.float32)
-        kernels.gather(self.array, index, self.offsets, out, 0)
-        return out
 
 
 class IntegerLogisticPixelCNN:
@@ -171,7 +158,10 @@ class IntegerLogisticPixelCNN:
             self.code_dtype = np.float32  # the block caches' dtype
             blocks = [(*l.arrays, l.outputs) for l in unit_layers]
         b = self.blocks
-        self.block_arrays = list(zip(blocks[:b], blocks[b:2 * b], blocks[2 * b:3 * b]))
+        self.block_arrays = tuple(zip(blocks[:b], blocks[b:2 * b], blocks[2 * b:3 * b]))
+        self.block_codes = tuple((layer.input_multiplier, layer.input_shift)
+                                 for layer in self.reduce)
+        self.codes_like = np.empty(0, np.uint8 if use_vnni else self.reduce[0].matrix.dtype)
         self.head_arrays = blocks[-1]
         self.head_codes_like = np.empty(0, np.uint8 if use_vnni else self.head.matrix.dtype)
 
@@ -263,6 +253,7 @@ class _RoundState:
         self.pixels = Cache(tiles, height, width, net.colours, pad, net.input_conv.offsets)
         self.block_inputs = [Cache(tiles, height, width, spatial.matrix.shape[1], pad,
                                    spatial.offsets, net.code_dtype) for _ in net.spatial]
+        self.block_caches = tuple(cache.array for cache in self.block_inputs)
         self.head_codes = (net.head.input_multiplier, net.head.input_shift)
         self.predictor = layer_arrays(net.predictor)
         self.predictor_offsets = self.pixels.flat(
@@ -281,15 +272,10 @@ class _RoundState:
     def outputs(self, index: np.ndarray) -> np.ndarray:
         """The network's integer outputs (N, channels) at these positions (see ``run``)."""
         net = self.net
-        stream = net.input_conv.apply(self.pixels.gather(index), -STREAM_LIMIT, STREAM_LIMIT)
-        # chosen here, not held by the network: a numba function pickled to a worker process
-        # arrives as a new one, compiled again there (13 s), its cache unread
-        block = (kernels.residual_block_vnni if net.code_dtype == np.uint8
-                 else kernels.residual_block_blas)
-        for b, (reduce, spatial, expand) in enumerate(net.block_arrays):
-            cache = self.block_inputs[b]
-            block(stream, cache.array, index, cache.offsets, reduce, spatial, expand,
-                  net.reduce[b].input_multiplier, net.reduce[b].input_shift, STREAM_LIMIT)
+        stream = kernels.network_trunk(
+            self.pixels.array, index, self.pixels.offsets, net.input_conv.arrays,
+            self.block_caches, self.block_inputs[0].offsets, net.block_arrays, net.block_codes,
+            STREAM_LIMIT, net.codes_like)
         out = np.empty((len(index), net.params.matrix.shape[1]), dtype=np.int64)
         kernels.network_tail(stream, net.head_arrays, self.head_codes,
                              net.head_codes_like, net.params.arrays,
