@@ -10,6 +10,8 @@ import threading
 from collections.abc import Callable, Sequence
 from contextlib import contextmanager
 
+from threadpoolctl import threadpool_limits
+
 from .workers import run_in_workers
 
 # Called as progress(steps_done, steps_total) after every wavefront step.
@@ -163,16 +165,45 @@ def _in_threads(func: Callable, parts: list[list], progress: Progress | None) ->
 
     helpers = [threading.Thread(target=run, args=(k,), daemon=True)
                for k in range(1, len(parts))]
-    for helper in helpers:
-        helper.start()
-    try:
-        run(0)
+    with one_blas_thread():
         for helper in helpers:
-            helper.join()
-    except BaseException:  # Ctrl-C while waiting
-        stop.set()
-        raise
+            helper.start()
+        try:
+            run(0)
+            for helper in helpers:
+                helper.join()
+        except BaseException:  # Ctrl-C while waiting
+            stop.set()
+            raise
     for error in errors:
         if error is not None and not isinstance(error, _Stopped):
             raise error
     return [r for part in results for r in part]
+
+
+@contextmanager
+def one_blas_thread():
+    """BLAS on the calling thread alone while the integer engine codes, or parts run in threads:
+    its products are small, the threads already share out the cores, and a second BLAS thread
+    beside a busy core made a parallel pass 17 times slower here (numpy's and SciPy's OpenBLAS
+    both). The limit is the process's: set by the first of the threads that hold it, put back
+    by the last (one thread's putting it back would free BLAS under the others). `_in_threads`
+    sets it from the calling thread before its helpers start: OpenBLAS took a limit set from
+    another thread only at times (a second decode in one process ran 2.2 times slower)."""
+    global _coding_threads, _limit
+    with _limit_lock:
+        if _coding_threads == 0:
+            _limit = threadpool_limits(1, user_api="blas")
+        _coding_threads += 1
+    try:
+        yield
+    finally:
+        with _limit_lock:
+            _coding_threads -= 1
+            if _coding_threads == 0:
+                _limit.restore_original_limits()
+
+
+_limit_lock = threading.Lock()
+_coding_threads = 0
+_limit = None

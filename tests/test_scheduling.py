@@ -85,7 +85,7 @@ def test_blas_stays_on_one_thread_until_the_last_coding_thread_ends():
         import threading
         from threadpoolctl import threadpool_info
         import pixcodec.engine.kernels  # loads SciPy's BLAS too
-        from pixcodec.engine.coding import one_blas_thread
+        from pixcodec.scheduling import one_blas_thread
 
         def blas_threads():
             return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}

@@ -5,13 +5,11 @@ order of ``pixcodec.codec``'s float64 coding loop, so tiles code alone or side b
 rounds with the same bytes."""
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Sequence
-from contextlib import contextmanager
 
 import numpy as np
-from threadpoolctl import threadpool_limits
 
+from ..scheduling import one_blas_thread
 from . import mixture, rans
 from .network import IntegerLogisticPixelCNN
 from .wavefront import stream_order
@@ -72,29 +70,3 @@ def encode_tiles(net: IntegerLogisticPixelCNN, tiles: Sequence[np.ndarray],
             if progress is not None:
                 progress(net.step_count([tile.shape[:2]]))
     return coded
-
-
-@contextmanager
-def one_blas_thread():
-    """BLAS on the calling thread alone while the engine codes: its products are small, the
-    threads already share out the cores, and a second BLAS thread beside a busy core made a
-    parallel pass 17 times slower here (numpy's and SciPy's OpenBLAS both). The limit is the
-    process's: set by the first of the threads that code at once, put back by the last (one
-    thread's putting it back would free BLAS under the others)."""
-    global _coding_threads, _limit
-    with _limit_lock:
-        if _coding_threads == 0:
-            _limit = threadpool_limits(1, user_api="blas")
-        _coding_threads += 1
-    try:
-        yield
-    finally:
-        with _limit_lock:
-            _coding_threads -= 1
-            if _coding_threads == 0:
-                _limit.restore_original_limits()
-
-
-_limit_lock = threading.Lock()
-_coding_threads = 0
-_limit = None

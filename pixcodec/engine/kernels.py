@@ -15,7 +15,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 # numba's np.dot calls SciPy's BLAS. Loaded here, with the kernels, so that it is loaded before
-# coding.one_blas_thread holds every loaded BLAS to one thread: loaded later, by the first
+# scheduling.one_blas_thread holds every loaded BLAS to one thread: loaded later, by the first
 # call, it ran two threads beside the coding processes (a decode 3.5x slower).
 import scipy.linalg.cython_blas  # noqa: F401
 
@@ -106,6 +106,20 @@ def network_trunk(pixels, index, input_offsets, input_layer, caches, block_offse
         residual_block(stream, caches[b], index, block_offsets, reduce, spatial, expand,
                        block_codes[b][0], block_codes[b][1], limit, codes_like)
     return stream
+
+
+@numba.njit(cache=True, nogil=True)
+def network_outputs(pixels, index, input_offsets, input_layer, caches, block_offsets, blocks,
+                    block_codes, limit, codes_like, head, head_codes, head_codes_like, params,
+                    predictor, predictor_offsets, edge, edge_offsets, gap, gap_offsets, means,
+                    mean_limit, out):
+    """The network's integer outputs (N, channels) into `out` at N positions, in one call:
+    ``network_trunk`` then ``network_tail`` (their arguments, in order)."""
+    stream = network_trunk(pixels, index, input_offsets, input_layer, caches, block_offsets,
+                           blocks, block_codes, limit, codes_like)
+    network_tail(stream, head, head_codes, head_codes_like, params, pixels, index, predictor,
+                 predictor_offsets, edge, edge_offsets, gap, gap_offsets, means, mean_limit,
+                 out)
 
 
 @numba.njit(cache=True, nogil=True)

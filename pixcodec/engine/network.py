@@ -272,16 +272,14 @@ class _RoundState:
     def outputs(self, index: np.ndarray) -> np.ndarray:
         """The network's integer outputs (N, channels) at these positions (see ``run``)."""
         net = self.net
-        stream = kernels.network_trunk(
+        out = np.empty((len(index), net.params.matrix.shape[1]), dtype=np.int64)
+        kernels.network_outputs(
             self.pixels.array, index, self.pixels.offsets, net.input_conv.arrays,
             self.block_caches, self.block_inputs[0].offsets, net.block_arrays, net.block_codes,
-            STREAM_LIMIT, net.codes_like)
-        out = np.empty((len(index), net.params.matrix.shape[1]), dtype=np.int64)
-        kernels.network_tail(stream, net.head_arrays, self.head_codes,
-                             net.head_codes_like, net.params.arrays,
-                             self.pixels.array, index, self.predictor, self.predictor_offsets,
-                             self.edge, self.edge_offsets, self.gap, self.gap_offsets,
-                             self.means, MEAN_LIMIT, out)
+            STREAM_LIMIT, net.codes_like, net.head_arrays, self.head_codes,
+            net.head_codes_like, net.params.arrays, self.predictor, self.predictor_offsets,
+            self.edge, self.edge_offsets, self.gap, self.gap_offsets, self.means, MEAN_LIMIT,
+            out)
         return out
 
 
