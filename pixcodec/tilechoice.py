@@ -28,9 +28,9 @@ from .sections import ModelPlane, pack_model_plane
 # at most 0.19, BSD68 0.11; the synthetic set's screenshots, text, charts and pixel art 0.78
 # to 0.96, the photo in a page 0.53) ...
 REPEAT_SHARE = 0.4
-# ... or, in colour, when it has fewer colours than this share of its pixels (Kodak at least
-# 0.034, BSD68 0.16, CIFAR 0.12, ImageNet 64x64 0.062; the synthetic set's screenshots, text,
-# charts and pixel art at most 0.015).
+# ... or, in colour, when it has fewer colours than this share of its pixels, in windows of
+# 256 x 256 (whole images: Kodak at least 0.034, BSD68 0.16, CIFAR 0.12, ImageNet 64x64 0.062;
+# the synthetic set's screenshots, text, charts and pixel art at most 0.015).
 FEW_COLOURS_SHARE = 1 / 64
 # Planes of fewer pixels are coded as photos: small images are coded many at a time
 # (api.encode_many) and so few pixels tell little (CIFAR images reach 0.43 equal pairs,
@@ -57,7 +57,22 @@ def looks_photographic(values: np.ndarray) -> bool:
     pairs = height * (width - 1) + width * (height - 1)
     if equal >= REPEAT_SHARE * pairs:
         return False
-    return colours == 1 or len(np.unique(keys)) >= FEW_COLOURS_SHARE * height * width
+    return colours == 1 or _colour_share(keys) >= FEW_COLOURS_SHARE
+
+
+def _colour_share(keys: np.ndarray, window: int = 256, windows: int = 16) -> float:
+    """Distinct colours per pixel, averaged over up to `windows` windows of `window` pixels a
+    side spread over the plane (the plane itself if smaller). Not over the whole plane: a
+    photo's distinct colours grow far slower than its pixels (a 25-megapixel mosaic of the
+    Kodak photos has fewer than 1/64 as many, and was coded as a screenshot), a window's
+    do not."""
+    height, width = keys.shape
+    tops = range(0, max(height - window, 0) + 1, window)
+    lefts = range(0, max(width - window, 0) + 1, window)
+    corners = [(y, x) for y in tops for x in lefts]
+    picked = [corners[k * len(corners) // windows] for k in range(min(windows, len(corners)))]
+    return float(np.mean([len(np.unique(keys[y:y + window, x:x + window]))
+                          / keys[y:y + window, x:x + window].size for y, x in picked]))
 
 
 def code_plane(net, values: np.ndarray, tile: int, progress: Progress | None = None,

@@ -88,6 +88,17 @@ def test_screenshots_get_webp_and_photos_the_model_as_before():
     assert tilechoice.looks_photographic(photo)
 
 
+def test_a_large_photo_with_few_colours_for_its_size_is_still_a_photo():
+    """A photo's distinct colours grow far slower than its pixels: the demo crop repeated 8 x 8
+    (4 megapixels; a 25-megapixel mosaic of the Kodak photos alike) has fewer than 1/64 as
+    many colours as pixels, and was sent to the classic modes (WebP's slowest search on every
+    tile, an hour for the mosaic). Colours are counted in windows."""
+    photo = np.asarray(Image.open(ASSETS / "kodim23-crop.png"))
+    mosaic = np.tile(photo, (8, 8, 1))
+    assert len(np.unique(mosaic.reshape(-1, 3), axis=0)) < mosaic.shape[0] * mosaic.shape[1] / 64
+    assert tilechoice.looks_photographic(mosaic)
+
+
 def test_the_model_is_kept_where_it_codes_a_tile_smaller(monkeypatch):
     monkeypatch.setattr(tilechoice, "MIN_PIXELS", 0)
     monkeypatch.setattr(tilechoice, "MODEL_TRIAL_BITS", 0.0)  # try it on every tile
