@@ -194,10 +194,20 @@ def _checked_header(width: int, height: int, colour_type: int, depth: int, inter
         raise FormatError(f"unknown interlace method {interlace}")
     if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
         raise FormatError(f"invalid image size {width}x{height} (sides are 1 to {MAX_SIDE})")
+    if version == 2 and depth == 1 and max_pixels == DEFAULT_MAX_PIXELS:
+        max_pixels = V2_ONE_BIT_MAX_PIXELS
     if width * height > max_pixels:
         raise FormatError(f"image of {width}x{height} pixels exceeds the limit of {max_pixels} "
                           "pixels (raise it with --max-pixels if you trust this file)")
     return Header(width, height, colour_type, depth, bool(interlace), checksum, version)
+
+
+# A version 2 file holds one stream checked only after its last pixel, and a 1-bit model's
+# symbols can carry 8.6e-8 bits each, so its length bounds nothing (api's check bounds the
+# others): unless --max-pixels is raised, such files are held to 4 megapixels (a 2048 x 2048
+# page), not the default 2**28, which a forged 90-byte file would make the decoder work
+# through for hours.
+V2_ONE_BIT_MAX_PIXELS = 2**22
 
 
 _V3_MIN_SIZE = 5 + 1 + 1 + 2 + CHECKSUM_SIZE[3] + CRC.size

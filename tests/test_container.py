@@ -352,6 +352,29 @@ def test_a_version_2_file_too_short_for_its_pixels_is_refused_before_decoding(sa
     assert np.array_equal(pixcodec.decompress(data), pixels)
 
 
+def test_a_one_bit_version_2_file_is_held_to_4_megapixels_unless_the_limit_is_raised(
+        monkeypatch):
+    """A 1-bit model's symbols carry too little to bound a file's work by its length: a 93-byte
+    version 2 file stating 16384 x 16384 1-bit pixels is refused at once (it decoded for hours)
+    unless --max-pixels is raised; the genuine file decodes, and a raised limit lets a large
+    one through to its decoding."""
+    from pixcodec import api
+
+    data = (ASSETS / "v2" / "pixelcnn-binary-v1.pxc").read_bytes()
+    forged = repack_v2(data, width=16384, height=16384)
+    with pytest.raises(FormatError, match="exceeds the limit of 4194304 pixels.*--max-pixels"):
+        pixcodec.decode(forged)
+
+    def decoding(*args, **kwargs):
+        raise RuntimeError("decoding")
+
+    monkeypatch.setattr(api, "decode_interleaved", decoding)
+    with pytest.raises(RuntimeError, match="decoding"):
+        pixcodec.decode(forged, max_pixels=2**29)
+    monkeypatch.undo()
+    assert pixcodec.decode(data).header.width == 10
+
+
 def test_no_range_coder_stream_is_shorter_than_its_symbols_take():
     """The bound's premise: constriction gives no symbol more than 1 - 255 * 2**-24 of a
     256-entry table (its 24-bit quantisation), so 4e7 symbols at the likeliest take at least
