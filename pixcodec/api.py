@@ -13,7 +13,7 @@ from . import container, zoo
 from .arguments import (Source, checked_effort, checked_flag, checked_integer, checked_limits,
                         checked_model, checked_models, checked_progress, checked_sources,
                         checked_tile, read_source)
-from .codec import decode_interleaved, decode_pixels, decode_tiles
+from .codec import decode_classic, decode_interleaved, decode_pixels, decode_tiles
 from .coder import CODERS, ENGINE_RANS, fewest_payload_bytes
 from .container import tile_checksum
 from .classic import MODEL
@@ -310,7 +310,7 @@ class _Parsed:
             low_delta = np.frombuffer(unpack_lzma(sections[LOW_BYTES], size, "LOWB"),
                                       dtype=np.uint8).reshape(height, width, header.channels)
         net = None
-        if plane is not None:
+        if plane is not None and needs_network(plane):
             net = coder_model.net
             if ADAPT in sections:
                 if not net.per_image_fits:
@@ -347,6 +347,9 @@ class _Parsed:
         if plane.version == 2:
             return decode_interleaved(self.net, plane.payload, *self.coded_size, plane.tile,
                                       progress, plane.coder)
+        if self.net is None:  # every tile coded without the model
+            return decode_classic(plane.streams, *self.coded_size, plane.tile,
+                                  self.coder_model.info.colours, plane.checksums, plane.modes)
         return decode_pixels(self.net, plane.streams, *self.coded_size, plane.tile, progress,
                              plane.coder, plane.checksums, threads, plane.modes)
 
@@ -393,11 +396,17 @@ def _checked_model_plane(data: bytes, header: container.Header,
             raise FormatError(f"the file states {header.width}x{header.height} pixels, which "
                               f"take at least {fewest} bytes of stream; it has "
                               f"{len(plane.payload)}: corrupted or forged")
-    coder_model = zoo.model(info.name)  # damaged weights: a ModelError
-    if plane.coder not in coder_model.net.coders or (plane.coder == ENGINE_RANS
-                                                      and plane.version == 2):
+    coder_model = zoo.model(info.name)
+    if needs_network(plane) and (plane.coder not in coder_model.net.coders  # loads it
+                                 or (plane.coder == ENGINE_RANS and plane.version == 2)):
         raise FormatError(f"entropy coder {plane.coder} cannot code model {plane.model!r}")
     return plane, coder_model
+
+
+def needs_network(plane: ModelPlane) -> bool:
+    """Whether any of the plane's tiles is coded by the model (version 4 may code them all
+    with the classic modes: the network, and torch, are then never loaded)."""
+    return plane.modes is None or MODEL in plane.modes
 
 
 def _file_bytes(data: Source | Compressed) -> bytes:

@@ -248,20 +248,41 @@ def decode_pixels(net: CodingNetwork, streams: Sequence[bytes], height: int, wid
     """One stream per tile -> (H, W, C) uint8, in `workers` processes. With `checksums`, each
     tile is checked as soon as it is decoded. `modes` (version 4): each tile's coding mode; the
     model decodes those of mode `classic.MODEL`, pixcodec.classic the others."""
-    grid = list(tile_grid(height, width, tile))
-    if len(streams) != len(grid):
-        raise FormatError(f"{len(streams)} tile streams for {len(grid)} tiles")
-    jobs = [(k, streams[k], (h, w), None if checksums is None else checksums[k])
-            for k, (_, _, h, w) in enumerate(grid)]
-    classic_jobs = [job for job in jobs if modes is not None and modes[job[0]] != classic.MODEL]
-    classic_tiles = {k: _classic_tile(modes[k], stream, size, net.config.colours, checksum, k)
-                     for k, stream, size, checksum in classic_jobs}
+    grid, jobs = _tile_jobs(streams, height, width, tile, checksums)
+    colours = net.config.colours
+    classic_tiles = _classic_tiles(jobs, modes, colours)
     model_jobs = [job for job in jobs if job[0] not in classic_tiles]
     tiles = in_groups(functools.partial(decode_tiles, net, tile=tile, coder=coder), model_jobs,
                       useful_workers(height, width, workers, net.codes_in_threads), progress,
                       threads=net.codes_in_threads) if model_jobs else []
     decoded = {**dict(zip((k for k, _, _, _ in model_jobs), tiles)), **classic_tiles}
-    pixels = np.zeros((height, width, net.config.colours), dtype=np.uint8)
+    return _joined(grid, decoded, height, width, colours)
+
+
+def decode_classic(streams: Sequence[bytes], height: int, width: int, tile: int, colours: int,
+                   checksums: Sequence[int] | None, modes: Sequence[int]) -> np.ndarray:
+    """``decode_pixels`` of a plane whose tiles are all coded without the model: no network."""
+    grid, jobs = _tile_jobs(streams, height, width, tile, checksums)
+    return _joined(grid, _classic_tiles(jobs, modes, colours), height, width, colours)
+
+
+def _tile_jobs(streams, height, width, tile, checksums) -> tuple[list, list]:
+    grid = list(tile_grid(height, width, tile))
+    if len(streams) != len(grid):
+        raise FormatError(f"{len(streams)} tile streams for {len(grid)} tiles")
+    return grid, [(k, streams[k], (h, w), None if checksums is None else checksums[k])
+                  for k, (_, _, h, w) in enumerate(grid)]
+
+
+def _classic_tiles(jobs, modes, colours: int) -> dict[int, np.ndarray]:
+    return {k: _classic_tile(modes[k], stream, size, colours, checksum, k)
+            for k, stream, size, checksum in jobs
+            if modes is not None and modes[k] != classic.MODEL}
+
+
+def _joined(grid, decoded: dict[int, np.ndarray], height: int, width: int,
+            colours: int) -> np.ndarray:
+    pixels = np.zeros((height, width, colours), dtype=np.uint8)
     for k, (y, x, h, w) in enumerate(grid):
         pixels[y:y + h, x:x + w] = decoded[k]
     return pixels

@@ -268,9 +268,14 @@ def resolve_model(name: str | None, mode: str) -> str:
 @dataclass(frozen=True)
 class Model:
     """A model resolved once (by name, kind, file or a .pxc file's reference): its manifest
-    entry and its network, checked against the weights hash. What encode and decode carry."""
+    entry and its network, checked against the weights hash, loaded when first asked for (a
+    file whose tiles are all coded without the model never loads it: nor torch, for a float
+    network). What encode and decode carry."""
     info: ModelInfo
-    net: torch.nn.Module
+
+    @functools.cached_property
+    def net(self) -> torch.nn.Module:
+        return load_model(self.info.name)
 
     @property
     def name(self) -> str:
@@ -287,7 +292,7 @@ class Model:
 
 def model(name: str) -> Model:
     """The known model of that exact name (shipped, or read from a .pxm file)."""
-    return Model(model_info(name), load_model(name))
+    return Model(model_info(name))
 
 
 def resolve(reference: str | None, mode: str) -> Model:

@@ -210,3 +210,22 @@ def test_golden_version_4_files_decode_for_ever(name):
     assert hashlib.sha256(data).hexdigest() == sha256
     assert data[4] == 4 and model_plane_of(data).modes == modes
     assert np.array_equal(pixcodec.decompress(data), golden_pixels(name))
+
+
+def test_a_file_without_model_tiles_decodes_without_loading_the_model(tmp_path):
+    """A chart coded with the default (float) model has only WebP tiles: decoding it must not
+    load the network, nor import torch (3.5 s of CPU for a 320 x 240 chart)."""
+    import subprocess
+    import sys
+
+    chart, _ = synthetic.make("bar-chart")
+    coded = pixcodec.encode(chart)
+    assert MODEL not in model_plane_of(coded.data).modes
+    path = tmp_path / "chart.pxc"
+    path.write_bytes(coded.data)
+    code = ("import sys, numpy as np, pixcodec\n"
+            f"pixels = pixcodec.decompress({str(path)!r})\n"
+            "print(pixels.shape, 'torch' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.stdout.split() == ["(240,", "320,", "3)", "False"], result.stderr
