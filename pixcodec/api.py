@@ -310,6 +310,9 @@ class _Parsed:
             low_delta = np.frombuffer(unpack_lzma(sections[LOW_BYTES], size, "LOWB"),
                                       dtype=np.uint8).reshape(height, width, header.channels)
         net = None
+        if ADAPT in sections and not (plane is not None and needs_network(plane)):
+            raise FormatError("ADPT section in a file with no tile the model codes: "
+                              "corrupted or forged")
         if plane is not None and needs_network(plane):
             net = coder_model.net
             if ADAPT in sections:

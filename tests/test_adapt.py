@@ -7,9 +7,10 @@ import torch
 
 import pixcodec
 from pixcodec import adapt, container
+from pixcodec.classic import MODEL
 from pixcodec.errors import FormatError
 from pixcodec.nets.logistic_pixelcnn import LogisticPixelCNN, LogisticPixelCNNConfig
-from pixcodec.sections import ZIGZAG_PLANES, pack_lzma
+from pixcodec.sections import ZIGZAG_PLANES, model_plane_of, pack_lzma
 
 from conftest import SHIPPED, photo_pixels
 
@@ -102,11 +103,24 @@ def test_a_flipped_bit_in_the_adaptation_is_refused(logistic_zoo):
     assert refused > 8 * len(body) // 7 // 2
 
 
-def test_an_adaptation_for_a_model_that_has_none_is_refused(logistic_zoo, rng):
+def test_an_adaptation_for_a_model_that_has_none_is_refused(logistic_zoo):
     adapted = pixcodec.encode(photo_pixels(), "logistic-test", effort=1).data
-    gray = pixcodec.encode(rng.integers(0, 256, (5, 6), dtype=np.uint8), SHIPPED).data
+    gray = pixcodec.encode(photo_pixels()[:, :, 1], SHIPPED).data
+    assert model_plane_of(gray).modes in (None, (MODEL,))  # the gray model codes it
     forged = replace_section(gray, container.ADAPT, sections_of(adapted)[container.ADAPT])
     with pytest.raises(FormatError, match="cannot be adapted"):
+        pixcodec.decompress(forged)
+
+
+def test_an_adaptation_in_a_file_without_model_tiles_is_refused(logistic_zoo, rng):
+    """The encoder drops the section when every tile is coded without the model; one there
+    anyway is a forgery, refused before decoding (it was silently ignored)."""
+    adapted = pixcodec.encode(photo_pixels(), "logistic-test", effort=1).data
+    noise = pixcodec.encode(rng.integers(0, 256, (5, 6, 3), dtype=np.uint8),
+                            "logistic-test", effort=1).data
+    assert MODEL not in model_plane_of(noise).modes
+    forged = replace_section(noise, container.ADAPT, sections_of(adapted)[container.ADAPT])
+    with pytest.raises(FormatError, match="no tile the model codes"):
         pixcodec.decompress(forged)
 
 
