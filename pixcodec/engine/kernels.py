@@ -10,16 +10,48 @@ holding integers, the form the next product (BLAS) reads.
 """
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
+import sys
+from pathlib import Path
+
 import numba
 import numpy as np
+import scipy
 from numba import types
 from numba.extending import overload
-# numba's np.dot calls SciPy's BLAS. Loaded here, with the kernels, so that it is loaded before
-# scheduling.one_blas_thread holds every loaded BLAS to one thread: loaded later, by the first
-# call, it ran two threads beside the coding processes (a decode 3.5x slower).
-import scipy.linalg.cython_blas  # noqa: F401
 
 from . import vnni
+
+
+def _load_scipy_blas() -> None:
+    """numba's np.dot calls SciPy's BLAS, which it finds by importing scipy.linalg.cython_blas.
+    Loaded here, with the kernels, so that it is loaded before scheduling.one_blas_thread holds
+    every loaded BLAS to one thread: loaded later, by the first call, it ran two threads beside
+    the coding processes (a decode 3.5x slower). Loaded alone, without running scipy.linalg's
+    __init__, which imports all of SciPy's linear algebra (and numpy.f2py): 0.15 s of every
+    command's start here, for one table of function pointers. Imported as usual where the
+    file is not found where SciPy keeps it."""
+    name = "scipy.linalg.cython_blas"
+    if name in sys.modules:
+        return
+    folder = Path(scipy.__file__).parent / "linalg"
+    found = [folder / f"cython_blas{suffix}" for suffix in importlib.machinery.EXTENSION_SUFFIXES
+             if (folder / f"cython_blas{suffix}").is_file()]
+    spec = importlib.util.spec_from_file_location(name, found[0]) if found else None
+    if spec is None or spec.loader is None:
+        importlib.import_module(name)
+        return
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]
+        raise
+
+
+_load_scipy_blas()
 
 NO_CLAMP = 1 << 62  # a bound no integer of the engine reaches: requantization without a clamp
 
