@@ -77,8 +77,8 @@ def encode_shared(net: CodingNetwork, tiles: Sequence[np.ndarray], tile: int,
                   workers: int = 1) -> list[tuple[bytes, float]]:
     """``encode_tiles`` with the tiles of an image of this size shared among `workers`
     processes, or threads where the network's coding runs outside the GIL."""
-    return in_groups(functools.partial(encode_tiles, net, tile=tile), tiles,
-                     useful_workers(*image_size, workers, net.codes_in_threads), progress,
+    workers = useful_workers(*image_size, workers, net.codes_in_threads)
+    return in_groups(functools.partial(encode_tiles, net, tile=tile), tiles, workers, progress,
                      threads=net.codes_in_threads)
 
 

@@ -80,7 +80,8 @@ def code_plane(net, values: np.ndarray, tile: int, progress: Progress | None = N
     """The (H, W, C) uint8 plane -> its tiles' streams and modes, as above; `workers` processes
     code the model's tiles (the same bytes for any number)."""
     if photographic:
-        return bounded(encode_pixels(net, values, tile, progress, workers), values, tile)
+        coded = encode_pixels(net, values, tile, progress, workers)
+        return bounded(coded, values, tile)
     tiles = _tiles(values, tile)
     chosen = [_best_classic(t) for t in tiles]
     trial = [k for k, (_, stream, _) in enumerate(chosen)
