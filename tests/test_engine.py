@@ -168,6 +168,34 @@ def test_tiles_round_trip_through_the_engine_coder():
     assert coded[0][1] == pytest.approx(engine.pixel_bits(tiles[0][None]).sum())
 
 
+def test_the_decoder_finds_every_symbol_however_far_from_the_mixtures_mean():
+    """The decoder's search starts at the heaviest component's mean: symbols at and far from
+    it, at 0 and 255, under the sharpest and widest scales and means beyond the edges, decode
+    to what was coded, and the stream ends where the encoder began."""
+    from pixcodec.engine import mixture, rans
+
+    rng = np.random.default_rng(11)
+    n, k = 4096, 5
+    symbols = np.concatenate([np.arange(256), rng.integers(0, 256, n - 256)]).astype(np.int64)
+    means = rng.integers(-2**20, 2**20, (n, k)).astype(np.int64)  # beyond +-1 included
+    means[:256, 0] = rng.integers(-2**19, 2**19, 256)
+    table = mixture.inverse_scale_table()
+    inv_scales = table[rng.choice([0, len(table) - 1, len(table) // 2], (n, k))].astype(np.int64)
+    weights = rng.integers(1, 2**32, (n, k)).astype(np.int64)
+    weights[:256, 0] = 2**32 - 1  # the first component heaviest, its mean unrelated to the symbol
+    cdf = mixture.cdf_table()
+    starts, sizes = np.empty(n, np.int64), np.empty(n, np.int64)
+    mixture.coding_intervals(symbols, means, inv_scales, weights, cdf, starts, sizes)
+    assert (sizes > 0).all()
+    words, offsets, states, positions = rans.start([rans.encode(starts, sizes).tobytes()])
+    out = np.zeros((n, 1), np.int64)
+    rans.decode_pixels(np.zeros(n, np.int64), weights, means[:, None], inv_scales[:, None],
+                       None, cdf, words, offsets, states, positions,
+                       np.zeros((n, 1), np.int64), np.arange(n), out)
+    np.testing.assert_array_equal(out[:, 0], symbols)
+    assert rans.finished(offsets, states, positions).all()
+
+
 @pytest.mark.parametrize("options", [
     dict(colours=1, predictor=0, edge_predictor=False, gap_predictor=False),
     dict(predictor=0, gap_predictor=False)])

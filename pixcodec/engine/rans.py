@@ -3,10 +3,11 @@ probabilities in units of 2**-24, compiled (numba).
 
 Each tile's stream is coded on its own. The encoder, which knows every interval beforehand,
 codes them last to first; the decoder then reads the stream front to back, finding each
-symbol by bisection over the subpixel's CDF (``pixcodec.engine.mixture.coding_cdf``): about
-eight CDF evaluations a subpixel where a table costs 256. Stream layout: 32-bit little-endian
-words, the final encoder state's high and low word first. The decoder ends where the encoder
-started (state 2**31, every word read), which ``finished`` checks.
+symbol by a search over the subpixel's CDF (``pixcodec.engine.mixture.coding_cdf``) from its
+likeliest component's mean: a few CDF evaluations a subpixel where a table costs 256. Stream
+layout: 32-bit little-endian words, the final encoder state's high and low word first. The
+decoder ends where the encoder started (state 2**31, every word read), which ``finished``
+checks.
 """
 from __future__ import annotations
 
@@ -74,21 +75,45 @@ def decode_pixels(tiles, weights, means, inv_scales, coeffs, cdf, words, offsets
 
 @numba.njit(cache=True, nogil=True)
 def _decode_one(t, means, inv_scales, normalised, cdf, words, offsets, states, positions):
-    """One subpixel's symbol from tile t's stream, found by bisection over its CDF. A stream
-    that runs out reads zeros (a damaged file: its tile's checksum fails after)."""
+    """One subpixel's symbol from tile t's stream: the j with F(j) <= v < F(j + 1), searched
+    from the heaviest component's mean outwards in doubling steps, then by bisection (any
+    search finds the same j; a photo's symbol is mostly within a few values of that mean, so
+    this takes about half the CDF evaluations of bisecting 0..256). A stream that runs out
+    reads zeros (a damaged file: its tile's checksum fails after)."""
     mask = (1 << PRECISION) - 1
     x = states[t]
     v = x & mask
-    low, high = 0, 256
-    f_low = 0
+    heaviest = 0
+    for k in range(len(normalised)):
+        if normalised[k] > normalised[heaviest]:
+            heaviest = k
+    guess = min(max((means[heaviest] >> (mixture.MEAN_BITS - 7)) + 128, 1), 255)
+    f = mixture.coding_cdf(guess, means, inv_scales, normalised, cdf)
+    if f <= v:  # F(0) = 0 <= v < F(256): the bracket [low, high) always holds the symbol
+        low, f_low, high, f_high, step = guess, f, 256, mixture.coding_cdf(
+            256, means, inv_scales, normalised, cdf), 1
+        while low + step < 256:
+            f = mixture.coding_cdf(low + step, means, inv_scales, normalised, cdf)
+            if f > v:
+                high, f_high = low + step, f
+                break
+            low, f_low, step = low + step, f, 2 * step
+    else:
+        low, f_low, high, f_high, step = 0, 0, guess, f, 1
+        while high - step > 0:
+            f = mixture.coding_cdf(high - step, means, inv_scales, normalised, cdf)
+            if f <= v:
+                low, f_low = high - step, f
+                break
+            high, f_high, step = high - step, f, 2 * step
     while high - low > 1:
         mid = (low + high) >> 1
         f = mixture.coding_cdf(mid, means, inv_scales, normalised, cdf)
         if f <= v:
             low, f_low = mid, f
         else:
-            high = mid
-    size = mixture.coding_cdf(low + 1, means, inv_scales, normalised, cdf) - f_low
+            high, f_high = mid, f
+    size = f_high - f_low  # F(low + 1) - F(low): both ends were evaluated on the way
     x = size * (x >> PRECISION) + v - f_low
     if x < LOWER:
         word = 0
