@@ -105,13 +105,31 @@ def test_the_dot_product_unit_gives_the_exact_sums(rows):
 
 
 @needs_vnni
+@pytest.mark.parametrize("rows", [1, 3, 4, 9])
+def test_the_dot_product_unit_gives_the_exact_wide_sums(rows):
+    """8-bit codes as int16 times 16-bit weights on the instruction, against int64 numpy: the
+    largest sums the output layer's bound allows (255 x +-32767 over every input), outputs
+    padded to blocks of 16, and a layer whose sums could wrap around is not taken."""
+    rng = np.random.default_rng(rows)
+    x = rng.integers(0, 256, (rows, 96)).astype(np.int16)
+    weights = rng.integers(-32767, 32768, (96, 50)).astype(np.float64)
+    x[0], weights[:, 0], weights[:, 1] = 255, 32767, -32767
+    assert vnni.fits_wide(weights)
+    out = np.empty((rows, vnni.padded(50)), np.int32)
+    vnni.product_wide(x, vnni.pack_wide(weights), vnni.padded(50), out)
+    np.testing.assert_array_equal(out[:, :50], x.astype(np.int64) @ weights.astype(np.int64))
+    assert not vnni.fits_wide(np.full((258, 16), 32767.0))  # 258 x 255 x 32767 > 2**31
+
+
+@needs_vnni
 def test_the_dot_product_unit_and_blas_give_the_same_tables():
-    """The blocks on the CPU's 8-bit dot-product unit (uint8 codes and caches, packed weights)
-    and in float32 BLAS, in the parallel pass and the stepper: the same tables."""
+    """The blocks and the output layer on the CPU's dot-product unit (uint8 codes and caches,
+    packed weights) and in BLAS, in the parallel pass and the stepper: the same tables."""
     rng = np.random.default_rng(4)
     net = quantized_net(4, {**CONFIG, "hidden": 16, "out_features": 32})
     on_unit, blas = engine_of(net), engine_of(net, use_vnni=False)
     assert on_unit.code_dtype == np.uint8 and blas.code_dtype == np.float32
+    assert on_unit.params_arrays[0].dtype == np.int16  # the output layer there too
     tiles = [smooth_images(rng, 1, 12, 17)[0], smooth_images(rng, 1, 9, 6)[0]]
     for tile, stepped in zip(tiles, stepped_tables(on_unit, tiles)):
         expected = blas.tables(tile[None])[0]

@@ -102,9 +102,10 @@ def gather(cache, centres, offsets, out, first):
 
 def product(x, weights, outputs):
     """x (N, inputs) times a layer's weights -> (N, outputs) integer sums, exact: for uint8 x,
-    packed 8-bit weights (``vnni.pack``) on the dot-product unit, int32; for float32 (or
-    float64) x, a matrix of the same dtype by BLAS (np.dot). Chosen by x's dtype when numba
-    compiles the caller, so each caller is compiled for one of them."""
+    packed 8-bit weights (``vnni.pack``) on the dot-product unit, int32; for int16 x, packed
+    16-bit weights (``vnni.pack_wide``) there; for float32 (or float64) x, a matrix of the same
+    dtype by BLAS (np.dot). Chosen by x's dtype when numba compiles the caller, so each caller
+    is compiled for one of them."""
 
 
 @overload(product)
@@ -115,6 +116,13 @@ def _product(x, weights, outputs):
             vnni.product(x, weights, outputs, out)
             return out
         return on_dot_product_unit
+    if x.dtype == types.int16:
+        def on_dot_product_unit_wide(x, weights, outputs):
+            lanes = -(-outputs // vnni.LANES) * vnni.LANES
+            out = np.empty((x.shape[0], lanes), np.int32)
+            vnni.product_wide(x, weights, lanes, out)
+            return out[:, :outputs]
+        return on_dot_product_unit_wide
     return lambda x, weights, outputs: np.dot(x, weights)
 
 
@@ -248,8 +256,8 @@ def network_tail(stream, head, head_codes, codes_like, params, pixels, index, pr
     # the head's outputs are 8-bit codes: exact in the output layer's dtype, whichever it is
     features = np.empty((n, head[4]), params[0].dtype)
     requantize(product(codes, head[0], head[4]), head[1], head[2], head[3], 0, 255, features)
-    requantize(np.dot(features, params[0]), params[1], params[2], params[3], -NO_CLAMP,
-               NO_CLAMP, out)
+    requantize(product(features, params[0], len(params[1])), params[1], params[2], params[3],
+               -NO_CLAMP, NO_CLAMP, out)
     if predictor[0].shape[0] > 0:
         x = np.empty((n, len(predictor_offsets) * colours), predictor[0].dtype)
         gather(pixels, index, predictor_offsets, x, 0)

@@ -164,6 +164,10 @@ class IntegerLogisticPixelCNN:
         self.codes_like = np.empty(0, np.uint8 if use_vnni else self.reduce[0].matrix.dtype)
         self.head_arrays = blocks[-1]
         self.head_codes_like = np.empty(0, np.uint8 if use_vnni else self.head.matrix.dtype)
+        # the output layer's 16-bit weights on the unit too, where its sums stay in int32
+        self.params_arrays = ((vnni.pack_wide(self.params.matrix), *self.params.arrays[1:])
+                              if use_vnni and vnni.fits_wide(self.params.matrix)
+                              else self.params.arrays)
 
     # --- what the coding loop asks of a network --------------------------------------------
 
@@ -277,7 +281,7 @@ class _RoundState:
             self.pixels.array, index, self.pixels.offsets, net.input_conv.arrays,
             self.block_caches, self.block_inputs[0].offsets, net.block_arrays, net.block_codes,
             STREAM_LIMIT, net.codes_like, net.head_arrays, self.head_codes,
-            net.head_codes_like, net.params.arrays, self.predictor, self.predictor_offsets,
+            net.head_codes_like, net.params_arrays, self.predictor, self.predictor_offsets,
             self.edge, self.edge_offsets, self.gap, self.gap_offsets, self.means, MEAN_LIMIT,
             out)
         return out

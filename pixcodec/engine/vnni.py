@@ -1,8 +1,10 @@
-"""8-bit products on the CPU's integer dot-product unit (AVX-512 VNNI): ``vpdpbusd`` adds, into
-each of 16 int32 lanes, four products of unsigned 8-bit by signed 8-bit values, 64 products an
-instruction where float32 FMA does 16. The residual blocks' layers are exactly such products
-(8-bit codes of ReLU'd values times 8-bit weights), so their int32 sums are the same integers
-as the float32 BLAS path gives (both exact): only the speed differs (3x at a decode step here).
+"""Integer products on the CPU's dot-product unit (AVX-512 VNNI): ``vpdpbusd`` adds, into each
+of 16 int32 lanes, four products of unsigned 8-bit by signed 8-bit values, 64 products an
+instruction where float32 FMA does 16; ``vpdpwssd`` two products of signed 16-bit values. The
+residual blocks' layers are exactly the first kind (8-bit codes of ReLU'd values times 8-bit
+weights), the output layer the second (the head's 8-bit codes times 16-bit weights, whose
+sums stay below 2**31), so their int32 sums are the same integers as the BLAS paths give
+(float32 and float64, both exact): only the speed differs (3x at a decode step here).
 
 numba has no vector types, so the loop is written in LLVM IR (llvmlite, numba's own backend)
 and called as an intrinsic from compiled code. It is compiled only where the CPU has the
@@ -21,6 +23,7 @@ from numba.core.extending import intrinsic
 
 LANES = 16  # int32 outputs a 512-bit register holds
 GROUP = 4   # 8-bit inputs each lane sums per instruction
+WIDE_GROUP = 2  # 16-bit inputs each lane sums per instruction
 ROWS = 4    # positions a call runs at once: independent sums that hide the instruction's latency
 
 
@@ -33,13 +36,16 @@ def _host_has_vnni() -> bool:
 
 AVAILABLE = _host_has_vnni()
 
-_I8, _I32, _I64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
+_I8, _I16, _I32, _I64 = ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
 _VECTOR = ir.VectorType(_I32, LANES)
 
 
-def _dot_rows(rows: int):
+def _dot_rows(rows: int, wide: bool = False):
     """An intrinsic: out[r, 0:16] = sum over g < groups of the 4-byte groups of x at row r
-    times the packed weights' 64 bytes of group g (``pack``), for `rows` rows at once."""
+    (four 8-bit inputs, or two 16-bit ones where `wide`) times the packed weights' 64 bytes of
+    group g (``pack``, ``pack_wide``), for `rows` rows at once."""
+    element, group = (_I16, WIDE_GROUP) if wide else (_I8, GROUP)
+    instruction = "llvm.x86.avx512.vpdpwssd.512" if wide else "llvm.x86.avx512.vpdpbusd.512"
 
     @intrinsic
     def dot_rows(typingctx, x, x_start, x_stride, w, w_start, groups, out, out_start,
@@ -51,11 +57,10 @@ def _dot_rows(rows: int):
             x, x_start, x_stride, w, w_start, groups, out, out_start, out_stride = args
             data = [builder.bitcast(context.make_array(sig.args[i])(context, builder, a).data,
                                     kind.as_pointer())
-                    for i, a, kind in ((0, x, _I8), (3, w, _I8), (6, out, _I32))]
+                    for i, a, kind in ((0, x, element), (3, w, element), (6, out, _I32))]
             x_data, w_data, out_data = data
-            dpbusd = builder.module.declare_intrinsic(
-                "llvm.x86.avx512.vpdpbusd.512",
-                fnty=ir.FunctionType(_VECTOR, [_VECTOR, _VECTOR, _VECTOR]))
+            dot = builder.module.declare_intrinsic(
+                instruction, fnty=ir.FunctionType(_VECTOR, [_VECTOR, _VECTOR, _VECTOR]))
             entry = builder.basic_block
             loop, done = builder.append_basic_block("dot"), builder.append_basic_block("dot_end")
             builder.branch(loop)
@@ -67,10 +72,10 @@ def _dot_rows(rows: int):
                 s = builder.phi(_VECTOR)
                 s.add_incoming(ir.Constant(_VECTOR, None), entry)
                 sums.append(s)
-            at = builder.add(w_start, builder.mul(g, ir.Constant(_I64, LANES * GROUP)))
+            at = builder.add(w_start, builder.mul(g, ir.Constant(_I64, LANES * group)))
             weights = builder.load(builder.bitcast(builder.gep(w_data, [at]),
                                                    _VECTOR.as_pointer()), align=1)
-            first = builder.add(x_start, builder.mul(g, ir.Constant(_I64, GROUP)))
+            first = builder.add(x_start, builder.mul(g, ir.Constant(_I64, group)))
             updated = []
             for r in range(rows):
                 at = builder.add(first, builder.mul(ir.Constant(_I64, r), x_stride))
@@ -80,7 +85,7 @@ def _dot_rows(rows: int):
                     builder.insert_element(ir.Constant(_VECTOR, ir.Undefined), four,
                                            ir.Constant(_I32, 0)),
                     ir.Constant(_VECTOR, ir.Undefined), ir.Constant(_VECTOR, None))
-                updated.append(builder.call(dpbusd, [sums[r], spread, weights]))
+                updated.append(builder.call(dot, [sums[r], spread, weights]))
             following = builder.add(g, ir.Constant(_I64, 1))
             g.add_incoming(following, loop)
             for s, u in zip(sums, updated):
@@ -99,6 +104,7 @@ def _dot_rows(rows: int):
 
 
 _dot_many, _dot_one = _dot_rows(ROWS), _dot_rows(1)
+_wide_many, _wide_one = _dot_rows(ROWS, wide=True), _dot_rows(1, wide=True)
 
 
 def fits(matrix: np.ndarray) -> bool:
@@ -134,4 +140,49 @@ def product(x, packed, outputs, out):
         while i < n:
             _dot_one(x_flat, i * inputs, inputs, packed, w_start, groups, out_flat,
                      i * outputs + block * LANES, outputs)
+            i += 1
+
+
+def fits_wide(matrix: np.ndarray) -> bool:
+    """Whether a layer's (inputs, outputs) matrix of integers runs here on 8-bit inputs (0 to
+    255) as 16-bit values: 16-bit weights, inputs in pairs, and every sum below 2**31 (the
+    instruction wraps around). Outputs are padded to blocks of 16 (``pack_wide``)."""
+    inputs, outputs = matrix.shape
+    largest = int(np.abs(matrix).max(initial=0))
+    return (inputs % WIDE_GROUP == 0 and inputs > 0 and outputs > 0 and largest <= 2**15 - 1
+            and inputs * 255 * largest < 2**31 and bool((matrix == np.rint(matrix)).all()))
+
+
+def padded(outputs: int) -> int:
+    """Outputs rounded up to whole blocks of 16 lanes."""
+    return -(-outputs // LANES) * LANES
+
+
+def pack_wide(matrix: np.ndarray) -> np.ndarray:
+    """(inputs, outputs) 16-bit weights -> what ``vpdpwssd`` reads, as ``pack`` for pairs of
+    inputs, the outputs padded with zero weights to blocks of 16."""
+    inputs, outputs = matrix.shape
+    full = np.zeros((inputs, padded(outputs)), np.int16)
+    full[:, :outputs] = matrix
+    blocks = full.reshape(inputs // WIDE_GROUP, WIDE_GROUP, -1, LANES)
+    return np.ascontiguousarray(blocks.transpose(2, 0, 3, 1)).reshape(-1)
+
+
+@numba.njit(cache=True, nogil=True)
+def product_wide(x, packed, outputs, out):
+    """out (N, outputs) int32 = x (N, inputs) int16 (values 0 to 255) times the packed
+    (inputs, outputs) 16-bit weights, exactly; `outputs` padded to blocks of 16."""
+    n, inputs = x.shape
+    groups = inputs // WIDE_GROUP
+    x_flat, out_flat = x.reshape(-1), out.reshape(-1)
+    for block in range(outputs // LANES):
+        w_start = block * groups * WIDE_GROUP * LANES
+        i = 0
+        while i + ROWS <= n:
+            _wide_many(x_flat, i * inputs, inputs, packed, w_start, groups, out_flat,
+                       i * outputs + block * LANES, outputs)
+            i += ROWS
+        while i < n:
+            _wide_one(x_flat, i * inputs, inputs, packed, w_start, groups, out_flat,
+                      i * outputs + block * LANES, outputs)
             i += 1
