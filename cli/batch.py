@@ -18,7 +18,8 @@ import click
 from pixcodec.limits import DEFAULT_MAX_METADATA
 
 from . import raise_if_interrupted
-from .common import EXIT_ERROR, ProgressBar, fail, message_of, print_error, read_input
+from .common import (EXIT_ERROR, ProgressBar, fail, message_of, print_error, read_input,
+                     with_options)
 
 @dataclass(frozen=True)
 class Job:
@@ -318,7 +319,7 @@ def check_stdout(jobs: list[Job]) -> None:
         raise click.UsageError("refusing to write binary data to a terminal (use -o FILE)")
 
 
-many_files_options = [
+many_files = with_options([
     click.argument("inputs", metavar="IN...", nargs=-1, required=True),
     click.option("-o", "--output", metavar="OUT",
                  help="Output file ('-' for stdout), named .pxc (compress) or .png "
@@ -337,11 +338,6 @@ many_files_options = [
                  help="Leave out the files whose output exists (a batch run again after a "
                       "stop goes on where it stopped: outputs are written whole or not at "
                       "all)."),
-    click.option("-q", "--quiet", is_flag=True, help="Print nothing but errors (and, with several files, how many failed)."),
-]
-
-
-def many_files(func):
-    for option in reversed(many_files_options):
-        func = option(func)
-    return func
+    click.option("-q", "--quiet", is_flag=True,
+                 help="Print nothing but errors (and, with several files, how many failed)."),
+])

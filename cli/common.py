@@ -16,6 +16,16 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 
 
+def with_options(options: list):
+    """A decorator applying click options (and arguments) in the order listed: one list shared
+    by several commands."""
+    def apply(func):
+        for option in reversed(options):
+            func = option(func)
+        return func
+    return apply
+
+
 def message_of(exc: BaseException) -> str:
     """The one line a user sees for an exception raised while processing a file."""
     from pixcodec.errors import PixcodecError

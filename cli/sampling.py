@@ -5,7 +5,7 @@ from pathlib import Path
 
 import click
 
-from .common import ProgressBar, guarded, read_input
+from .common import ProgressBar, guarded, read_input, with_options
 
 
 def _grid_scale(height: int, width: int) -> int:
@@ -56,7 +56,7 @@ def _sampled_model(model: str | None):
     return name, zoo.load_model(name), info.levels
 
 
-_sample_options = [
+_sample_command = with_options([
     click.option("-m", "--model", metavar="NAME|FILE.pxm|CHECKPOINT",
                  help="Model to draw from (see `pixcodec models`), a model file of `pixcodec "
                       "export`, or a checkpoint of `pixcodec train`; default: the RGB default."),
@@ -68,13 +68,7 @@ _sample_options = [
                  help="Show each pixel K times in the grid (default: so that images are at "
                       "least 64 pixels a side)."),
     click.option("-f", "--force", is_flag=True, help="Overwrite the outputs."),
-]
-
-
-def _sample_command(func):
-    for option in reversed(_sample_options):
-        func = option(func)
-    return func
+])
 
 
 @click.command()

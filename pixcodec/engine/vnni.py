@@ -127,20 +127,37 @@ def pack(matrix: np.ndarray) -> np.ndarray:
 def product(x, packed, outputs, out):
     """out (N, outputs) int32 = x (N, inputs) uint8 times the packed (inputs, outputs) int8
     weights, exactly."""
+    _product(x, packed, outputs, out, False)
+
+
+@numba.njit(cache=True, nogil=True)
+def product_wide(x, packed, outputs, out):
+    """out (N, outputs) int32 = x (N, inputs) int16 (values 0 to 255) times the packed
+    (inputs, outputs) 16-bit weights, exactly; `outputs` padded to blocks of 16."""
+    _product(x, packed, outputs, out, True)
+
+
+@numba.njit(cache=True, nogil=True)
+def _product(x, packed, outputs, out, wide):
+    """Four positions a call, then one at a time; `wide`: 16-bit inputs and weights."""
     n, inputs = x.shape
-    groups = inputs // GROUP
+    groups = inputs // (WIDE_GROUP if wide else GROUP)
     x_flat, out_flat = x.reshape(-1), out.reshape(-1)
     for block in range(outputs // LANES):
-        w_start = block * groups * GROUP * LANES
         i = 0
-        while i + ROWS <= n:
-            _dot_many(x_flat, i * inputs, inputs, packed, w_start, groups, out_flat,
-                      i * outputs + block * LANES, outputs)
-            i += ROWS
         while i < n:
-            _dot_one(x_flat, i * inputs, inputs, packed, w_start, groups, out_flat,
-                     i * outputs + block * LANES, outputs)
-            i += 1
+            at = (x_flat, i * inputs, inputs, packed, block * inputs * LANES, groups, out_flat,
+                  i * outputs + block * LANES, outputs)
+            many = i + ROWS <= n
+            if wide and many:
+                _wide_many(*at)
+            elif wide:
+                _wide_one(*at)
+            elif many:
+                _dot_many(*at)
+            else:
+                _dot_one(*at)
+            i += ROWS if many else 1
 
 
 def fits_wide(matrix: np.ndarray) -> bool:
@@ -167,22 +184,3 @@ def pack_wide(matrix: np.ndarray) -> np.ndarray:
     blocks = full.reshape(inputs // WIDE_GROUP, WIDE_GROUP, -1, LANES)
     return np.ascontiguousarray(blocks.transpose(2, 0, 3, 1)).reshape(-1)
 
-
-@numba.njit(cache=True, nogil=True)
-def product_wide(x, packed, outputs, out):
-    """out (N, outputs) int32 = x (N, inputs) int16 (values 0 to 255) times the packed
-    (inputs, outputs) 16-bit weights, exactly; `outputs` padded to blocks of 16."""
-    n, inputs = x.shape
-    groups = inputs // WIDE_GROUP
-    x_flat, out_flat = x.reshape(-1), out.reshape(-1)
-    for block in range(outputs // LANES):
-        w_start = block * groups * WIDE_GROUP * LANES
-        i = 0
-        while i + ROWS <= n:
-            _wide_many(x_flat, i * inputs, inputs, packed, w_start, groups, out_flat,
-                       i * outputs + block * LANES, outputs)
-            i += ROWS
-        while i < n:
-            _wide_one(x_flat, i * inputs, inputs, packed, w_start, groups, out_flat,
-                      i * outputs + block * LANES, outputs)
-            i += 1
