@@ -118,7 +118,7 @@ def _product(x, weights, outputs):
         return on_dot_product_unit
     if x.dtype == types.int16:
         def on_dot_product_unit_wide(x, weights, outputs):
-            lanes = -(-outputs // vnni.LANES) * vnni.LANES
+            lanes = vnni.padded(outputs)
             out = np.empty((x.shape[0], lanes), np.int32)
             vnni.product_wide(x, weights, lanes, out)
             return out[:, :outputs]

@@ -170,6 +170,7 @@ def fits_wide(matrix: np.ndarray) -> bool:
             and inputs * 255 * largest < 2**31 and bool((matrix == np.rint(matrix)).all()))
 
 
+@numba.njit(cache=True)
 def padded(outputs: int) -> int:
     """Outputs rounded up to whole blocks of 16 lanes."""
     return -(-outputs // LANES) * LANES
