@@ -45,3 +45,13 @@ def test_probability_weights_follow_the_exp_table():
     logits[1, 3] = 10**9  # every other symbol beyond the table
     gap = np.minimum(logits.max(axis=1, keepdims=True) - logits, fx.EXP_TABLE_SIZE - 1)
     assert np.array_equal(fx.probability_weights(logits), fx.EXP_TABLE[gap].astype(np.float64))
+
+
+def test_grid_exponentials_follow_their_recurrence_in_exact_integers():
+    """The compiled table against its definition in Python's unbounded integers: the 80-bit
+    products it splits into int64 halves must round as the whole ones do."""
+    count = 2 * fx.NONLINEAR_LIMIT * 2**fx.ACT_BITS + 1
+    exact = [1 << 40]
+    for _ in range(count - 1):
+        exact.append((exact[-1] * fx._GRID_EXP_STEP + (1 << 39)) >> 40)
+    assert fx._grid_exponentials(count).tolist() == exact

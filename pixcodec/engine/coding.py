@@ -49,12 +49,10 @@ def _decode_round(net: IntegerLogisticPixelCNN, streams: Sequence[bytes],
     height, width = (max(s) for s in zip(*sizes))
     canvas = np.zeros((len(sizes), height, width, colours), dtype=np.uint8)
     words, offsets, states, positions = rans.start(list(streams))
-    stepper = net.stepper(list(sizes))
-    for tile, row, col in stepper.steps():
-        stepper.at(tile, row, col)
-        canvas[tile, row, col] = stepper.decode(words, offsets, states, positions)
+    for steps in net.stepper(list(sizes)).decode_round(words, offsets, states, positions,
+                                                       canvas):
         if progress is not None:
-            progress(1)
+            progress(steps)
     tiles = [canvas[t, :h, :w] for t, (h, w) in enumerate(sizes)]
     return tiles, rans.finished(offsets, states, positions)
 

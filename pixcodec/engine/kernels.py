@@ -127,13 +127,14 @@ def _product(x, weights, outputs):
 
 
 @numba.njit(cache=True, nogil=True)
-def network_trunk(pixels, index, input_offsets, input_layer, caches, block_offsets, blocks,
-                  block_codes, limit, codes_like):
+def network_trunk(pixels, index, input_offsets, input_layer, caches, cache_index, block_offsets,
+                  blocks, block_codes, limit, codes_like):
     """The residual stream (N, 2h) float32 at N positions after the input layer and every
     residual block, in one call (a wavefront step's Python work between compiled calls held
     the GIL that the other coding threads wait for): the input layer over the pixels at the
-    offsets (`pixels` holds value - 128), then ``residual_block`` for each of `blocks`, with
-    its cache and its input codes' (multiplier, shift) from `block_codes`."""
+    offsets (`pixels` holds value - 128, the positions at `index`), then ``residual_block``
+    for each of `blocks`, with its cache (the positions at `cache_index`, their neighbours at
+    `block_offsets` from them) and its input codes' (multiplier, shift) from `block_codes`."""
     n = len(index)
     matrix = input_layer[0]
     x = np.empty((n, len(input_offsets) * pixels.shape[1]), matrix.dtype)
@@ -143,20 +144,20 @@ def network_trunk(pixels, index, input_offsets, input_layer, caches, block_offse
                stream)
     for b in range(len(blocks)):
         reduce, spatial, expand = blocks[b]
-        residual_block(stream, caches[b], index, block_offsets, reduce, spatial, expand,
+        residual_block(stream, caches[b], cache_index, block_offsets, reduce, spatial, expand,
                        block_codes[b][0], block_codes[b][1], limit, codes_like)
     return stream
 
 
 @numba.njit(cache=True, nogil=True)
-def network_outputs(pixels, index, input_offsets, input_layer, caches, block_offsets, blocks,
-                    block_codes, limit, codes_like, head, head_codes, head_codes_like, params,
-                    predictor, predictor_offsets, edge, edge_offsets, gap, gap_offsets, means,
-                    mean_limit, out):
+def network_outputs(pixels, index, input_offsets, input_layer, caches, cache_index,
+                    block_offsets, blocks, block_codes, limit, codes_like, head, head_codes,
+                    head_codes_like, params, predictor, predictor_offsets, edge, edge_offsets,
+                    gap, gap_offsets, means, mean_limit, out):
     """The network's integer outputs (N, channels) into `out` at N positions, in one call:
     ``network_trunk`` then ``network_tail`` (their arguments, in order)."""
-    stream = network_trunk(pixels, index, input_offsets, input_layer, caches, block_offsets,
-                           blocks, block_codes, limit, codes_like)
+    stream = network_trunk(pixels, index, input_offsets, input_layer, caches, cache_index,
+                           block_offsets, blocks, block_codes, limit, codes_like)
     network_tail(stream, head, head_codes, head_codes_like, params, pixels, index, predictor,
                  predictor_offsets, edge, edge_offsets, gap, gap_offsets, means, mean_limit,
                  out)

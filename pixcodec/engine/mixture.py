@@ -156,7 +156,7 @@ class IntegerMixture(QuantizedMixture):
         self.weights = np.empty((n, k), dtype=np.int64)
         self.means, self.inv_scales = np.empty((2, n, c, k), dtype=np.int64)
         self.coeffs = np.empty((n, 3, k), dtype=np.int64) if c == 3 else None
-        _integer_parameters(out, fx.EXP_TABLE, inverse_scale_table(), fx.tanh_table(),
+        parameters_from_outputs(out, fx.EXP_TABLE, inverse_scale_table(), fx.tanh_table(),
                             self.weights, self.means, self.inv_scales, self.coeffs)
 
     def coder_inputs(self, colour: int, earlier: np.ndarray | None
@@ -190,8 +190,8 @@ _HIGHEST_LOG_SCALE = int(LOG_SCALE_MAX * 2**LOG_SCALE_BITS)
 
 
 @numba.njit(cache=True, nogil=True)
-def _integer_parameters(out, exp_table, inverse_scales, tanh, weights, means, inv_scales,
-                        coeffs):
+def parameters_from_outputs(out, exp_table, inverse_scales, tanh, weights, means, inv_scales,
+                            coeffs):
     """``IntegerMixture``'s tables from the integer outputs (N, channels): the weights from
     each logit's distance below its row's largest, the means, the inverse scales of the
     clamped log-scales and, where `coeffs` is given, the tanh of the colour terms."""

@@ -25,6 +25,9 @@ give the same integers by construction; the tests check it bit for bit.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator
+
+import numba
 import numpy as np
 
 from .. import fixedpoint as fx
@@ -212,7 +215,7 @@ class IntegerLogisticPixelCNN:
                  for top in range(0, h, rows_per_band)]
         out = np.empty((len(tile), self.params.matrix.shape[1]), dtype=np.int64)
         for band in bands:
-            out[band] = state.outputs(index[band])
+            out[band] = state.outputs(index[band], index[band], state.block_offsets)
         return IntegerMixture(out, self.colours, self.components)
 
     def tables(self, tiles: np.ndarray) -> np.ndarray:
@@ -243,21 +246,74 @@ class IntegerLogisticPixelCNN:
         return tables.astype(np.float64)  # below 2**50: exact
 
 
+class Ring:
+    """Each residual block's spatial inputs as the decoder's walk reads them: the last `depth`
+    wavefront steps (as far back as a block's neighbours reach), a step's slots holding every
+    row of the round's tiles (`pad` rows above each tile) side by side. A step's positions are
+    neighbours in memory, where the whole-tile layout (``Cache``) spreads them over every row
+    of every tile; a step's neighbours lie the same distance from it (``ring_step``)."""
+
+    def __init__(self, tiles: int, height: int, pad: int, offsets: list[tuple[int, int]],
+                 slope: int):
+        back = [dx + slope * dy for dy, dx in offsets]  # steps from a position to each neighbour
+        self.depth = 1 - min(back)
+        self.tile_rows, self.pad = height + pad, pad
+        self.rows = tiles * self.tile_rows
+        self.back = np.asarray(back, dtype=np.int64)
+        self.dy = np.asarray([dy for dy, _ in offsets], dtype=np.int64)
+
+    def arrays(self, channels: int, dtype) -> np.ndarray:
+        return np.zeros((self.depth * self.rows, channels), dtype=dtype)
+
+    def layout(self) -> tuple:
+        """``ring_step``'s arguments that describe the ring."""
+        return self.depth, self.rows, self.tile_rows, self.pad, self.back, self.dy
+
+
+@numba.njit(cache=True, nogil=True)
+def ring_step(caches, step, layout, tile, row, slots, offsets):
+    """Makes the ring caches ready for wavefront step `step`: its slots cleared (what a step
+    `depth` back left there; a neighbour that no position of its step fills, beyond a tile's
+    edge, reads zero as in the whole-tile layout: the slot of its row at that step was
+    cleared then, and no position of its row at that step exists), the positions' (tile, row)
+    slots in `slots`, their neighbours' distance from them in `offsets`. A step without
+    positions (every tile narrower than the slope) is never made ready: a position of its
+    row `depth` steps away lies beyond such a tile, so none of its slots was ever written."""
+    depth, rows, tile_rows, pad, back, dy = layout
+    base = (step % depth) * rows
+    for cache in caches:
+        cache[base:base + rows] = 0
+    for i in range(len(row)):
+        slots[i] = base + tile[i] * tile_rows + pad + row[i]
+    for k in range(len(back)):
+        offsets[k] = ((step + back[k]) % depth - step % depth) * rows + dy[k]
+
+
 class _RoundState:
     """The caches of a round of tiles: the pixels (as value - 128) and each block's spatial
-    inputs, which later positions read. All share one layout (the widest padding), so a
-    position has one flat index in every cache."""
+    inputs, which later positions read. The pixels, and the blocks' inputs in the parallel
+    pass, share one whole-tile layout (the widest padding), so a position has one flat index
+    in every cache; for the decoder's walk (`slope` given) the blocks' inputs are rings."""
 
-    def __init__(self, net: IntegerLogisticPixelCNN, tile_sizes: list[tuple[int, int]]):
+    def __init__(self, net: IntegerLogisticPixelCNN, tile_sizes: list[tuple[int, int]],
+                 slope: int | None = None):
         self.net = net
         tiles = len(tile_sizes)
         height, width = (max(size) for size in zip(*tile_sizes))
         spatial = net.spatial[0]
+        channels = spatial.matrix.shape[1]
         pad = max([PIXEL_PAD] + [max(-dy, abs(dx)) for dy, dx in spatial.offsets])
         self.pixels = Cache(tiles, height, width, net.colours, pad, net.input_conv.offsets)
-        self.block_inputs = [Cache(tiles, height, width, spatial.matrix.shape[1], pad,
-                                   spatial.offsets, net.code_dtype) for _ in net.spatial]
-        self.block_caches = tuple(cache.array for cache in self.block_inputs)
+        if slope is None:
+            self.ring = None
+            block_inputs = [Cache(tiles, height, width, channels, pad, spatial.offsets,
+                                  net.code_dtype) for _ in net.spatial]
+            self.block_caches = tuple(cache.array for cache in block_inputs)
+            self.block_offsets = block_inputs[0].offsets
+        else:
+            self.ring = Ring(tiles, height, pad, spatial.offsets, slope)
+            self.block_caches = tuple(self.ring.arrays(channels, net.code_dtype)
+                                      for _ in net.spatial)
         self.head_codes = (net.head.input_multiplier, net.head.input_shift)
         self.predictor = layer_arrays(net.predictor)
         self.predictor_offsets = self.pixels.flat(
@@ -268,50 +324,87 @@ class _RoundState:
         k = net.components
         self.means = (k, k + net.colours * k)
 
-    def run(self, index: np.ndarray) -> "IntegerMixture":
-        """The mixture at these positions (their flat index in the caches), whose neighbours
-        are in the caches (their spatial inputs are written here, for later positions)."""
-        return IntegerMixture(self.outputs(index), self.net.colours, self.net.components)
+    def run(self, index: np.ndarray, cache_index: np.ndarray, cache_offsets: np.ndarray
+            ) -> "IntegerMixture":
+        """The mixture at these positions (see ``outputs``)."""
+        return IntegerMixture(self.outputs(index, cache_index, cache_offsets),
+                              self.net.colours, self.net.components)
 
-    def outputs(self, index: np.ndarray) -> np.ndarray:
-        """The network's integer outputs (N, channels) at these positions (see ``run``)."""
+    def network_arguments(self) -> tuple:
+        """``kernels.network_outputs``'s arguments after the blocks' neighbours, before `out`."""
         net = self.net
-        out = np.empty((len(index), net.params.matrix.shape[1]), dtype=np.int64)
-        kernels.network_outputs(
-            self.pixels.array, index, self.pixels.offsets, net.input_conv.arrays,
-            self.block_caches, self.block_inputs[0].offsets, net.block_arrays, net.block_codes,
-            STREAM_LIMIT, net.codes_like, net.head_arrays, self.head_codes,
-            net.head_codes_like, net.params_arrays, self.predictor, self.predictor_offsets,
-            self.edge, self.edge_offsets, self.gap, self.gap_offsets, self.means, MEAN_LIMIT,
-            out)
+        return (net.block_arrays, net.block_codes, STREAM_LIMIT, net.codes_like,
+                net.head_arrays, self.head_codes, net.head_codes_like, net.params_arrays,
+                self.predictor, self.predictor_offsets, self.edge, self.edge_offsets, self.gap,
+                self.gap_offsets, self.means, MEAN_LIMIT)
+
+    def outputs(self, index: np.ndarray, cache_index: np.ndarray, cache_offsets: np.ndarray
+                ) -> np.ndarray:
+        """The network's integer outputs (N, channels) at positions whose neighbours are in
+        the caches: at `index` in the pixels' cache, at `cache_index` in the blocks' (their
+        neighbours `cache_offsets` away), where their spatial inputs are written for later
+        positions."""
+        out = np.empty((len(index), self.net.params.matrix.shape[1]), dtype=np.int64)
+        kernels.network_outputs(self.pixels.array, index, self.pixels.offsets,
+                                self.net.input_conv.arrays, self.block_caches, cache_index,
+                                cache_offsets, *self.network_arguments(), out)
         return out
 
 
 class IntegerStepper:
     """The decoder's walk (``pixcodec.nets.incremental``'s stepper interface): the network runs
     once per position, at the first colour; each colour's table then needs only the mixture
-    and the colours revealed before it."""
+    and the colours revealed before it. ``decode_round`` is the same walk compiled whole."""
 
     known = None
 
     def __init__(self, net: IntegerLogisticPixelCNN, tile_sizes: list[tuple[int, int]]):
         self.net, self.tile_sizes = net, tile_sizes
-        self.state = _RoundState(net, tile_sizes)
         self.slope = net.wavefront_slope()
+        self.state = _RoundState(net, tile_sizes, self.slope)
 
     def steps(self):
         return wavefront(self.tile_sizes, self.slope)
 
+    def decode_round(self, words: np.ndarray, offsets: np.ndarray, states: np.ndarray,
+                     positions: np.ndarray, canvas: np.ndarray) -> Iterator[int]:
+        """Every step of the round decoded into canvas (T, H, W, C) uint8 from the round's
+        rANS streams (``rans.start``'s arrays, updated), as ``at``, ``table`` and ``reveal``
+        at each step would, in compiled calls of STEPS_A_CALL steps: yields the steps each
+        call did (for a progress bar)."""
+        steps = list(self.steps())
+        bounds = np.cumsum([0] + [part.shape[1] for part in steps])
+        tile, row, col = np.concatenate(steps, axis=1)
+        state, net = self.state, self.net
+        walk = (tile, row, col, state.pixels.index(tile, row, col), self.slope,
+                state.ring.layout())
+        network = (state.pixels.array, state.pixels.offsets, net.input_conv.arrays,
+                   state.block_caches, state.network_arguments())
+        tables = (fx.EXP_TABLE, mixture.inverse_scale_table(), fx.tanh_table(),
+                  mixture.cdf_table())
+        for first in range(0, len(steps), STEPS_A_CALL):
+            last = min(first + STEPS_A_CALL, len(steps))
+            _decode_steps(bounds[first:last + 1], walk, network, net.params.matrix.shape[1],
+                          net.colours, net.components, tables, words, offsets, states,
+                          positions, canvas)
+            yield last - first
+
     def at(self, tile, row, col) -> None:
         self.tile = np.asarray(tile, dtype=np.int64)
-        self.index = self.state.pixels.index(self.tile, np.asarray(row), np.asarray(col))
+        row, col = np.asarray(row, dtype=np.int64), np.asarray(col, dtype=np.int64)
+        self.index = self.state.pixels.index(self.tile, row, col)
+        step = int(col[0] + self.slope * row[0])
+        self.slots = np.empty(len(row), dtype=np.int64)
+        self.offsets = np.empty(len(self.state.ring.back), dtype=np.int64)
+        ring_step(self.state.block_caches, step, self.state.ring.layout(), self.tile, row,
+                  self.slots, self.offsets)
         self.mixture = None
         self.revealed = np.zeros((len(self.index), self.net.colours), dtype=np.int64)
 
     def mixture_here(self) -> IntegerMixture:
         """The mixture at the current positions (the network runs once, at the first call)."""
         if self.mixture is None:
-            self.mixture = self.state.run(self.index)
+            self.mixture = self.state.run(self.index, self.slots, self.offsets)
         return self.mixture
 
     def table(self, colour: int) -> np.ndarray:
@@ -323,12 +416,43 @@ class IntegerStepper:
         self.revealed[:, colour] = symbols
         self.state.pixels.array[self.index, colour] = symbols - 128
 
-    def decode(self, words: np.ndarray, offsets: np.ndarray, states: np.ndarray,
-               positions: np.ndarray) -> np.ndarray:
-        """Every colour at the current positions (N, C), from the round's rANS streams
-        (``rans.start``'s arrays, updated), revealed as ``reveal`` would."""
-        mix = self.mixture_here()
-        rans.decode_pixels(self.tile, mix.weights, mix.means, mix.inv_scales, mix.coeffs,
-                           mixture.cdf_table(), words, offsets, states, positions,
-                           self.state.pixels.array, self.index, self.revealed)
-        return self.revealed
+
+STEPS_A_CALL = 64  # wavefront steps a compiled call decodes: the progress bar's grain
+
+
+@numba.njit(cache=True, nogil=True)
+def _decode_steps(bounds, walk, network, channels, colours, components, tables, words, offsets,
+                  states, positions, canvas):
+    """The steps whose positions are bounds[s]:bounds[s + 1] of the walk's (tile, row, col,
+    pixel index), one after the other, decoded into canvas: the ring made ready
+    (``ring_step``), the network's outputs (``kernels.network_outputs``), their mixture
+    (``mixture.parameters_from_outputs`` with `tables`) and the symbols
+    (``rans.decode_pixels``), as ``IntegerStepper.at``, ``table`` and ``reveal`` do; compiled
+    whole, so that a step costs no Python (a fifth of a decode) and the other coding thread
+    never waits for the GIL."""
+    tile, row, col, index, slope, layout = walk
+    pixels, pixel_offsets, input_layer, caches, rest = network
+    exp_table, inverse_scales, tanh, cdf = tables
+    slots = np.empty(len(index), np.int64)
+    neighbours = np.empty(len(layout[4]), np.int64)
+    for s in range(len(bounds) - 1):
+        first, last = bounds[s], bounds[s + 1]
+        n = last - first
+        step = col[first] + slope * row[first]
+        ring_step(caches, step, layout, tile[first:last], row[first:last], slots, neighbours)
+        here = index[first:last]
+        out = np.empty((n, channels), np.int64)
+        kernels.network_outputs(pixels, here, pixel_offsets, input_layer, caches, slots[:n],
+                                neighbours, *rest, out)
+        weights = np.empty((n, components), np.int64)
+        means = np.empty((n, colours, components), np.int64)
+        inv_scales = np.empty((n, colours, components), np.int64)
+        coeffs = np.empty((n, 3, components), np.int64) if colours == 3 else None
+        mixture.parameters_from_outputs(out, exp_table, inverse_scales, tanh, weights, means,
+                                        inv_scales, coeffs)
+        symbols = np.empty((n, colours), np.int64)
+        rans.decode_pixels(tile[first:last], weights, means, inv_scales, coeffs, cdf, words,
+                           offsets, states, positions, pixels, here, symbols)
+        for i in range(n):
+            for c in range(colours):
+                canvas[tile[first + i], row[first + i], col[first + i], c] = symbols[i, c]
