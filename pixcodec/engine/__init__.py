@@ -5,14 +5,18 @@ in numpy and numba, without torch.
   before anything is built;
 * ``network``: the quantized logistic PixelCNN as integers (``IntegerLogisticPixelCNN``): its
   parallel pass over whole tiles (the encoder's) and its stepper along the wavefront (the
-  decoder's), one code path that gives the same integers either way;
+  decoder's, compiled whole over a round's steps), one code path that gives the same
+  integers either way;
+* ``ring``: the residual blocks' spatial inputs in the decoder's walk, rings of the last few
+  steps;
 * ``kernels``: the compiled per-element work, the residual block and the network's tail
   (requantization, gathers, the predictors' guesses, BLAS products through numba);
 * ``vnni``: the residual blocks' 8-bit products on the CPU's dot-product unit (AVX-512 VNNI),
   where it has one;
 * ``mixture``: the logistic mixture's exact integer arithmetic (shared with the float64
   path) and the coder's CDF, evaluated at one bin edge at a time;
-* ``rans``: the entropy coder of these models (coder 3 of docs/FORMAT.md), decoding by bisection;
+* ``rans``: the entropy coder of these models (coder 3 of docs/FORMAT.md), decoding by a
+  search from the likeliest component's mean;
 * ``coding``: tiles <-> streams;
 * ``wavefront``: the coding order, shared with the float networks.
 
