@@ -100,6 +100,18 @@ def gather(cache, centres, offsets, out, first):
                 out[n, base + c] = cache[row, c]
 
 
+@numba.njit(cache=True, nogil=True)
+def gather_values(pixels, centres, offsets, out):
+    """out[n, t * C + c] = pixels[centres[n] + offsets[t], c] + 128: the pixels a convolution
+    reads (the cache holds value - 128) as values 0 to 255, in out's dtype."""
+    colours = pixels.shape[1]
+    for n in range(len(centres)):
+        for t in range(len(offsets)):
+            row = centres[n] + offsets[t]
+            for c in range(colours):
+                out[n, t * colours + c] = pixels[row, c] + 128
+
+
 def product(x, weights, outputs):
     """x (N, inputs) times a layer's weights -> (N, outputs) integer sums, exact: for uint8 x,
     packed 8-bit weights (``vnni.pack``) on the dot-product unit, int32; for int16 x, packed
@@ -131,17 +143,17 @@ def network_trunk(pixels, index, input_offsets, input_layer, caches, cache_index
                   blocks, block_codes, limit, codes_like):
     """The residual stream (N, 2h) float32 at N positions after the input layer and every
     residual block, in one call (a wavefront step's Python work between compiled calls held
-    the GIL that the other coding threads wait for): the input layer over the pixels at the
+    the GIL that the other coding threads wait for): the input layer (matrix, bias,
+    multiplier, shift, outputs, an array of its inputs' dtype) over the pixels' values at the
     offsets (`pixels` holds value - 128, the positions at `index`), then ``residual_block``
     for each of `blocks`, with its cache (the positions at `cache_index`, their neighbours at
     `block_offsets` from them) and its input codes' (multiplier, shift) from `block_codes`."""
     n = len(index)
-    matrix = input_layer[0]
-    x = np.empty((n, len(input_offsets) * pixels.shape[1]), matrix.dtype)
-    gather(pixels, index, input_offsets, x, 0)
-    stream = np.empty((n, matrix.shape[1]), np.float32)
-    requantize(np.dot(x, matrix), input_layer[1], input_layer[2], input_layer[3], -limit, limit,
-               stream)
+    matrix, bias, multiplier, shift, outputs, like = input_layer
+    x = np.empty((n, len(input_offsets) * pixels.shape[1]), like.dtype)
+    gather_values(pixels, index, input_offsets, x)
+    stream = np.empty((n, outputs), np.float32)
+    requantize(product(x, matrix, outputs), bias, multiplier, shift, -limit, limit, stream)
     for b in range(len(blocks)):
         reduce, spatial, expand = blocks[b]
         residual_block(stream, caches[b], cache_index, block_offsets, reduce, spatial, expand,

@@ -172,6 +172,15 @@ class IntegerLogisticPixelCNN:
         self.params_arrays = ((vnni.pack_wide(self.params.matrix), *self.params.arrays[1:])
                               if use_vnni and vnni.fits_wide(self.params.matrix)
                               else self.params.arrays)
+        # the input layer reads the pixels' values (0 to 255, as the codes are), its bias
+        # taking back 128 times each output's weights: the sums of the pixels less 128, on the
+        # unit too where it fits
+        weights = self.input_conv.matrix
+        bias = self.input_conv.bias - 128 * np.rint(weights).astype(np.int64).sum(axis=0)
+        on_unit = use_vnni and vnni.fits(weights)
+        self.input_arrays = (vnni.pack(weights) if on_unit else weights, bias,
+                             *self.input_conv.arrays[2:], self.input_conv.outputs,
+                             np.empty(0, np.uint8 if on_unit else weights.dtype))
 
     # --- what the coding loop asks of a network --------------------------------------------
 
@@ -304,7 +313,7 @@ class _RoundState:
         positions."""
         out = np.empty((len(index), self.net.params.matrix.shape[1]), dtype=np.int64)
         kernels.network_outputs(self.pixels.array, index, self.pixels.offsets,
-                                self.net.input_conv.arrays, self.block_caches, cache_index,
+                                self.net.input_arrays, self.block_caches, cache_index,
                                 cache_offsets, *self.network_arguments(), out)
         return out
 
@@ -336,7 +345,7 @@ class IntegerStepper:
         state, net = self.state, self.net
         walk = (tile, row, col, state.pixels.index(tile, row, col), self.slope,
                 state.ring.layout())
-        network = (state.pixels.array, state.pixels.offsets, net.input_conv.arrays,
+        network = (state.pixels.array, state.pixels.offsets, net.input_arrays,
                    state.block_caches, state.network_arguments())
         tables = (fx.EXP_TABLE, mixture.inverse_scale_table(), fx.tanh_table(),
                   mixture.cdf_table())
