@@ -84,7 +84,7 @@ def _nonlinear_tables() -> tuple[np.ndarray, np.ndarray]:
 
 @numba.njit(cache=True)
 def _grid_exponentials(count):
-    """e[0] = 2**40, e[k + 1] = (e[k] * _GRID_EXP_STEP + 2**39) >> 40, k < count: exp(-k /
+    """e[0] = 2**40, e[k + 1] = (e[k] * _GRID_EXP_STEP + 2**39) >> 40, k + 1 < count: exp(-k /
     2**ACT_BITS) in units of 2**-40, each step rounded half up. The 80-bit product is taken in
     int64 halves (compiled: the loop in Python took 0.09 s of every command that codes)."""
     low_bits = 20

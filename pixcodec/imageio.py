@@ -271,14 +271,34 @@ def check_chunks(before: tuple[Chunk, ...], after: tuple[Chunk, ...], colour_typ
 
 def raw_size(width: int, height: int, channels: int, depth: int, interlaced: bool) -> int:
     """Bytes of filtered scanlines (one filter byte each) that IDAT must inflate to."""
+    return sum(rows * length for rows, length in _scanlines(width, height, channels, depth,
+                                                             interlaced))
+
+
+def _scanlines(width: int, height: int, channels: int, depth: int, interlaced: bool
+               ) -> list[tuple[int, int]]:
+    """(rows, bytes a row with its filter byte) of each pass: Adam7's non-empty ones, or one."""
     passes = _ADAM7 if interlaced else ((0, 0, 1, 1),)
-    total = 0
+    runs = []
     for x0, y0, dx, dy in passes:
         pass_width = (width - x0 + dx - 1) // dx
         pass_height = (height - y0 + dy - 1) // dy
         if pass_width > 0 and pass_height > 0:
-            total += pass_height * (1 + (pass_width * channels * depth + 7) // 8)
-    return total
+            runs.append((pass_height, 1 + (pass_width * channels * depth + 7) // 8))
+    return runs
+
+
+def _check_filter_types(raw: bytes, runs: list[tuple[int, int]]) -> None:
+    """Every scanline's filter type one that PNG defines (0 to 4). Checked here, not left to
+    the decoders: Pillow, where its host program has set LOAD_TRUNCATED_IMAGES, stops at an
+    unknown one without a word and leaves the rows after it zero."""
+    types, start = np.frombuffer(raw, dtype=np.uint8), 0
+    for rows, length in runs:
+        bad = types[start:start + rows * length:length]
+        if (bad > 4).any():
+            raise UnsupportedImageError(f"corrupted PNG image data (filter type "
+                                        f"{int(bad[bad > 4][0])})")
+        start += rows * length
 
 
 _ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
@@ -288,7 +308,8 @@ _ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), 
 def _decode_idat(idat: bytes, width: int, height: int, colour_type: int, depth: int,
                  interlaced: bool) -> np.ndarray:
     channels = COLOUR_TYPES[colour_type][1]
-    expected = raw_size(width, height, channels, depth, interlaced)
+    runs = _scanlines(width, height, channels, depth, interlaced)
+    expected = sum(rows * length for rows, length in runs)
     inflater = zlib.decompressobj()
     try:
         raw = inflater.decompress(idat, expected + 1)  # bounded: a small IDAT cannot balloon
@@ -298,6 +319,7 @@ def _decode_idat(idat: bytes, width: int, height: int, colour_type: int, depth: 
         raise UnsupportedImageError("invalid PNG: image data longer than the image")
     if len(raw) < expected or not inflater.eof:
         raise UnsupportedImageError("truncated PNG image data")
+    _check_filter_types(raw, runs)
     # The filters and interlacing are undone from IHDR and IDAT alone (a palette image as gray
     # of the same depth, which lays out samples identically), so what is read is checked.
     gray_like = GRAY if colour_type == PALETTE else colour_type
@@ -321,9 +343,11 @@ def _samples_by_pillow(minimal: bytes, height: int, width: int, channels: int) -
     of a filtered 768 x 512 photo. Pillow keeps 8-bit samples exact in every colour type (it is
     16-bit RGB that it reduces), so the other depths stay with pypng."""
     try:
-        with pillow_without_pixel_limit(), Image.open(io.BytesIO(minimal)) as image:
+        with pillow_without_pixel_limit():  # Image.open checks the limit, load does not
+            image = Image.open(io.BytesIO(minimal), formats=["PNG"])
+        with image:
             image.load()
-            samples = np.asarray(image)
+            samples = np.array(image)  # a copy of its own, writable as pypng's
     except (OSError, SyntaxError, ValueError) as exc:
         raise UnsupportedImageError(f"corrupted PNG image data ({exc})") from None
     if samples.dtype != np.uint8 or samples.size != height * width * channels:

@@ -24,7 +24,7 @@ CODING_THREADS = 1  # see torch_threads; results are identical for any value
 
 
 class StepCounter:
-    """Calls progress(steps_done, total) after each wavefront step; `total` may be set late."""
+    """Calls progress(steps_done, total) as wavefront steps are done; `total` may be set late."""
 
     def __init__(self, progress: Progress | None, total: int = 0):
         self.progress, self.total, self.done = progress, total, 0

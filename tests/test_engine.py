@@ -7,6 +7,7 @@ import torch
 
 from pixcodec.engine import coding, vnni
 from pixcodec.engine.network import IntegerLogisticPixelCNN
+from pixcodec.engine.wavefront import wavefront_steps
 from pixcodec.nets.logistic_pixelcnn import LogisticPixelCNN, LogisticPixelCNNConfig
 from pixcodec.nets.quantized import calibrate, integer_parameters, multiplier_and_shift
 
@@ -68,14 +69,17 @@ def test_stepper_equals_the_parallel_pass_bit_for_bit(seed):
     rng = np.random.default_rng(seed)
     net = quantized_net(seed)
     engine = engine_of(net)
-    # a round of tiles of different sizes: the smaller ones' edges read zeros, as alone; the
-    # narrowest, narrower than the wavefront's slope, leaves steps without positions
-    tiles = [smooth_images(rng, 1, 12, 17)[0], smooth_images(rng, 1, 9, 6)[0],
-             smooth_images(rng, 1, 8, 2)[0]]
-    assert engine.wavefront_slope() > 2
-    stepped = stepped_tables(engine, tiles)
-    for tile, tables in zip(tiles, stepped):
-        np.testing.assert_array_equal(tables, engine.tables(tile[None])[0])
+    # a round of tiles of different sizes: the smaller ones' edges read zeros, as alone; then a
+    # round of tiles narrower than the wavefront's slope, which leaves steps without positions
+    rounds = [[smooth_images(rng, 1, 12, 17)[0], smooth_images(rng, 1, 9, 6)[0],
+               smooth_images(rng, 1, 8, 2)[0]],
+              [smooth_images(rng, 1, 8, 2)[0], smooth_images(rng, 1, 5, 3)[0]]]
+    slope = engine.wavefront_slope()
+    assert wavefront_steps([(8, 2), (5, 3)], slope) < 3 + slope * 7  # the span of its steps
+    for tiles in rounds:
+        stepped = stepped_tables(engine, tiles)
+        for tile, tables in zip(tiles, stepped):
+            np.testing.assert_array_equal(tables, engine.tables(tile[None])[0])
 
 
 def test_two_kernel_paths_give_the_same_integers():
@@ -170,7 +174,7 @@ def test_tiles_round_trip_through_the_engine_coder():
     rng = np.random.default_rng(4)
     engine = engine_of(quantized_net(4))
     tiles = [smooth_images(rng, 1, 13, 19)[0], smooth_images(rng, 1, 7, 5)[0],
-             smooth_images(rng, 1, 9, 2)[0]]  # narrower than the slope: steps without it
+             smooth_images(rng, 1, 9, 2)[0]]  # narrower than the slope: alone, steps without it
     coded = [coding.encode_tile(engine, t) for t in tiles]
     for data, bits in coded:
         assert len(data) <= bits / 8 * 1.005 + 8

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import png
 import pytest
-from PIL import Image, PngImagePlugin
+from PIL import Image, ImageFile, PngImagePlugin
 
 import pixcodec
 from pixcodec.errors import UnsupportedImageError
@@ -136,6 +136,17 @@ IHDR = struct.Struct(">IIBBBBB")
 def test_malformed_pngs_are_refused_by_name(data, message):
     with pytest.raises(UnsupportedImageError, match=message):
         read_image(data, LIMIT)
+
+
+def test_an_unknown_filter_type_is_refused_whatever_pillow_is_told(monkeypatch):
+    """A host program may tell Pillow to load what it can of a damaged image: the rows after
+    an unknown filter type would then come back as zeros, a different image."""
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    for data in (gray_with(idat=zlib.compress(bytes(5) + b"\5" + bytes(4))),
+                 gray_with(ihdr=IHDR.pack(4, 2, 8, 0, 0, 0, 1),  # interlaced: 4 passes' rows
+                           idat=zlib.compress(bytes([0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0])))):
+        with pytest.raises(UnsupportedImageError, match="filter type (5|9)"):
+            read_image(data, LIMIT)
 
 
 def test_palette_rules():

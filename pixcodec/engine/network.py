@@ -20,8 +20,10 @@ the float64 networks (``pixcodec.engine.mixture.QuantizedMixture``).
 Both passes walk positions in groups: the parallel pass takes all positions of a round of tiles
 at once, layer by layer; the stepper one wavefront step at a time. Each layer at a group of
 positions is the same call either way, reading the neighbours' spatial inputs from a cache that
-earlier groups (or, in the parallel pass, the same layer a moment before) filled, so the two
-give the same integers by construction; the tests check it bit for bit.
+earlier groups (or, in the parallel pass, the same layer a moment before) filled: the parallel
+pass's covers whole tiles, the stepper's the last few steps (``ring``: a slot it does not fill
+reads zero, as the whole-tile cache's padding does), and the tests check that the two give
+the same integers bit for bit.
 """
 from __future__ import annotations
 
@@ -342,6 +344,7 @@ class IntegerStepper:
         steps = list(self.steps())
         bounds = np.cumsum([0] + [part.shape[1] for part in steps])
         tile, row, col = np.concatenate(steps, axis=1)
+        del steps  # the round's positions are held once
         state, net = self.state, self.net
         walk = (tile, row, col, state.pixels.index(tile, row, col), self.slope,
                 state.ring.layout())
@@ -349,8 +352,8 @@ class IntegerStepper:
                    state.block_caches, state.network_arguments())
         tables = (fx.EXP_TABLE, mixture.inverse_scale_table(), fx.tanh_table(),
                   mixture.cdf_table())
-        for first in range(0, len(steps), STEPS_A_CALL):
-            last = min(first + STEPS_A_CALL, len(steps))
+        for first in range(0, len(bounds) - 1, STEPS_A_CALL):
+            last = min(first + STEPS_A_CALL, len(bounds) - 1)
             _decode_steps(bounds[first:last + 1], walk, network, net.params.matrix.shape[1],
                           net.colours, net.components, tables, words, offsets, states,
                           positions, canvas)
@@ -362,16 +365,16 @@ class IntegerStepper:
         self.index = self.state.pixels.index(self.tile, row, col)
         step = int(col[0] + self.slope * row[0])
         self.slots = np.empty(len(row), dtype=np.int64)
-        self.offsets = np.empty(len(self.state.ring.back), dtype=np.int64)
+        self.neighbours = np.empty(len(self.state.ring.back), dtype=np.int64)
         ring_step(self.state.block_caches, step, self.state.ring.layout(), self.tile, row,
-                  self.slots, self.offsets)
+                  self.slots, self.neighbours)
         self.mixture = None
         self.revealed = np.zeros((len(self.index), self.net.colours), dtype=np.int64)
 
     def mixture_here(self) -> IntegerMixture:
         """The mixture at the current positions (the network runs once, at the first call)."""
         if self.mixture is None:
-            self.mixture = self.state.run(self.index, self.slots, self.offsets)
+            self.mixture = self.state.run(self.index, self.slots, self.neighbours)
         return self.mixture
 
     def table(self, colour: int) -> np.ndarray:

@@ -32,12 +32,12 @@ class Ring:
 
 
 @numba.njit(cache=True, nogil=True)
-def ring_step(caches, step, layout, tile, row, slots, offsets):
+def ring_step(caches, step, layout, tile, row, slots, neighbours):
     """Makes the ring caches ready for wavefront step `step`: its slots cleared (what a step
     `depth` back left there; a neighbour that no position of its step fills, beyond a tile's
     edge, reads zero as in the whole-tile layout: the slot of its row at that step was
     cleared then, and no position of its row at that step exists), the positions' (tile, row)
-    slots in `slots`, their neighbours' distance from them in `offsets`. A step without
+    slots in `slots`, their neighbours' distance from them in `neighbours`. A step without
     positions (every tile narrower than the slope) is never made ready: a position of its
     row `depth` steps away lies beyond such a tile, so none of its slots was ever written."""
     depth, rows, tile_rows, pad, back, dy = layout
@@ -47,4 +47,4 @@ def ring_step(caches, step, layout, tile, row, slots, offsets):
     for i in range(len(row)):
         slots[i] = base + tile[i] * tile_rows + pad + row[i]
     for k in range(len(back)):
-        offsets[k] = ((step + back[k]) % depth - step % depth) * rows + dy[k]
+        neighbours[k] = ((step + back[k]) % depth - step % depth) * rows + dy[k]
