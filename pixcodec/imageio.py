@@ -25,7 +25,8 @@ from PIL import Image, UnidentifiedImageError
 
 from .errors import UnsupportedImageError
 from .limits import MAX_SIDE
-from .pngdata import DEFAULT_LEVEL as DEFAULT_PNG_LEVEL, image_data
+from .pngdata import (DEFAULT_LEVEL as DEFAULT_PNG_LEVEL, check_filter_types, image_data,
+                      scanline_runs)
 
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -269,46 +270,10 @@ def check_chunks(before: tuple[Chunk, ...], after: tuple[Chunk, ...], colour_typ
             raise UnsupportedImageError(f"invalid PNG: {name} chunk before PLTE")
 
 
-def raw_size(width: int, height: int, channels: int, depth: int, interlaced: bool) -> int:
-    """Bytes of filtered scanlines (one filter byte each) that IDAT must inflate to."""
-    return sum(rows * length for rows, length in _scanlines(width, height, channels, depth,
-                                                             interlaced))
-
-
-def _scanlines(width: int, height: int, channels: int, depth: int, interlaced: bool
-               ) -> list[tuple[int, int]]:
-    """(rows, bytes a row with its filter byte) of each pass: Adam7's non-empty ones, or one."""
-    passes = _ADAM7 if interlaced else ((0, 0, 1, 1),)
-    runs = []
-    for x0, y0, dx, dy in passes:
-        pass_width = (width - x0 + dx - 1) // dx
-        pass_height = (height - y0 + dy - 1) // dy
-        if pass_width > 0 and pass_height > 0:
-            runs.append((pass_height, 1 + (pass_width * channels * depth + 7) // 8))
-    return runs
-
-
-def _check_filter_types(raw: bytes, runs: list[tuple[int, int]]) -> None:
-    """Every scanline's filter type one that PNG defines (0 to 4). Checked here, not left to
-    the decoders: Pillow, where its host program has set LOAD_TRUNCATED_IMAGES, stops at an
-    unknown one without a word and leaves the rows after it zero."""
-    types, start = np.frombuffer(raw, dtype=np.uint8), 0
-    for rows, length in runs:
-        bad = types[start:start + rows * length:length]
-        if (bad > 4).any():
-            raise UnsupportedImageError(f"corrupted PNG image data (filter type "
-                                        f"{int(bad[bad > 4][0])})")
-        start += rows * length
-
-
-_ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
-          (0, 1, 1, 2))
-
-
 def _decode_idat(idat: bytes, width: int, height: int, colour_type: int, depth: int,
                  interlaced: bool) -> np.ndarray:
     channels = COLOUR_TYPES[colour_type][1]
-    runs = _scanlines(width, height, channels, depth, interlaced)
+    runs = scanline_runs(width, height, channels, depth, interlaced)
     expected = sum(rows * length for rows, length in runs)
     inflater = zlib.decompressobj()
     try:
@@ -319,7 +284,7 @@ def _decode_idat(idat: bytes, width: int, height: int, colour_type: int, depth: 
         raise UnsupportedImageError("invalid PNG: image data longer than the image")
     if len(raw) < expected or not inflater.eof:
         raise UnsupportedImageError("truncated PNG image data")
-    _check_filter_types(raw, runs)
+    check_filter_types(raw, runs)
     # The filters and interlacing are undone from IHDR and IDAT alone (a palette image as gray
     # of the same depth, which lays out samples identically), so what is read is checked.
     gray_like = GRAY if colour_type == PALETTE else colour_type

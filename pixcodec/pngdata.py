@@ -1,4 +1,5 @@
-"""The image data (IDAT) of the PNGs pixcodec writes: the scanlines, each behind the PNG filter
+"""The image data (IDAT) of PNGs: the scanlines' layout (``scanline_runs``), their filter types
+checked on reading, and for the PNGs pixcodec writes each scanline behind the PNG filter
 that suits it (libpng's rule: the least sum of the filtered bytes read as signed), deflated at
 a chosen zlib level by zlib-ng (smaller and faster than zlib at level 9). pypng wrote every
 row unfiltered, which made decompressed photos and screenshots up to 6 times the original
@@ -7,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 from zlib_ng import zlib_ng
+
+from .errors import UnsupportedImageError
 
 # Adam7's passes: (x start, y start, x step, y step).
 ADAM7 = ((0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
@@ -17,6 +20,31 @@ LEVELS = range(0, 10)
 DEFAULT_LEVEL = 9
 # Rows filtered at a time: bounds the five candidate filterings' memory (int16 each).
 _BLOCK_BYTES = 1 << 22
+
+
+def scanline_runs(width: int, height: int, channels: int, depth: int, interlaced: bool
+                  ) -> list[tuple[int, int]]:
+    """(rows, bytes a row with its filter byte) of each pass: Adam7's non-empty ones, or one."""
+    runs = []
+    for x0, y0, dx, dy in ADAM7 if interlaced else ((0, 0, 1, 1),):
+        pass_width = (width - x0 + dx - 1) // dx
+        pass_height = (height - y0 + dy - 1) // dy
+        if pass_width > 0 and pass_height > 0:
+            runs.append((pass_height, 1 + (pass_width * channels * depth + 7) // 8))
+    return runs
+
+
+def check_filter_types(raw: bytes, runs: list[tuple[int, int]]) -> None:
+    """Every scanline's filter type one that PNG defines (0 to 4). Checked here, not left to
+    the decoders: Pillow, where its host program has set LOAD_TRUNCATED_IMAGES, stops at an
+    unknown one without a word and leaves the rows after it zero."""
+    types, start = np.frombuffer(raw, dtype=np.uint8), 0
+    for rows, length in runs:
+        bad = types[start:start + rows * length:length]
+        if (bad > 4).any():
+            raise UnsupportedImageError(f"corrupted PNG image data (filter type "
+                                        f"{int(bad[bad > 4][0])})")
+        start += rows * length
 
 
 def image_data(samples: np.ndarray, depth: int, interlaced: bool, palette: bool,
