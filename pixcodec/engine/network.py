@@ -403,7 +403,7 @@ def _decode_steps(bounds, walk, network, channels, colours, components, tables, 
     tile, row, col, index, slope, layout = walk
     pixels, pixel_offsets, input_layer, caches, rest = network
     exp_table, inverse_scales, tanh, cdf = tables
-    slots = np.empty(len(index), np.int64)
+    slots = np.empty(np.max(bounds[1:] - bounds[:-1]), np.int64)  # a step's positions at most
     neighbours = np.empty(len(layout[4]), np.int64)
     for s in range(len(bounds) - 1):
         first, last = bounds[s], bounds[s + 1]
