@@ -11,7 +11,7 @@ DATA ?= ../shared/data
 SAMPLE := tests/assets/kodim23-crop.png
 
 .PHONY: help install demo test test-fast fuzz bench-kodak bench-photo-sets bench-small \
-	bench-synthetic clean
+	bench-synthetic clean clean-kernels
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
@@ -59,5 +59,11 @@ bench-synthetic: install ## pixcodec vs the classic codecs on synthetic-v1, imag
 	$(BIN)/pip install -q -e ".[bench]"
 	$(BIN)/pixcodec bench synthetic-v1 --per-image --threads 1 --out docs/synthetic.json --force
 
-clean: ## remove the virtual environment and caches
+clean: clean-kernels ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache build *.egg-info
+
+# numba's cache checks only the source file of the function it compiled: after editing a kernel
+# that others call from another file (mixture.py, online.py, kernels.py...), the callers' cached
+# code would still hold the old one. Installs never meet this (pip writes every file anew).
+clean-kernels: ## drop numba's compiled kernels (after editing pixcodec/engine/ or fixedpoint.py)
+	find pixcodec -name '*.nbi' -delete -o -name '*.nbc' -delete

@@ -42,7 +42,8 @@ def print_version(ctx: click.Context, _param, value: bool) -> None:
         ctx.exit()
 
 
-_CODERS = {1: "range coder, whole words", 2: "range coder, cut", 3: "integer engine's rANS"}
+_CODERS = {1: "range coder, whole words", 2: "range coder, cut", 3: "integer engine's rANS",
+           4: "integer engine's rANS, online stage"}
 
 
 def _orientation(k: int) -> str:

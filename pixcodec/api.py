@@ -14,7 +14,7 @@ from .arguments import (Source, checked_effort, checked_flag, checked_integer, c
                         checked_model, checked_models, checked_progress, checked_sources,
                         checked_tile, read_source)
 from .codec import decode_classic, decode_interleaved, decode_pixels, decode_tiles
-from .coder import CODERS, ENGINE_RANS, fewest_payload_bytes
+from .coder import CODERS, ENGINE_CODERS, fewest_payload_bytes
 from .container import tile_checksum
 from .classic import MODEL
 from .encoder import CodedTiles, encode_tiles
@@ -378,7 +378,7 @@ def _checked_model_plane(data: bytes, header: container.Header,
     """The COLR section and its model, after checking that this pixcodec has (or finds) the
     model and the coder."""
     plane = unpack_model_plane(data, header)
-    if plane.coder not in (*CODERS, ENGINE_RANS):
+    if plane.coder not in (*CODERS, *ENGINE_CODERS):
         raise FormatError(f"unknown entropy coder id {plane.coder}")
     try:
         if plane.model is None:  # a shipped model by its registry number
@@ -401,7 +401,7 @@ def _checked_model_plane(data: bytes, header: container.Header,
                               f"{len(plane.payload)}: corrupted or forged")
     coder_model = zoo.model(info.name)
     if needs_network(plane) and (plane.coder not in coder_model.net.coders  # loads it
-                                 or (plane.coder == ENGINE_RANS and plane.version == 2)):
+                                 or (plane.coder in ENGINE_CODERS and plane.version == 2)):
         raise FormatError(f"entropy coder {plane.coder} cannot code model {plane.model!r}")
     return plane, coder_model
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import classic
-from .coder import CODER_ID, ENGINE_RANS, Decoder
+from .coder import CODER_ID, ENGINE_CODERS, Decoder
 from .container import tile_checksum, tile_count, tile_grid
 from .engine import coding as engine_coding
 from .errors import FormatError
@@ -203,8 +203,8 @@ def decode_tiles(net: CodingNetwork,
     colours = net.config.colours
     rounds = in_rounds(jobs, round_size(*jobs[0][2], tile, net) if jobs else 1)
     steps = StepCounter(progress, step_total(net, [[s for _, _, s, _ in r] for r in rounds]))
-    if coder == ENGINE_RANS:
-        return [t for r in rounds for t in _engine_round(net, r, steps)]
+    if coder in ENGINE_CODERS:
+        return [t for r in rounds for t in _engine_round(net, r, steps, coder)]
     results = []
     for round_jobs in rounds:
         sizes = [size for _, _, size, _ in round_jobs]
@@ -229,11 +229,11 @@ def decode_tiles(net: CodingNetwork,
 
 def _engine_round(net: CodingNetwork,
                   jobs: Sequence[tuple[int, bytes, tuple[int, int], int | None]],
-                  steps: StepCounter) -> list[np.ndarray]:
+                  steps: StepCounter, coder: int) -> list[np.ndarray]:
     """A round of tiles coded by the integer engine (``pixcodec.engine.coding``), checked as
     ``decode_tiles`` checks them, and each stream for having ended where its encoder began."""
     tiles, finished = engine_coding.decode_round(net, [stream for _, stream, _, _ in jobs],
-                                                 [size for _, _, size, _ in jobs], steps)
+                                                 [size for _, _, size, _ in jobs], steps, coder)
     for (number, _, _, checksum), symbols, ok in zip(jobs, tiles, finished):
         if not ok or (checksum is not None and tile_checksum(symbols) != checksum):
             raise FormatError(f"tile {number + 1} fails its checksum: the file is corrupted")

@@ -14,6 +14,7 @@ import math
 import constriction
 import numpy as np
 
+from .engine.online import CODER_ID as ENGINE_ONLINE_CODER_ID
 from .engine.rans import CODER_ID as ENGINE_CODER_ID
 from .errors import FormatError
 
@@ -24,8 +25,11 @@ TRIMMED = 2  # the same stream big-endian, cut to the fewest bytes that still de
 CODER_ID = TRIMMED  # what this pixcodec writes with the float64 networks; it reads both
 CODERS = (WORDS, TRIMMED)
 # The integer engine's models code with their own rANS streams (pixcodec/engine/rans.py):
-# coder 3, never with the two above, nor those with these models.
+# coder 3, or coder 4 with the online stage (pixcodec/engine/online.py), never with the two
+# above, nor those with these models.
 ENGINE_RANS = ENGINE_CODER_ID
+ENGINE_ONLINE = ENGINE_ONLINE_CODER_ID
+ENGINE_CODERS = (ENGINE_RANS, ENGINE_ONLINE)
 # The sealed stream ends with up to two words that only pin the final state; cutting them saves
 # about two bytes a file, which matters only on tiny images (a 28x28 binary digit codes in about
 # 15 bytes). Checking a cut needs every table again, so the encoder keeps tables up to this many

@@ -90,7 +90,7 @@ def encode_tiles(net: CodingNetwork, tiles: Sequence[np.ndarray], tile: int,
     The integer engine's networks code with their own coder, each tile from a parallel pass."""
     if ENGINE_RANS in net.coders:
         return engine_coding.encode_tiles(net, tiles, StepCounter(
-            progress, sum(net.step_count([t.shape[:2]]) for t in tiles)))
+            progress, sum(net.step_count([t.shape[:2]]) for t in tiles)), net.coders[0])
     levels = net.config.levels
     passes = bool(tiles) and _fits_passes(net, *tiles[0].shape[:2])
     shapes: dict[tuple, list[int]] = {}  # tiles coded from passes, by shape

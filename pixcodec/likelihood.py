@@ -17,6 +17,7 @@ import torch
 from . import fixedpoint as fx
 from .coder import ENGINE_RANS
 from .container import tile_grid
+from .engine import coding as engine_coding
 from .limits import DEFAULT_TILE
 from .nets.base import CodingNetwork, PixelNetwork
 
@@ -56,7 +57,7 @@ def pixel_bits(net: CodingNetwork, images: np.ndarray,
     that sees every row above (the PixelRNNs) gets the whole image in one pass. The integer
     engine's networks measure themselves (their parallel pass, band by band as well)."""
     if ENGINE_RANS in net.coders:
-        return net.pixel_bits(np.asarray(images, dtype=np.uint8))
+        return engine_coding.pixel_bits(net, np.asarray(images, dtype=np.uint8), net.coders[0])
     halo = net.halo_rows()
     x = torch.from_numpy(np.array(images, dtype=np.uint8)).permute(0, 3, 1, 2)
     b, c, height, width = x.shape

@@ -192,14 +192,14 @@ def test_tiles_round_trip_through_the_engine_coder():
     # the ideal length is the NLL of the tables the stepper gives
     tables = engine.tables(tiles[0][None])[0]
     assert coded[0][1] == pytest.approx(bits_per_subpixel(tables, tiles[0]) * tiles[0].size)
-    assert coded[0][1] == pytest.approx(engine.pixel_bits(tiles[0][None]).sum())
+    assert coded[0][1] == pytest.approx(coding.pixel_bits(engine, tiles[0][None]).sum())
 
 
 def test_the_decoder_finds_every_symbol_however_far_from_the_mixtures_mean():
     """The decoder's search starts at the heaviest component's mean: symbols at and far from
     it, at 0 and 255, under the sharpest and widest scales and means beyond the edges, decode
     to what was coded, and the stream ends where the encoder began."""
-    from pixcodec.engine import mixture, rans
+    from pixcodec.engine import mixture, online, rans
 
     rng = np.random.default_rng(11)
     n, k = 4096, 5
@@ -216,9 +216,11 @@ def test_the_decoder_finds_every_symbol_however_far_from_the_mixtures_mean():
     assert (sizes > 0).all()
     words, offsets, states, positions = rans.start([rans.encode(starts, sizes).tobytes()])
     out = np.zeros((n, 1), np.int64)
-    rans.decode_pixels(np.zeros(n, np.int64), weights, means[:, None], inv_scales[:, None],
-                       None, cdf, words, offsets, states, positions,
-                       np.zeros((n, 1), np.int64), np.arange(n), out)
+    rows, cols = np.zeros((2, n), np.int64)
+    rans.decode_pixels(np.zeros(n, np.int64), rows, cols, weights, means[:, None],
+                       inv_scales[:, None], None, cdf, words, offsets, states, positions,
+                       np.zeros((n, 1), np.int64), np.arange(n), online.new_state(0, 1, 1, 1),
+                       False, out)
     np.testing.assert_array_equal(out[:, 0], symbols)
     assert rans.finished(offsets, states, positions).all()
 
@@ -284,8 +286,8 @@ def integer_zoo(weights_dir):
 def test_files_of_an_integer_model_round_trip_and_refuse_a_foreign_coder(integer_zoo,
                                                                          monkeypatch):
     """compress/decompress with an integer model: several tiles (side by side in a round),
-    exact; its files say coder 3, and a file that pairs its model with the float networks'
-    coder, or a float model with coder 3, is refused in one line."""
+    exact; its files say coder 4 (the online stage's), and a file that pairs its model with the
+    float networks' coder, or a float model with coder 3 or 4, is refused in one line."""
     import pixcodec
     import pixcodec.tilechoice
     from pixcodec.errors import FormatError
@@ -296,10 +298,10 @@ def test_files_of_an_integer_model_round_trip_and_refuse_a_foreign_coder(integer
 
     image = smooth_images(np.random.default_rng(6), 1, 40, 52)[0]
     coded = pixcodec.encode(image, "integer-test", tile=32)
-    assert model_plane(coded.data).coder == 3 and len(model_plane(coded.data).streams) == 4
+    assert model_plane(coded.data).coder == 4 and len(model_plane(coded.data).streams) == 4
     np.testing.assert_array_equal(pixcodec.decode(coded.data).pixels, image)
     gray = pixcodec.encode(image[:, :, 0], "pixelcnn-gray-v1")
-    for data, coder in ((coded.data, 2), (gray.data, 3)):
+    for data, coder in ((coded.data, 2), (gray.data, 3), (gray.data, 4)):
         forged = with_model_plane(data, coder=coder)
         with pytest.raises(FormatError, match=f"coder {coder} cannot code"):
             pixcodec.decode(forged)

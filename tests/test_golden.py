@@ -83,9 +83,10 @@ GOLDEN = {
                            "f4f154a76748fc0b2435e3566f1b7c451b54b4db19ce3ae1ef46d9cda0c14764"),
     "pixelcnn-binary-v5": ("9206cac0cd9a7449465c782979b52db7394ff45ad562f8025d023ece1f38522a",
                            "bfc792d294f3a819b05112b958b3e3399fbfde8430f9a32c6ceffd9b04b30783"),
-    # The integer engine's first model: coder 3, the engine's rANS streams (2026-12-06).
-    "logistic-rgb-int8-v1": ("e24d0ef2a7815d041f9a08fb1cf197c120218c34414eb872524cf60a84a89980",
-                             "f9e555f1ff098c47ae1d7f935a181c028a7ed6cfd2252b8ab0de99ac3608ff40"),
+    # The integer engine's first model: coder 4, the engine's rANS streams with the online
+    # stage (since 2026-12-06, evening; its coder 3 file is in WRITTEN_WITH_CODER_3).
+    "logistic-rgb-int8-v1": ("c64926ce77ddbb5260303d95d4d6bf13dd56f552500e79c2e0bbafe8eddfb843",
+                             "71cf00efb607e988427813e95432bfae6663a3aaefebb61aafefcdb2b8153e6c"),
 }
 # The same patterns as format version 2 wrote them (until 2026-12-02), in assets/v2/: they
 # must decode for ever.
@@ -102,7 +103,9 @@ WRITTEN_AS_V2 = {
 }
 # A 40 x 56 crop (assets/crop-40x56.png) in 12 tiles of 16: version 2's one interleaved stream,
 # and version 3's twelve streams, decoded in one round and in three. The version 3 files are
-# pinned as the encoder writes them (effort 0) and must decode for ever.
+# pinned as the encoder writes them (effort 0), those with the coder it writes today checked
+# against its bytes, and all must decode for ever. The integer model's files: coder 3 (written
+# until the online stage, 2026-12-06) and coder 4.
 TILED_ORIGINAL = "crop-40x56.png"
 TILED = {
     "v2/pixelcnn-rgb-v1-12-tiles.pxc":
@@ -125,6 +128,8 @@ TILED = {
         "70f32f6466b8340223ada2a69614097e7b28ca3005b6db40563f6f09c2884cd6",
     "v3/logistic-rgb-int8-v1-12-tiles.pxc":
         "d743582dcbaa5eb89268dd7c5ef7f0ed3d461cdcd4208846a7d39d2460a87b7c",
+    "v3/logistic-rgb-int8-v1-coder-4-12-tiles.pxc":
+        "149f527707f0d6e7a178c0f90574d4bb9f126e656715a810f38dcd41487248df",
 }
 # Files whose model was adapted to their image (an ADPT section: the fit runs in float32, so the
 # encoder's bytes may differ between machines; the decoder's result may not). The v1 file was
@@ -190,9 +195,29 @@ def test_files_of_many_tiles_decode_and_version_3_ones_encode_the_same(name, mon
         from pixcodec import codec
         monkeypatch.setattr(codec, "ROUND_PIXELS", 5 * 16 * 16)  # rounds of 5, 5 and 2 tiles
         assert np.array_equal(pixcodec.decompress(data), original)
-        model = Path(name).name.removesuffix("-12-tiles.pxc")
-        assert zoo.model_by_id(plane.model_id) == model
-        assert pixcodec.encode(original, model, tile=16, effort=0).data == data
+        model = zoo.model_by_id(plane.model_id)
+        assert Path(name).name.startswith(f"{model}-")
+        if plane.coder == zoo.model(model).net.coders[0]:  # the coder written today
+            assert pixcodec.encode(original, model, tile=16, effort=0).data == data
+
+
+# The pattern as the integer model's encoder wrote it with coder 3, before the online stage
+# (2026-12-06): GOLDEN's pins of the time.
+WRITTEN_WITH_CODER_3 = {
+    "logistic-rgb-int8-v1": ("v3/logistic-rgb-int8-v1-coder-3.pxc",
+                             "e24d0ef2a7815d041f9a08fb1cf197c120218c34414eb872524cf60a84a89980",
+                             "f9e555f1ff098c47ae1d7f935a181c028a7ed6cfd2252b8ab0de99ac3608ff40"),
+}
+
+
+@pytest.mark.parametrize("model", sorted(WRITTEN_WITH_CODER_3))
+def test_files_written_with_coder_3_still_decode(model):
+    name, sha256, payload_sha256 = WRITTEN_WITH_CODER_3[model]
+    data = (ASSETS / name).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == sha256
+    assert hashlib.sha256(model_plane(data).payload).hexdigest() == payload_sha256
+    assert model_plane(data).coder == 3
+    assert np.array_equal(pixcodec.decompress(data), pattern(zoo.model_info(model).colours))
 
 
 @pytest.mark.parametrize("model", sorted(WRITTEN_WITH_CODER_1))

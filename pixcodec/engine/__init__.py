@@ -15,6 +15,8 @@ in numpy and numba, without torch.
   where it has one;
 * ``mixture``: the logistic mixture's exact integer arithmetic (shared with the float64
   path) and the coder's CDF, evaluated at one bin edge at a time;
+* ``online``: coder 4's online stage, each symbol's mixture corrected by what the tile's
+  earlier symbols got wrong in similar contexts (bias and scale), in int64 on both sides;
 * ``rans``: the entropy coder of these models (coder 3 of docs/FORMAT.md), decoding by a
   search from the likeliest component's mean;
 * ``coding``: tiles <-> streams;

@@ -33,7 +33,7 @@ import numba
 import numpy as np
 
 from .. import fixedpoint as fx
-from . import kernels, mixture, rans, vnni
+from . import kernels, mixture, online, rans, vnni
 from .config import IntegerConfig, check_config, check_parameters
 from .mixture import IntegerMixture
 from .ring import Ring, ring_step
@@ -130,7 +130,9 @@ class IntegerLogisticPixelCNN:
 
     levels = 256
     band_passes_pay = False
-    coders = (rans.CODER_ID,)  # the container's coder ids its files use (the first: written)
+    # The container's coder ids its files use (the first: written): the online stage's, and
+    # coder 3's streams of the files written before it (2026-12-06).
+    coders = (online.CODER_ID, rans.CODER_ID)
     per_image_fits = False  # no ADPT section: the encoder fits nothing to the image (yet)
     codes_in_threads = True  # its kernels release the GIL (numba's nogil)
 
@@ -240,19 +242,6 @@ class IntegerLogisticPixelCNN:
         tables = np.stack([mix.table(k, pixels[:, :k]) for k in range(c)], axis=1)
         return tables.reshape(t, h, w, c, 256)
 
-    def pixel_bits(self, images: np.ndarray) -> np.ndarray:
-        """(B, H, W) float64: each pixel's exact code length in bits (its subpixels' summed)
-        in untiled images (B, H, W, C) uint8, as the coder gives them (``mixture.CODE_BITS``
-        minus log2 of each symbol's interval width)."""
-        b, h, w, c = images.shape
-        mix = self.mixture(images)
-        pixels = images.reshape(-1, c).astype(np.int64)
-        bits = np.zeros(len(pixels))
-        for k in range(c):
-            _, sizes = mix.intervals(k, pixels[:, k], pixels[:, :k])
-            bits += mixture.CODE_BITS - np.log2(sizes)
-        return bits.reshape(b, h, w)
-
     @staticmethod
     def table_weights(tables: np.ndarray) -> np.ndarray:
         return tables.astype(np.float64)  # below 2**50: exact
@@ -336,11 +325,12 @@ class IntegerStepper:
         return wavefront(self.tile_sizes, self.slope)
 
     def decode_round(self, words: np.ndarray, offsets: np.ndarray, states: np.ndarray,
-                     positions: np.ndarray, canvas: np.ndarray) -> Iterator[int]:
+                     positions: np.ndarray, canvas: np.ndarray, staged: bool = False
+                     ) -> Iterator[int]:
         """Every step of the round decoded into canvas (T, H, W, C) uint8 from the round's
         rANS streams (``rans.start``'s arrays, updated), as ``at``, ``table`` and ``reveal``
-        at each step would, in compiled calls of STEPS_A_CALL steps: yields the steps each
-        call did (for a progress bar)."""
+        at each step would (`staged`: through the online stage of coder 4), in compiled calls
+        of STEPS_A_CALL steps: yields the steps each call did (for a progress bar)."""
         steps = list(self.steps())
         bounds = np.cumsum([0] + [part.shape[1] for part in steps])
         tile, row, col = np.concatenate(steps, axis=1)
@@ -352,11 +342,12 @@ class IntegerStepper:
                    state.block_caches, state.network_arguments())
         tables = (fx.EXP_TABLE, mixture.inverse_scale_table(), fx.tanh_table(),
                   mixture.cdf_table())
+        stage = online.new_state(len(self.tile_sizes) if staged else 0, *canvas.shape[1:])
         for first in range(0, len(bounds) - 1, STEPS_A_CALL):
             last = min(first + STEPS_A_CALL, len(bounds) - 1)
             _decode_steps(bounds[first:last + 1], walk, network, net.params.matrix.shape[1],
                           net.colours, net.components, tables, words, offsets, states,
-                          positions, canvas)
+                          positions, stage, staged, canvas)
             yield last - first
 
     def at(self, tile, row, col) -> None:
@@ -392,12 +383,13 @@ STEPS_A_CALL = 64  # wavefront steps a compiled call decodes: the progress bar's
 
 @numba.njit(cache=True, nogil=True)
 def _decode_steps(bounds, walk, network, channels, colours, components, tables, words, offsets,
-                  states, positions, canvas):
+                  states, positions, stage, staged, canvas):
     """The steps whose positions are bounds[s]:bounds[s + 1] of the walk's (tile, row, col,
     pixel index), one after the other, decoded into canvas: the ring made ready
     (``ring_step``), the network's outputs (``kernels.network_outputs``), their mixture
     (``mixture.parameters_from_outputs`` with `tables`) and the symbols
-    (``rans.decode_pixels``), as ``IntegerStepper.at``, ``table`` and ``reveal`` do; compiled
+    (``rans.decode_pixels``, through the online stage with `staged`), as
+    ``IntegerStepper.at``, ``table`` and ``reveal`` do (without the stage); compiled
     whole, so that a step costs no Python (a fifth of a decode) and the other coding thread
     never waits for the GIL."""
     tile, row, col, index, slope, layout = walk
@@ -421,8 +413,9 @@ def _decode_steps(bounds, walk, network, channels, colours, components, tables, 
         mixture.parameters_from_outputs(out, exp_table, inverse_scales, tanh, weights, means,
                                         inv_scales, coeffs)
         symbols = np.empty((n, colours), np.int64)
-        rans.decode_pixels(tile[first:last], weights, means, inv_scales, coeffs, cdf, words,
-                           offsets, states, positions, pixels, here, symbols)
+        rans.decode_pixels(tile[first:last], row[first:last], col[first:last], weights, means,
+                           inv_scales, coeffs, cdf, words, offsets, states, positions, pixels,
+                           here, stage, staged, symbols)
         for i in range(n):
             for c in range(colours):
                 canvas[tile[first + i], row[first + i], col[first + i], c] = symbols[i, c]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from . import mixture
+from . import mixture, online
 
 CODER_ID = 3  # the container's coder id of these streams (docs/FORMAT.md)
 PRECISION = mixture.CODE_BITS
@@ -42,19 +42,24 @@ def encode(starts, sizes):
 
 
 @numba.njit(cache=True, nogil=True)
-def decode_pixels(tiles, weights, means, inv_scales, coeffs, cdf, words, offsets, states,
-                  positions, pixels, index, out):
-    """Decode the C colours of N positions into out (N, C), colour by colour as they were
-    coded, position n from tile tiles[n]'s stream: words[offsets[t]:offsets[t + 1]], its
-    state states[t] and next word positions[t] (both updated). The mixture's arrays are
-    ``IntegerMixture``'s; each colour decoded adds its colour terms (`coeffs`, if given) to
-    the later colours' means, reweighs the components (``IntegerMixture.coder_inputs``) and
-    is written to pixels[index[n]] as value - 128, for the positions after."""
+def decode_pixels(tiles, rows, cols, weights, means, inv_scales, coeffs, cdf, words, offsets,
+                  states, positions, pixels, index, stage, staged, out):
+    """Decode the C colours of N positions (tiles, rows, cols) into out (N, C), colour by
+    colour as they were coded, position n from tile tiles[n]'s stream:
+    words[offsets[t]:offsets[t + 1]], its state states[t] and next word positions[t] (both
+    updated). The mixture's arrays are ``IntegerMixture``'s; each colour decoded adds its
+    colour terms (`coeffs`, if given) to the later colours' means, reweighs the components
+    (``IntegerMixture.coder_inputs``) and is written to pixels[index[n]] as value - 128, for
+    the positions after. With `staged` (coder 4), each distribution is the online stage's
+    correction of the mixture (``online.corrected``), `stage` the round's state."""
     n_pixels, colours, components = means.shape
     weights = weights.copy()
     shifted = np.empty(components, dtype=np.int64)
     reweighed = np.empty(components, dtype=np.int64)
     normalised = np.empty(components, dtype=np.int64)
+    coded_means = np.empty(components, dtype=np.int64)
+    coded_inv = np.empty(components, dtype=np.int64)
+    context = np.empty(online.CONTEXT_SIZE, dtype=np.int64)
     for c in range(colours):
         for n in range(n_pixels):
             for k in range(components):
@@ -64,8 +69,15 @@ def decode_pixels(tiles, weights, means, inv_scales, coeffs, cdf, words, offsets
                         shifted[k] += (coeffs[n, c * (c - 1) // 2 + earlier, k]
                                        * (out[n, earlier] - 128))
             mixture.normalised_weights(weights[n], normalised)
-            s = _decode_one(tiles[n], shifted, inv_scales[n, c], normalised, cdf, words,
-                            offsets, states, positions)
+            if staged:
+                online.corrected(stage, tiles[n], rows[n], cols[n], c, shifted,
+                                 inv_scales[n, c], normalised, coded_means, coded_inv, context)
+                s = _decode_one(tiles[n], coded_means, coded_inv, normalised, cdf, words,
+                                offsets, states, positions)
+                online.observe(stage, tiles[n], rows[n], cols[n], c, s, context)
+            else:
+                s = _decode_one(tiles[n], shifted, inv_scales[n, c], normalised, cdf, words,
+                                offsets, states, positions)
             out[n, c] = s
             pixels[index[n], c] = s - 128
             if c + 1 < colours:
