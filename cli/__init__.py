@@ -70,10 +70,12 @@ def raise_if_interrupted() -> None:
 def _redeliver_swallowed_interrupt(unraisable) -> None:
     """Python swallows an exception raised where it cannot propagate (a weakref callback such as
     importlib's module-lock cleanup, a __del__) and prints it with a traceback. A signal that
-    lands there would be lost: it is sent again."""
+    lands there would be lost: it is sent again. Once a signal has been handled, the others are
+    its fallout (an object the signal interrupted while it was being built, failing to clean
+    up: llvmlite's, numba's), and the command is ending anyway: they print nothing."""
     if isinstance(unraisable.exc_value, Interrupted):
         _send_again_soon(unraisable.exc_value.exit_status - 128)
-    else:
+    elif _received is None:
         sys.__unraisablehook__(unraisable)
 
 

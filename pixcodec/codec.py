@@ -50,6 +50,12 @@ ROUND_PIXELS = 2**19
 Code = Callable[[np.ndarray, np.ndarray, np.ndarray, int, np.ndarray], np.ndarray]
 
 
+def _numpy(values) -> np.ndarray:
+    """A stepper's arrays: torch tensors from the float networks, numpy arrays from the integer
+    engine's (whose own coders do not run this loop; sampling does)."""
+    return values if isinstance(values, np.ndarray) else values.numpy()
+
+
 def step_total(net: CodingNetwork, rounds: Sequence[Sequence[tuple[int, int]]]) -> int:
     """Steps of the coding loop over all these rounds of tile sizes, counted once per distinct
     round (10,000 digits are one)."""
@@ -119,13 +125,13 @@ def code_round(net: CodingNetwork, canvas: np.ndarray, sizes: Sequence[tuple[int
     with coding_threads():
         for t, r, c in stepper.steps():
             stepper.at(t, r, c)
-            t, r, c = t.numpy(), r.numpy(), c.numpy()
+            t, r, c = _numpy(t), _numpy(r), _numpy(c)
             known = stepper.known
             if known is not None:
-                coded = ~known.numpy()
+                coded = ~_numpy(known)
                 tc, rc, cc = t[coded], r[coded], c[coded]
             for colour in range(colours):
-                table = stepper.table(colour).numpy()
+                table = _numpy(stepper.table(colour))
                 if known is None:  # every position is coded
                     if observe is not None:
                         observe(t, r, c, colour, table)

@@ -413,6 +413,25 @@ def test_a_dropped_ctrl_c_stops_a_batch_at_the_next_file(tmp_path, monkeypatch):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["0.out"]  # the first file is whole
 
 
+def test_a_cleanup_failing_after_a_signal_prints_nothing(monkeypatch):
+    """A signal can land while a library builds an object (llvmlite's, loading the integer
+    engine's kernels), whose __del__ then fails: once a signal has been handled, that error
+    prints nothing (the command ends with its one line); before, Python prints it."""
+    from types import SimpleNamespace
+
+    import pixcodec.cli as front
+
+    printed = []
+    monkeypatch.setattr(sys, "__unraisablehook__", printed.append)
+    failure = SimpleNamespace(exc_type=AttributeError, exc_value=AttributeError("_ptr"))
+    monkeypatch.setattr(front, "_received", None)
+    front._redeliver_swallowed_interrupt(failure)
+    assert printed == [failure]
+    monkeypatch.setattr(front, "_received", signal.SIGINT)
+    front._redeliver_swallowed_interrupt(failure)
+    assert printed == [failure]
+
+
 @pytest.mark.parametrize("delay", [0.15, 0.4, 0.8, 1.3, 2.0, 3.0])
 def test_ctrl_c_at_any_moment_exits_130_without_a_traceback(tmp_path, delay):
     """From startup (click, numpy and torch loading) to the end of the work: exit 130 and one

@@ -175,7 +175,7 @@ def test_many_images_at_once_give_each_its_own_file_and_pixels(rng, tmp_path):
     sources = [rng.integers(112, 144, (9, 7, 3), dtype=np.uint8) for _ in range(3)] + [
         rng.integers(112, 144, (6, 5), dtype=np.uint8), photo, palette,
         rng.integers(112, 144, (20, 17, 3), dtype=np.uint8)]
-    models = [None, None, "pixelcnn-rgb-v1", None, None, None, "pixelcnn-rgb-v1"]
+    models = [None, None, "pixelcnn-rgb-v1", None, "logistic-rgb-v7", None, "pixelcnn-rgb-v1"]
     from pixcodec import adapt
     real_fit = adapt.fit
 
