@@ -84,12 +84,13 @@ def main():
                    "default: the model's (see `pixcodec models`). Smaller tiles code faster "
                    "and give slightly larger files.")
 @click.option("--effort", type=click.IntRange(0, 2), metavar="0-2",
-              help="How much of a logistic-mixture model (the RGB default) is fitted to each "
-                   "image and stored in its file: 0 nothing (fastest), 1 the cheapest of eight "
-                   "orientations (turned, mirrored) to code the image in, then the output "
+              help="How much of a float logistic-mixture model (-m logistic) is fitted to "
+                   "each image and stored in its file: 0 nothing (fastest), 1 the cheapest of "
+                   "eight orientations (turned, mirrored) to code the image in, then the output "
                    "biases and the linear predictor, 2 also the whole output layer where that "
                    "saves more (default). A fit is kept only where it saves more than it "
-                   "stores.")
+                   "stores. The RGB default, an integer model, adapts as it codes instead, "
+                   "and other models ignore it.")
 @click.option("--max-metadata", type=click.IntRange(min=0), default=DEFAULT_MAX_METADATA,
               metavar="BYTES", show_default=True,
               help="Refuse images whose PNG metadata (text, ICC profile, EXIF, other chunks) "
