@@ -1,6 +1,7 @@
 """The online stage of coder 4 (pixcodec/engine/online.py): the encoder's pass and the decoder's
 walk give every symbol the same distribution, in any arrangement of tiles, rounds and
 processes; no symbol ever loses its probability, whatever the stage has learned."""
+import math
 from pathlib import Path
 
 import numpy as np
@@ -117,3 +118,86 @@ def test_the_integer_square_root_is_exact():
     for n in values:
         root = online._isqrt(int(n))
         assert root * root <= n < (root + 1) ** 2
+
+
+def _stage_as_written(tile, means, inv_scales, weights, order):
+    """docs/FORMAT.md's "The online stage", rule by rule, in Python's integers: each symbol's
+    corrected (means, inverse scales) in the stream's order."""
+    height, width, colours = tile.shape
+    errors = {}
+    sums = {}  # (table, context) -> [first, second]
+
+    def table(name, context):
+        return sums.setdefault((name, context), [0, 0])
+
+    corrected = []
+    for y, x, c in zip(*order):
+        at = y * width + x
+        mu, v = [int(m) for m in means[c, at]], [int(i) for i in inv_scales[c, at]]
+        w = [int(n) for n in mixture_weights(weights[c, at])]
+        expected = sum(wk * mk for wk, mk in zip(w, mu)) >> 16
+        variance = sum(wk * (((mk - expected) >> 6) ** 2 + (((2**25 // vk) ** 2 * 842) >> 8))
+                       for wk, mk, vk in zip(w, mu, v) if wk > 0)
+        spread = max(math.isqrt(variance >> 16) * 64, 1)
+        west, north = errors.get((y, x - 1, c), 0), errors.get((y - 1, x, c), 0)
+        activity = abs(west) + abs(north) + ((abs(errors.get((y - 1, x - 1, c), 0))
+                                              + abs(errors.get((y - 1, x + 1, c), 0))) >> 1)
+        previous = errors.get((y, x, c - 1), 0)
+        b = next((k for k in range(8) if spread <= 3 * 2**10 * 2**k), 7)
+        a = next((k for k in range(6) if 2 * activity <= spread * 2**k), 5)
+        z = 0 if 2 * abs(previous) < spread else (1 if 2 * abs(previous) < 3 * spread else 2)
+        bias = table("bias", (c * 8 + b) * 9 + 3 * _sign(west, spread) + _sign(north, spread))
+        slope = table("slope", c * 8 + b)
+        scale = table("scale", ((c * 8 + b) * 6 + a) * 3 + z)
+        shift = (bias[0] * 2**8) // (bias[1] + 128 * 2**8)
+        if c > 0:
+            p, s = previous >> 8, spread >> 8
+            shift += ((p * slope[0]) // (slope[1] + 64 * s * s + 1)) * 2**8
+        shift = min(max(shift, -2**20), 2**20)
+        r0 = 16 * ((spread * 196) >> 8)
+        ratio = min(max(((scale[0] + r0) * 2**8) // (scale[1] + r0), 154), 410)
+        u = 2**40 // ratio
+        corrected.append(([mk + shift for mk in mu],
+                          [max((vk * u) >> 32, 1) if wk > 0 else vk for wk, vk in zip(w, v)]))
+        e = (int(tile[y, x, c]) - 128) * 2**12 - expected
+        errors[(y, x, c)] = e
+        bias[0] += e - (bias[0] >> 8)
+        bias[1] += 2**8 - (bias[1] >> 8)
+        scale[0] += abs(e) - (scale[0] >> 8)
+        scale[1] += ((spread * 196) >> 8) - (scale[1] >> 8)
+        if c > 0:
+            slope[0] += p * (e >> 8) - (slope[0] >> 8)
+            slope[1] += p * p - (slope[1] >> 8)
+    return corrected
+
+
+def _sign(error, spread):
+    return 0 if 2 * abs(error) < spread else (1 if error > 0 else 2)
+
+
+def mixture_weights(weights):
+    normalised = np.empty(len(weights), np.int64)
+    mixture.normalised_weights(np.ascontiguousarray(weights, dtype=np.int64), normalised)
+    return normalised
+
+
+def test_the_stage_is_what_docs_format_says(net, photo):
+    """An independent reading of the format's rules gives every symbol the coder's interval."""
+    from pixcodec.engine.wavefront import stream_order
+
+    tile = np.ascontiguousarray(photo[120:140, 30:47])
+    height, width, colours = tile.shape
+    mix = net.mixture(tile[None])
+    pixels = tile.reshape(-1, colours).astype(np.int64)
+    inputs = [mix.coder_inputs(c, pixels[:, :c]) for c in range(colours)]
+    means, inv_scales, weights = (np.stack(arrays) for arrays in zip(*inputs))
+    order = stream_order(height, width, colours, net.wavefront_slope())
+    starts, sizes = coding.intervals(net, tile, online.CODER_ID)
+    cdf = mixture.cdf_table()
+    for n, (mu, v) in enumerate(_stage_as_written(tile, means, inv_scales, weights, order)):
+        y, x, c = (int(a[n]) for a in order)
+        w = mixture_weights(weights[c, y * width + x])
+        mu, v = np.array(mu, np.int64), np.array(v, np.int64)
+        symbol = int(tile[y, x, c])
+        low = mixture.coding_cdf(symbol, mu, v, w, cdf)
+        assert (low, mixture.coding_cdf(symbol + 1, mu, v, w, cdf) - low) == (starts[n], sizes[n])
