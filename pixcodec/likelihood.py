@@ -55,7 +55,8 @@ def pixel_bits(net: CodingNetwork, images: np.ndarray,
     Bands of rows are computed with as many rows above as the model can see, which makes each
     band's tables identical to a pass over the whole image at a fraction of the memory; a model
     that sees every row above (the PixelRNNs) gets the whole image in one pass. The integer
-    engine's networks measure themselves (their parallel pass, band by band as well)."""
+    engine's networks are measured as their coder codes each image (``engine.coding.pixel_bits``:
+    the parallel pass, then the online stage in the stream's order)."""
     if ENGINE_RANS in net.coders:
         return engine_coding.pixel_bits(net, np.asarray(images, dtype=np.uint8), net.coders[0])
     halo = net.halo_rows()
