@@ -18,7 +18,7 @@ in numpy and numba, without torch.
 * ``online``: coder 4's online stage, each symbol's mixture corrected by what the tile's
   earlier symbols got wrong in similar contexts (bias and scale), in int64 on both sides;
 * ``rans``: the entropy coder of these models (coder 3 of docs/FORMAT.md), decoding by a
-  search from the likeliest component's mean;
+  search from where the likeliest component's CDF reaches the state's value;
 * ``coding``: tiles <-> streams;
 * ``wavefront``: the coding order, shared with the float networks.
 
