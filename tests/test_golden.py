@@ -87,6 +87,9 @@ GOLDEN = {
     # stage (since 2026-12-06, evening; its coder 3 file is in WRITTEN_WITH_CODER_3).
     "logistic-rgb-int8-v1": ("c64926ce77ddbb5260303d95d4d6bf13dd56f552500e79c2e0bbafe8eddfb843",
                              "71cf00efb607e988427813e95432bfae6663a3aaefebb61aafefcdb2b8153e6c"),
+    # Its network at h = 64, the RGB default since 2026-12-07: coder 4 from the start.
+    "logistic-rgb-int8-v2": ("23e7004e57630ecd283d23f0552a28db10f2c6192d7fa5528b3adb109d43bad0",
+                             "d1d36e030744fa7bddcfe1531d68d385188411592a96caaff023a6689ea72a7b"),
 }
 # The same patterns as format version 2 wrote them (until 2026-12-02), in assets/v2/: they
 # must decode for ever.
@@ -104,8 +107,8 @@ WRITTEN_AS_V2 = {
 # A 40 x 56 crop (assets/crop-40x56.png) in 12 tiles of 16: version 2's one interleaved stream,
 # and version 3's twelve streams, decoded in one round and in three. The version 3 files are
 # pinned as the encoder writes them (effort 0), those with the coder it writes today checked
-# against its bytes, and all must decode for ever. The integer model's files: coder 3 (written
-# until the online stage, 2026-12-06) and coder 4.
+# against its bytes, and all must decode for ever. The integer models' files: int8-v1's with
+# coder 3 (written until the online stage, 2026-12-06) and coder 4, int8-v2's with coder 4.
 TILED_ORIGINAL = "crop-40x56.png"
 TILED = {
     "v2/pixelcnn-rgb-v1-12-tiles.pxc":
@@ -130,6 +133,8 @@ TILED = {
         "d743582dcbaa5eb89268dd7c5ef7f0ed3d461cdcd4208846a7d39d2460a87b7c",
     "v3/logistic-rgb-int8-v1-coder-4-12-tiles.pxc":
         "149f527707f0d6e7a178c0f90574d4bb9f126e656715a810f38dcd41487248df",
+    "v3/logistic-rgb-int8-v2-12-tiles.pxc":
+        "df592b5661b7049379a6108fea83d9b1e6c9bbc183b8b2729983ab11da4024f8",
 }
 # Files whose model was adapted to their image (an ADPT section: the fit runs in float32, so the
 # encoder's bytes may differ between machines; the decoder's result may not). The v1 file was
