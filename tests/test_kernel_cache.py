@@ -8,7 +8,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
+
+from pixcodec.engine import kernel_cache
 
 ASSETS = Path(__file__).parent / "assets"
 
@@ -35,17 +38,30 @@ pixels = pixcodec.decompress(open(sys.argv[1], "rb").read())
 result = np.asarray(pixels).tolist()
 """
 
+# A cached kernel in a module of pixcodec's package (its folder added to the package's path),
+# or, with "plain", in a module of its own (another library's).
 FRESH_KERNEL = """
-sys.path.insert(0, sys.argv[1])
-import triple
-result = int(triple.triple(14))
+folder, kind = sys.argv[1], sys.argv[2]
+if kind == "plain":
+    sys.path.insert(0, folder)
+    import triple_kernel
+else:
+    import pixcodec
+    pixcodec.__path__.append(folder)
+    from pixcodec import triple_kernel
+result = int(triple_kernel.triple(14))
 """
+KERNEL_SOURCE = "import numba\n\n\n@numba.njit(cache=True)\ndef triple(x):\n    return 3 * x\n"
 
 
 def _run(body: str, *args: str) -> dict:
     done = subprocess.run([sys.executable, "-c", COUNTING.format(body=body), *args],
                           capture_output=True, text=True, timeout=600, check=True)
     return json.loads(done.stdout.splitlines()[-1])
+
+
+pytestmark = pytest.mark.skipif(not kernel_cache.INSTALLED,
+                                reason="numba's loader is left as it is on this numba version")
 
 
 def test_a_file_decodes_with_cached_kernels_and_no_context_refresh():
@@ -61,11 +77,19 @@ def test_a_file_decodes_with_cached_kernels_and_no_context_refresh():
 
 
 def test_a_kernel_not_yet_cached_compiles_then_loads(tmp_path):
-    """A cache miss refreshes the context and compiles as numba always did; the next process
-    loads the cached code, without a refresh."""
-    (tmp_path / "triple.py").write_text(
-        "import numba\n\n\n@numba.njit(cache=True)\ndef triple(x):\n    return 3 * x\n")
-    first = _run(FRESH_KERNEL, str(tmp_path))
-    second = _run(FRESH_KERNEL, str(tmp_path))
+    """A kernel of pixcodec's package that is not cached yet compiles as numba always did; the
+    next process loads the cached code, without a refresh."""
+    (tmp_path / "triple_kernel.py").write_text(KERNEL_SOURCE)
+    first = _run(FRESH_KERNEL, str(tmp_path), "pixcodec")
+    second = _run(FRESH_KERNEL, str(tmp_path), "pixcodec")
     assert first["result"] == second["result"] == 42
     assert first["refreshes"] >= 1 and second["refreshes"] == 0
+
+
+def test_another_librarys_cached_kernel_loads_as_numba_loads_it(tmp_path):
+    """The loader is pixcodec's for pixcodec's kernels alone: another module's cached kernel
+    loads through numba's own, refresh included."""
+    (tmp_path / "triple_kernel.py").write_text(KERNEL_SOURCE)
+    _run(FRESH_KERNEL, str(tmp_path), "plain")
+    second = _run(FRESH_KERNEL, str(tmp_path), "plain")
+    assert second["result"] == 42 and second["refreshes"] >= 1

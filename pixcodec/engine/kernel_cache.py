@@ -9,19 +9,29 @@ one that starts the runtime alone and refreshes the context, as numba did, only 
 cache has no code for the signature: numba then compiles, and its compiler refreshes both
 contexts again anyway. The same machine code runs either way.
 
-Installed on import (``pixcodec.engine`` imports this first), and only where numba's loader
-has the parts this was written against (numba 0.68's); elsewhere numba is left as it is.
+Installed on import (``pixcodec.engine`` imports this first), only for numba 0.68, whose
+loader this was written against (elsewhere numba is left as it is), and only for pixcodec's
+own kernels on the CPU: other libraries' cached functions, and other targets', load as numba
+loads them.
 """
 from __future__ import annotations
 
-from numba.core import caching
+import numba
+from numba.core import caching, cpu
 from numba.core.runtime import nrt
 
 _PARTS = ("load_overload", "_load_overload", "_guard_against_spurious_io_errors")
+_NUMBA = "0.68."  # the loader this replaces was read in numba 0.68
+_ORIGINAL = getattr(getattr(caching, "Cache", None), "load_overload", None)
 
 
 def _load_overload(self, sig, target_context):
-    """numba's ``Cache.load_overload`` with the context's refresh left for a cache miss."""
+    """numba's ``Cache.load_overload`` with the context's refresh left for a cache miss, for
+    pixcodec's own CPU kernels; numba's own for any other cache (other libraries', other
+    targets')."""
+    module = getattr(getattr(self, "_py_func", None), "__module__", "") or ""
+    if not (module.startswith("pixcodec.") and isinstance(target_context, cpu.CPUContext)):
+        return _ORIGINAL(self, sig, target_context)
     nrt.rtsys.initialize(target_context)
     with self._guard_against_spurious_io_errors():
         loaded = self._load_overload(sig, target_context)
@@ -33,7 +43,9 @@ def _load_overload(self, sig, target_context):
 
 def _install() -> bool:
     cache = getattr(caching, "Cache", None)
-    if cache is None or not all(hasattr(cache, part) for part in _PARTS):
+    if not numba.__version__.startswith(_NUMBA) or cache is None:
+        return False
+    if not all(hasattr(cache, part) for part in _PARTS):
         return False
     if not hasattr(getattr(nrt, "rtsys", None), "initialize"):
         return False

@@ -103,7 +103,8 @@ def _decode_one(t, means, inv_scales, normalised, cdf, words, offsets, states, p
             heaviest = k
     # the logistic's inverse: mean + scale * logit(v), the scale in the means' units
     u = (v + 0.5) / (1 << PRECISION)
-    at = means[heaviest] + np.log(u / (1.0 - u)) * ((1 << mixture.T_BITS) / inv_scales[heaviest])
+    at = means[heaviest] + np.log(u / (1.0 - u)) * ((1 << mixture.T_BITS)
+                                                     / max(inv_scales[heaviest], 1))
     guess = int(min(max((at / mixture.EDGE_UNIT + 257.0) * 0.5, 1.0), 255.0))
     f = mixture.coding_cdf(guess, means, inv_scales, normalised, cdf)
     if f <= v:  # F(0) = 0 <= v < F(256): the bracket [low, high) always holds the symbol
