@@ -79,12 +79,16 @@ def stream_codes(stream, multiplier, shift, out):
 
 
 @numba.njit(cache=True, nogil=True)
-def add_to_stream(stream, update, limit):
-    """stream += update, clamped to +-limit (the residual sum, exact in float32: |values| <
-    2**22)."""
-    for n in range(stream.shape[0]):
-        for o in range(stream.shape[1]):
-            stream[n, o] = min(max(stream[n, o] + update[n, o], -limit), limit)
+def add_to_stream(sums, bias, multiplier, shift, limit, stream):
+    """stream += the requantized sums (clamped to +-limit, as ``requantize``), clamped to
+    +-limit again: a block's update added to the residual stream (exact in float32: |values| <
+    2**22) in the pass that requantizes it, where a pass of its own cost 4 % of a block."""
+    for n in range(sums.shape[0]):
+        for o in range(sums.shape[1]):
+            s = np.int64(sums[n, o]) + bias[o]
+            v = min(max((s * multiplier[o] + (np.int64(1) << (shift[o] - 1))) >> shift[o],
+                        -limit), limit)
+            stream[n, o] = min(max(stream[n, o] + v, -limit), limit)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -205,10 +209,8 @@ def residual_block(stream, cache, index, offsets, reduce, spatial, expand, input
     spatial_codes = np.empty((n, hidden), dtype)
     requantize(product(x, spatial[0], hidden), spatial[1], spatial[2], spatial[3], 0, 255,
                spatial_codes)
-    update = np.empty(stream.shape, np.float32)
-    requantize(product(spatial_codes, expand[0], expand[4]), expand[1], expand[2], expand[3],
-               -limit, limit, update)
-    add_to_stream(stream, update, limit)
+    add_to_stream(product(spatial_codes, expand[0], expand[4]), expand[1], expand[2], expand[3],
+                  limit, stream)
 
 
 @numba.njit(cache=True, nogil=True)
