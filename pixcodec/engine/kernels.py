@@ -205,7 +205,9 @@ def residual_block(stream, cache, index, offsets, reduce, spatial, expand, input
         gather(cache.view(np.uint64), index, offsets, x.view(np.uint64), 0)
     else:
         gather(cache, index, offsets, x, 0)
-    x[:, taps:] = reduced
+    for i in range(n):
+        for c in range(hidden):
+            x[i, taps + c] = reduced[i, c]
     spatial_codes = np.empty((n, hidden), dtype)
     requantize(product(x, spatial[0], hidden), spatial[1], spatial[2], spatial[3], 0, 255,
                spatial_codes)
@@ -220,7 +222,9 @@ def add_layer(x, layer, out, first):
     matrix, bias, multiplier, shift = layer
     terms = np.empty((x.shape[0], matrix.shape[1]), np.int64)
     requantize(np.dot(x, matrix), bias, multiplier, shift, -NO_CLAMP, NO_CLAMP, terms)
-    out[:, first:first + matrix.shape[1]] += terms
+    for n in range(x.shape[0]):
+        for o in range(matrix.shape[1]):
+            out[n, first + o] += terms[n, o]
 
 
 @numba.njit(cache=True, nogil=True)

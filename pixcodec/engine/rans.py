@@ -82,7 +82,8 @@ def decode_pixels(tiles, rows, cols, weights, means, inv_scales, coeffs, cdf, wo
             pixels[index[n], c] = s - 128
             if c + 1 < colours:
                 mixture.reweigh(shifted, inv_scales[n, c], s, weights[n], cdf, reweighed)
-                weights[n] = reweighed
+                for k in range(components):
+                    weights[n, k] = reweighed[k]
 
 
 @numba.njit(cache=True, nogil=True)
