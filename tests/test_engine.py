@@ -289,11 +289,14 @@ def test_files_of_an_integer_model_round_trip_and_refuse_a_foreign_coder(integer
     exact; its files say coder 4 (the online stage's), and a file that pairs its model with the
     float networks' coder, or a float model with coder 3 or 4, is refused in one line."""
     import pixcodec
+    import pixcodec.api  # before the patch below: it binds tilechoice's `bounded` by name
     import pixcodec.tilechoice
     from pixcodec.errors import FormatError
     from conftest import model_plane, with_model_plane
     # The untrained network's streams are longer than the samples, which the encoder would
-    # store instead (tile modes): its streams are what is tested here.
+    # store instead (tile modes): its streams are what is tested here. (Patched where the
+    # encoder's plane coding reads it; api, imported first, keeps the real one for the tests
+    # after this one.)
     monkeypatch.setattr(pixcodec.tilechoice, "bounded", lambda coded, values, tile: coded)
 
     image = smooth_images(np.random.default_rng(6), 1, 40, 52)[0]
