@@ -14,8 +14,6 @@ import math
 import constriction
 import numpy as np
 
-from .engine.online import CODER_ID as ENGINE_ONLINE_CODER_ID
-from .engine.rans import CODER_ID as ENGINE_CODER_ID
 from .errors import FormatError
 
 # Coder ids (docs/FORMAT.md, "Payload"). Both: constriction 0.4/0.5 RangeEncoder, 32-bit words,
@@ -27,8 +25,8 @@ CODERS = (WORDS, TRIMMED)
 # The integer engine's models code with their own rANS streams (pixcodec/engine/rans.py):
 # coder 3, or coder 4 with the online stage (pixcodec/engine/online.py), never with the two
 # above, nor those with these models.
-ENGINE_RANS = ENGINE_CODER_ID
-ENGINE_ONLINE = ENGINE_ONLINE_CODER_ID
+ENGINE_RANS = 3
+ENGINE_ONLINE = 4
 ENGINE_CODERS = (ENGINE_RANS, ENGINE_ONLINE)
 # The sealed stream ends with up to two words that only pin the final state; cutting them saves
 # about two bytes a file, which matters only on tiny images (a 28x28 binary digit codes in about

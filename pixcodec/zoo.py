@@ -32,7 +32,6 @@ from .errors import ModelError
 from .limits import DEFAULT_TILE
 
 from .engine import config as integer
-from .engine.network import load as load_integer_network
 from .planes import MODE_COLOURS
 
 if TYPE_CHECKING:  # the float networks' type; the integer ones are read without torch
@@ -330,8 +329,9 @@ def _load_shipped(name: str) -> torch.nn.Module:
         raise ModelError(f"weights of model {name!r} do not match their recorded sha256 "
                          "(damaged installation?)")
     if info.architecture == integer.ARCHITECTURE:  # integers, read without torch
+        from .engine.network import load  # numba: only to code (not for `info`, `models`)
         try:
-            return load_integer_network(info.config, data)
+            return load(info.config, data)
         except ValueError as exc:
             raise ModelError(f"model {name!r}: {exc}") from None
     from safetensors.torch import load as load_safetensors

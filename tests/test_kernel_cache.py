@@ -16,10 +16,10 @@ from pixcodec.engine import kernel_cache
 ASSETS = Path(__file__).parent / "assets"
 
 # Counts the refreshes of numba's CPU target context while the given code runs, in a fresh
-# process (the engine imported first, as every coding command does).
+# process (the engine's network imported first, as every coding command does).
 COUNTING = """
 import json, sys
-import pixcodec.engine
+import pixcodec.engine.network
 from numba.core import cpu
 refreshes = []
 original = cpu.CPUContext.refresh

@@ -21,8 +21,8 @@ in numpy and numba, without torch.
   search from where the likeliest component's CDF reaches the state's value;
 * ``coding``: tiles <-> streams;
 * ``wavefront``: the coding order, shared with the float networks;
-* ``kernel_cache``: numba's cached kernels loaded without its compiler's registries (imported
-  first, here).
+* ``kernel_cache``: numba's cached kernels loaded without its compiler's registries
+  (installed by ``network``, which every coding path imports before any kernel runs).
 
 Exactness: every sum of products is an integer. The 8-bit layers' sums (codes up to 255 times
 weights up to 127, at most 518 of them) stay below 2**24, so float32 BLAS adds them without
@@ -31,5 +31,3 @@ rounding, in any order, blocking or thread count; the 16-bit layers' sums go thr
 int8 (``vnni``): the same integers, three times faster. Everything after a sum (bias, requantization, clamps, the mixture's CDF) is
 int64 arithmetic.
 """
-
-from . import kernel_cache  # noqa: F401  (before any kernel is loaded)

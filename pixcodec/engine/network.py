@@ -33,6 +33,7 @@ import numba
 import numpy as np
 
 from .. import fixedpoint as fx
+from . import kernel_cache  # noqa: F401  (installed before any kernel is loaded)
 from . import kernels, mixture, online, rans, vnni
 from .config import IntegerConfig, check_config, check_parameters
 from .mixture import IntegerMixture

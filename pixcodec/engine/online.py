@@ -31,9 +31,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ..coder import ENGINE_ONLINE
 from . import mixture
 
-CODER_ID = 4  # the container's coder id: coder 3's rANS streams with this stage (docs/FORMAT.md)
+CODER_ID = ENGINE_ONLINE  # the container's coder id: coder 3's rANS streams with this stage
 
 SPREAD_BUCKETS = 8      # the mixture's spread: below 3/4 of a level, ..., 48 levels and more
 ACTIVITY_BUCKETS = 6    # the neighbours' errors against that spread

@@ -14,9 +14,10 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ..coder import ENGINE_RANS
 from . import mixture, online
 
-CODER_ID = 3  # the container's coder id of these streams (docs/FORMAT.md)
+CODER_ID = ENGINE_RANS  # the container's coder id of these streams (docs/FORMAT.md)
 PRECISION = mixture.CODE_BITS
 LOWER = 1 << 31          # the state lies in [2**31, 2**63) between symbols
 WORD_MASK = (1 << 32) - 1
