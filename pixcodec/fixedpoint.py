@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Union
 import numba
 import numpy as np
 
+from . import kernel_cache  # noqa: F401  (this module's kernels load through it)
+
 if TYPE_CHECKING:  # torch is imported where a torch tensor comes in: the engine runs without it
     import torch
 

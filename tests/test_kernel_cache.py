@@ -1,4 +1,4 @@
-"""pixcodec.engine.kernel_cache: cached kernels load without numba's context refresh, and a
+"""pixcodec.kernel_cache: cached kernels load without numba's context refresh, and a
 kernel that is not cached yet still compiles and runs."""
 from __future__ import annotations
 
@@ -11,15 +11,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pixcodec.engine import kernel_cache
+import pixcodec
+from pixcodec import kernel_cache
 
 ASSETS = Path(__file__).parent / "assets"
 
 # Counts the refreshes of numba's CPU target context while the given code runs, in a fresh
-# process (the engine's network imported first, as every coding command does).
+# process (the loader installed first, as a module that defines kernels installs it).
 COUNTING = """
 import json, sys
-import pixcodec.engine.network
+import pixcodec.kernel_cache
 from numba.core import cpu
 refreshes = []
 original = cpu.CPUContext.refresh
@@ -60,10 +61,23 @@ def _run(body: str, *args: str) -> dict:
     return json.loads(done.stdout.splitlines()[-1])
 
 
-pytestmark = pytest.mark.skipif(not kernel_cache.INSTALLED,
-                                reason="numba's loader is left as it is on this numba version")
+needs_loader = pytest.mark.skipif(not kernel_cache.INSTALLED,
+                                  reason="numba's loader is left as it is on this numba version")
 
 
+def test_every_module_that_defines_kernels_installs_the_loader():
+    """A module whose kernels were loaded before the loader was installed would pay numba's
+    refresh again: each one imports kernel_cache itself."""
+    package = Path(pixcodec.__file__).parent
+    defining = [path for path in sorted(package.rglob("*.py"))
+                if any(mark in path.read_text() for mark in ("@numba.njit", "@intrinsic"))]
+    assert len(defining) >= 8
+    missing = [str(path.relative_to(package)) for path in defining
+               if "import kernel_cache" not in path.read_text()]
+    assert missing == []
+
+
+@needs_loader
 def test_a_file_decodes_with_cached_kernels_and_no_context_refresh():
     """The second decode of a file (its kernels cached by the first) loads them without the
     refresh that imports what only numba's compiler needs (0.12 s of each command): the
@@ -76,6 +90,7 @@ def test_a_file_decodes_with_cached_kernels_and_no_context_refresh():
     assert np.array_equal(np.asarray(second["result"], dtype=np.uint8), original)
 
 
+@needs_loader
 def test_a_kernel_not_yet_cached_compiles_then_loads(tmp_path):
     """A kernel of pixcodec's package that is not cached yet compiles as numba always did; the
     next process loads the cached code, without a refresh."""
@@ -86,6 +101,7 @@ def test_a_kernel_not_yet_cached_compiles_then_loads(tmp_path):
     assert first["refreshes"] >= 1 and second["refreshes"] == 0
 
 
+@needs_loader
 def test_another_librarys_cached_kernel_loads_as_numba_loads_it(tmp_path):
     """The loader is pixcodec's for pixcodec's kernels alone: another module's cached kernel
     loads through numba's own, refresh included."""

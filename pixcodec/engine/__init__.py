@@ -20,9 +20,7 @@ in numpy and numba, without torch.
 * ``rans``: the entropy coder of these models (coder 3 of docs/FORMAT.md), decoding by a
   search from where the likeliest component's CDF reaches the state's value;
 * ``coding``: tiles <-> streams;
-* ``wavefront``: the coding order, shared with the float networks;
-* ``kernel_cache``: numba's cached kernels loaded without its compiler's registries
-  (installed by ``network``, which every coding path imports before any kernel runs).
+* ``wavefront``: the coding order, shared with the float networks.
 
 Exactness: every sum of products is an integer. The 8-bit layers' sums (codes up to 255 times
 weights up to 127, at most 518 of them) stay below 2**24, so float32 BLAS adds them without

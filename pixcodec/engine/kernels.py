@@ -21,6 +21,7 @@ import scipy
 from numba import types
 from numba.extending import overload
 
+from .. import kernel_cache  # noqa: F401  (this module's kernels load through it)
 from . import vnni
 
 

@@ -20,6 +20,7 @@ import functools
 import numba
 import numpy as np
 
+from .. import kernel_cache  # noqa: F401  (this module's kernels load through it)
 from .. import fixedpoint as fx
 
 LOG_SCALE_MIN = -7.0   # scale >= 0.0009, a tenth of a bin: sharper than any photo needs

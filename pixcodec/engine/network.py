@@ -32,8 +32,8 @@ from collections.abc import Iterator
 import numba
 import numpy as np
 
+from .. import kernel_cache  # noqa: F401  (this module's kernels load through it)
 from .. import fixedpoint as fx
-from . import kernel_cache  # noqa: F401  (installed before any kernel is loaded)
 from . import kernels, mixture, online, rans, vnni
 from .config import IntegerConfig, check_config, check_parameters
 from .mixture import IntegerMixture

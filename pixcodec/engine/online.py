@@ -31,6 +31,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .. import kernel_cache  # noqa: F401  (this module's kernels load through it)
 from ..coder import ENGINE_ONLINE
 from . import mixture
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .. import kernel_cache  # noqa: F401  (this module's kernels load through it)
 from ..coder import ENGINE_RANS
 from . import mixture, online
 

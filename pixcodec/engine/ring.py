@@ -7,6 +7,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .. import kernel_cache  # noqa: F401  (this module's kernels load through it)
+
 
 class Ring:
     """Each residual block's spatial inputs at the last `depth` wavefront steps (as far back as

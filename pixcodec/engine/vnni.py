@@ -21,6 +21,8 @@ from llvmlite import binding, ir
 from numba import types
 from numba.core.extending import intrinsic
 
+from .. import kernel_cache  # noqa: F401  (this module's kernels load through it)
+
 LANES = 16  # int32 outputs a 512-bit register holds
 GROUP = 4   # 8-bit inputs each lane sums per instruction
 WIDE_GROUP = 2  # 16-bit inputs each lane sums per instruction

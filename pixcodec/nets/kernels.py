@@ -19,6 +19,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from .. import kernel_cache  # noqa: F401  (this module's kernels load through it)
 from .. import fixedpoint as fx
 
 EXACT_SUMS = {"reassoc", "contract"}
