@@ -243,6 +243,8 @@ def run_jobs(jobs: list[Job], work, work_many, workers: int, threads: int | None
         try:
             data, summary = outcome()
             _write_output(job, data, force)
+        except BrokenPipeError:  # the output's reader is gone (`-o - | head`): nothing to go on for
+            raise
         except Exception as exc:  # one file's failure never stops the others
             failed += 1
             print_error(f"{job.input}: {message_of(exc)}")

@@ -54,8 +54,11 @@ def out_of_memory(exc: BaseException) -> bool:
 
 def reported(exc: BaseException) -> bool:
     """Whether a command reports `exc` in one line (what input or the machine can cause) rather
-    than as the bug it is."""
+    than as the bug it is. Not a closed pipe on the output (`pixcodec models | head`): click
+    ends the command on it without a word (status 1), as `cat` would."""
     from pixcodec.errors import PixcodecError
+    if isinstance(exc, BrokenPipeError):
+        return False
     return isinstance(exc, (PixcodecError, OSError)) or out_of_memory(exc)
 
 

@@ -147,3 +147,21 @@ def test_running_out_of_memory_is_one_line_naming_max_pixels(tmp_path, monkeypat
     result = run("bits", source, "--csv", tmp_path / "b.csv")
     one_line_error(result, "out of memory")
     assert "--max-pixels" in result.output and not (tmp_path / "b.csv").exists()
+
+
+@pytest.mark.parametrize("command", [["models"], ["decompress", "IN", "-o", "-"]])
+def test_a_reader_that_goes_away_ends_the_command_without_a_word(tmp_path, command):
+    """`pixcodec models | head`, `pixcodec decompress f.pxc -o - | head -c 10`: the output's
+    reader closes the pipe, and the command ends with status 1, as click ends its own, and no
+    message (a listing cut short is not an error to report, as for cat)."""
+    import subprocess
+    import sys
+
+    source = make_png(tmp_path / "a.png", (6, 5), 3)
+    assert run("compress", source, "-o", tmp_path / "a.pxc", "-q").exit_code == 0
+    args = [str(tmp_path / "a.pxc") if a == "IN" else a for a in command]
+    process = subprocess.Popen([sys.executable, "-m", "pixcodec", *args],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.stdout.close()  # before the command has started: its first write finds no reader
+    _, errors = process.communicate(timeout=300)
+    assert (process.returncode, errors.decode()) == (1, "")
