@@ -4,7 +4,8 @@ residual block and the network's tail (head to means) are one call each per grou
 positions: a wavefront step has ~150 positions, where forty numpy calls cost more than the
 arithmetic.
 
-Requantization rounds half up: ``(sum * multiplier + 2**(shift - 1)) >> shift``, in int64
+Requantization rounds half up: ``(sum * multiplier + 2**(shift - 1)) >> shift``
+(``requantized``, the one place of that rule), in int64
 (sums below 2**31 times multipliers up to 2**31). Values are handed on as float32 or float64
 holding integers, the form the next product (BLAS) reads.
 """
@@ -57,14 +58,19 @@ _load_scipy_blas()
 NO_CLAMP = 1 << 62  # a bound no integer of the engine reaches: requantization without a clamp
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def requantized(total, multiplier, shift):
+    """(total * multiplier + half) >> shift: the rounding (half up) of every requantization."""
+    return (total * multiplier + (np.int64(1) << (shift - 1))) >> shift
+
+
 @numba.njit(cache=True, nogil=True)
 def requantize(sums, bias, multiplier, shift, low, high, out):
-    """out[n, o] = clamp(((sums[n, o] + bias[o]) * multiplier[o] + half) >> shift[o], low,
+    """out[n, o] = clamp(requantized(sums[n, o] + bias[o], multiplier[o], shift[o]), low,
     high): a layer's integer sums (float32 or float64 holding integers) onto its output grid."""
     for n in range(sums.shape[0]):
         for o in range(sums.shape[1]):
-            s = np.int64(sums[n, o]) + bias[o]
-            v = (s * multiplier[o] + (np.int64(1) << (shift[o] - 1))) >> shift[o]
+            v = requantized(np.int64(sums[n, o]) + bias[o], multiplier[o], shift[o])
             out[n, o] = min(max(v, low), high)
 
 
@@ -72,11 +78,10 @@ def requantize(sums, bias, multiplier, shift, low, high, out):
 def stream_codes(stream, multiplier, shift, out):
     """The 8-bit codes of ReLU(stream) for the next layer: clamp((max(a, 0) * m + half) >>
     shift, 0, 255); the stream holds integers in units of 2**-12."""
-    half = np.int64(1) << (shift - 1)
     for n in range(stream.shape[0]):
         for o in range(stream.shape[1]):
             a = np.int64(stream[n, o])
-            out[n, o] = min(((a * multiplier + half) >> shift) if a > 0 else 0, 255)
+            out[n, o] = min(requantized(a, multiplier, shift) if a > 0 else 0, 255)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -86,9 +91,8 @@ def add_to_stream(sums, bias, multiplier, shift, limit, stream):
     2**22) in the pass that requantizes it, where a pass of its own cost 4 % of a block."""
     for n in range(sums.shape[0]):
         for o in range(sums.shape[1]):
-            s = np.int64(sums[n, o]) + bias[o]
-            v = min(max((s * multiplier[o] + (np.int64(1) << (shift[o] - 1))) >> shift[o],
-                        -limit), limit)
+            v = requantized(np.int64(sums[n, o]) + bias[o], multiplier[o], shift[o])
+            v = min(max(v, -limit), limit)
             stream[n, o] = min(max(stream[n, o] + v, -limit), limit)
 
 
