@@ -23,10 +23,9 @@ import functools
 
 from typing import TYPE_CHECKING, Union
 
-import numba
 import numpy as np
 
-from . import kernel_cache  # noqa: F401  (this module's kernels load through it)
+from .compiled import kernel
 
 if TYPE_CHECKING:  # torch is imported where a torch tensor comes in: the engine runs without it
     import torch
@@ -84,7 +83,7 @@ def _nonlinear_tables() -> tuple[np.ndarray, np.ndarray]:
     return sigmoid, tanh
 
 
-@numba.njit(cache=True)
+@kernel
 def _grid_exponentials(count):
     """e[0] = 2**40, e[k + 1] = (e[k] * _GRID_EXP_STEP + 2**39) >> 40, k + 1 < count: exp(-k /
     2**ACT_BITS) in units of 2**-40, each step rounded half up. The 80-bit product is taken in
@@ -168,7 +167,7 @@ def probability_weights(int_logits: np.ndarray) -> np.ndarray:
     return _probability_weights(np.ascontiguousarray(int_logits, dtype=np.int64), EXP_TABLE)
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _probability_weights(int_logits, table):
     out = np.empty(int_logits.shape)
     for n in range(int_logits.shape[0]):

@@ -16,13 +16,10 @@ import importlib.util
 import sys
 from pathlib import Path
 
-import numba
 import numpy as np
 import scipy
-from numba import types
-from numba.extending import overload
 
-from .. import kernel_cache  # noqa: F401  (this module's kernels load through it)
+from ..compiled import kernel, setup
 from . import vnni
 
 
@@ -58,13 +55,13 @@ _load_scipy_blas()
 NO_CLAMP = 1 << 62  # a bound no integer of the engine reaches: requantization without a clamp
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@kernel(nogil=True, inline="always")
 def requantized(total, multiplier, shift):
     """(total * multiplier + half) >> shift: the rounding (half up) of every requantization."""
     return (total * multiplier + (np.int64(1) << (shift - 1))) >> shift
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def requantize(sums, bias, multiplier, shift, low, high, out):
     """out[n, o] = clamp(requantized(sums[n, o] + bias[o], multiplier[o], shift[o]), low,
     high): a layer's integer sums (float32 or float64 holding integers) onto its output grid."""
@@ -74,7 +71,7 @@ def requantize(sums, bias, multiplier, shift, low, high, out):
             out[n, o] = min(max(v, low), high)
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def stream_codes(stream, multiplier, shift, out):
     """The 8-bit codes of ReLU(stream) for the next layer: clamp((max(a, 0) * m + half) >>
     shift, 0, 255); the stream holds integers in units of 2**-12."""
@@ -84,7 +81,7 @@ def stream_codes(stream, multiplier, shift, out):
             out[n, o] = min(requantized(a, multiplier, shift) if a > 0 else 0, 255)
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def add_to_stream(sums, bias, multiplier, shift, limit, stream):
     """stream += the requantized sums (clamped to +-limit, as ``requantize``), clamped to
     +-limit again: a block's update added to the residual stream (exact in float32: |values| <
@@ -96,7 +93,7 @@ def add_to_stream(sums, bias, multiplier, shift, limit, stream):
             stream[n, o] = min(max(stream[n, o] + v, -limit), limit)
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def gather(cache, centres, offsets, out, first):
     """out[n, first + t * C + c] = cache[centres[n] + offsets[t], c]: the neighbours a
     convolution reads, from a flat-indexed cache of C channels."""
@@ -109,7 +106,7 @@ def gather(cache, centres, offsets, out, first):
                 out[n, base + c] = cache[row, c]
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def gather_values(pixels, centres, offsets, out):
     """out[n, t * C + c] = pixels[centres[n] + offsets[t], c] + 128: the pixels a convolution
     reads (the cache holds value - 128) as values 0 to 255, in out's dtype."""
@@ -129,25 +126,30 @@ def product(x, weights, outputs):
     is compiled for one of them."""
 
 
-@overload(product)
-def _product(x, weights, outputs):
-    if x.dtype == types.uint8:
-        def on_dot_product_unit(x, weights, outputs):
-            out = np.empty((x.shape[0], outputs), np.int32)
-            vnni.product(x, weights, outputs, out)
-            return out
-        return on_dot_product_unit
-    if x.dtype == types.int16:
-        def on_dot_product_unit_wide(x, weights, outputs):
-            lanes = vnni.padded(outputs)
-            out = np.empty((x.shape[0], lanes), np.int32)
-            vnni.product_wide(x, weights, lanes, out)
-            return out[:, :outputs]
-        return on_dot_product_unit_wide
-    return lambda x, weights, outputs: np.dot(x, weights)
+@setup
+def _define_product() -> None:
+    from numba import types
+    from numba.extending import overload
+
+    @overload(product)
+    def _product(x, weights, outputs):
+        if x.dtype == types.uint8:
+            def on_dot_product_unit(x, weights, outputs):
+                out = np.empty((x.shape[0], outputs), np.int32)
+                vnni.product(x, weights, outputs, out)
+                return out
+            return on_dot_product_unit
+        if x.dtype == types.int16:
+            def on_dot_product_unit_wide(x, weights, outputs):
+                lanes = vnni.padded(outputs)
+                out = np.empty((x.shape[0], lanes), np.int32)
+                vnni.product_wide(x, weights, lanes, out)
+                return out[:, :outputs]
+            return on_dot_product_unit_wide
+        return lambda x, weights, outputs: np.dot(x, weights)
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def network_trunk(pixels, index, input_offsets, input_layer, caches, cache_index, block_offsets,
                   blocks, block_codes, limit, codes_like):
     """The residual stream (N, 2h) float32 at N positions after the input layer and every
@@ -170,7 +172,7 @@ def network_trunk(pixels, index, input_offsets, input_layer, caches, cache_index
     return stream
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def network_outputs(pixels, index, input_offsets, input_layer, caches, cache_index,
                     block_offsets, blocks, block_codes, limit, codes_like, head, head_codes,
                     head_codes_like, params, predictor, predictor_offsets, edge, edge_offsets,
@@ -184,7 +186,7 @@ def network_outputs(pixels, index, input_offsets, input_layer, caches, cache_ind
                  out)
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def residual_block(stream, cache, index, offsets, reduce, spatial, expand, input_m, input_s,
                    limit, codes_like):
     """One residual block at N positions, in place on the stream (N, 2h): the 8-bit codes of
@@ -220,7 +222,7 @@ def residual_block(stream, cache, index, offsets, reduce, spatial, expand, input
                   limit, stream)
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def add_layer(x, layer, out, first):
     """out[:, first:first + outputs] += the requantized sums of x (N, rows) times a layer
     (matrix, bias, multiplier, shift), unclamped: a predictor's term of the means."""
@@ -232,13 +234,13 @@ def add_layer(x, layer, out, first):
             out[n, first + o] += terms[n, o]
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def median_edge(north, west, north_west):
     """LOCO-I's median edge detector (as ``nets.logistic_pixelcnn.median_edge``)."""
     return max(min(north, west), min(max(north, west), north + west - north_west))
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def gradient_adjusted(west, west_west, north, north_north, north_east, north_west,
                       north_north_east):
     """CALIC's gradient-adjusted prediction on integer pixels times 16 (so every halving and
@@ -263,7 +265,7 @@ def gradient_adjusted(west, west_west, north, north_north, north_east, north_wes
     return guess
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def network_tail(stream, head, head_codes, codes_like, params, pixels, index, predictor,
                  predictor_offsets, edge, edge_offsets, gap, gap_offsets, means, mean_limit,
                  out):

@@ -17,10 +17,9 @@ from __future__ import annotations
 import decimal
 import functools
 
-import numba
 import numpy as np
 
-from .. import kernel_cache  # noqa: F401  (this module's kernels load through it)
+from ..compiled import kernel
 from .. import fixedpoint as fx
 
 LOG_SCALE_MIN = -7.0   # scale >= 0.0009, a tenth of a bin: sharper than any photo needs
@@ -190,7 +189,7 @@ _LOWEST_LOG_SCALE = int(LOG_SCALE_MIN * 2**LOG_SCALE_BITS)
 _HIGHEST_LOG_SCALE = int(LOG_SCALE_MAX * 2**LOG_SCALE_BITS)
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def parameters_from_outputs(out, exp_table, inverse_scales, tanh, weights, means, inv_scales,
                             coeffs):
     """``IntegerMixture``'s tables from the integer outputs (N, channels): the weights from
@@ -223,7 +222,7 @@ _INTERP_BITS = T_BITS - CDF_STEP_BITS
 _T_LIMIT = CDF_LIMIT << T_BITS
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _cdf_at_edge(j, mean, inv_scale, cdf):
     """The integer CDF of one component at bin edge j (1..255): the table interpolated at
     t = (edge_j - mean) * inverse scale, in units of 2**-T_BITS."""
@@ -237,12 +236,12 @@ def _cdf_at_edge(j, mean, inv_scale, cdf):
     return cdf[i] + (((cdf[i + 1] - cdf[i]) * (u & ((1 << _INTERP_BITS) - 1))) >> _INTERP_BITS)
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _edge_t(j, mean, inv_scale):
     return ((2 * j - 257) * EDGE_UNIT - mean) * inv_scale
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _live_edges(mean, inv_scale):
     """(lo, hi): the bin edges j in lo..hi are those whose CDF is not saturated (-T_LIMIT < t <
     T_LIMIT); t grows with j, so edges below lo read cdf[0] and edges above hi the last entry.
@@ -262,7 +261,7 @@ def _live_edges(mean, inv_scale):
     return lo, hi
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _mixture_tables(means, inv_scales, weights, cdf, out):
     """out[n, j] = 1 + sum_k weights[n, k] * (CDF_k(edge j+1) - CDF_k(edge j)) in int64, with
     CDF(edge 0) = 0 and CDF(edge 256) = 2**CDF_BITS. Only a component's live edges are
@@ -293,7 +292,7 @@ def _mixture_tables(means, inv_scales, weights, cdf, out):
             out[n, 255] += w * (top - prev)
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _posterior_weights(means, inv_scales, symbols, weights, cdf):
     """Component weights (N, K) after seeing `symbols` (N,) (``reweigh``)."""
     out = np.empty_like(weights)
@@ -302,7 +301,7 @@ def _posterior_weights(means, inv_scales, symbols, weights, cdf):
     return out
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def reweigh(means, inv_scales, s, weights, cdf, out):
     """One pixel's component weights (K,) after seeing symbol s, into out (not weights):
     each weight times its component's integer probability of the symbol (<= 2**62), then
@@ -345,7 +344,7 @@ _CODE_SPAN = _CODE_TOTAL - 256
 _M_SHIFT = MIX_BITS + CDF_BITS - CODE_BITS
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def normalised_weights(weights, out):
     """Component weights (<= 2**32, as ``weights_given`` gives them) scaled to sum exactly
     2**MIX_BITS: each rounded down, the remainder to the first largest."""
@@ -362,7 +361,7 @@ def normalised_weights(weights, out):
     out[top] += (1 << MIX_BITS) - given
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def coding_cdf(j, means, inv_scales, weights, cdf):
     """F(j) of one subpixel: means, inverse scales and normalised weights (K,)."""
     if j <= 0:
@@ -376,7 +375,7 @@ def coding_cdf(j, means, inv_scales, weights, cdf):
     return (((m >> _M_SHIFT) * _CODE_SPAN) >> CODE_BITS) + j
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def coding_intervals(symbols, means, inv_scales, weights, cdf, starts, sizes):
     """The coder's interval [F(s), F(s + 1)) of each of N subpixels' symbols s (N,), given
     means, inverse scales (N, K) and weights (N, K, <= 2**32)."""
@@ -388,7 +387,7 @@ def coding_intervals(symbols, means, inv_scales, weights, cdf, starts, sizes):
         sizes[n] = coding_cdf(symbols[n] + 1, means[n], inv_scales[n], normalised, cdf) - low
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def coding_table(means, inv_scales, weights, cdf, out):
     """The coder's whole distribution of N subpixels, F(j + 1) - F(j) for j = 0..255 (N, 256):
     what the coded bits measure (``bits_of``), for the benches and the tests."""

@@ -29,10 +29,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-import numba
 import numpy as np
 
-from .. import kernel_cache  # noqa: F401  (this module's kernels load through it)
+from ..compiled import kernel
 from .. import fixedpoint as fx
 from . import kernels, mixture, online, rans, vnni
 from .config import IntegerConfig, check_config, check_parameters
@@ -382,7 +381,7 @@ class IntegerStepper:
 STEPS_A_CALL = 64  # wavefront steps a compiled call decodes: the progress bar's grain
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _decode_steps(bounds, walk, network, channels, colours, components, tables, words, offsets,
                   states, positions, stage, staged, canvas):
     """The steps whose positions are bounds[s]:bounds[s + 1] of the walk's (tile, row, col,

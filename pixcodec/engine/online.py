@@ -28,10 +28,9 @@ zeros around the tile) and three tables of context sums (``bias``, ``slope``, ``
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-from .. import kernel_cache  # noqa: F401  (this module's kernels load through it)
+from ..compiled import kernel
 from ..coder import ENGINE_ONLINE
 from . import mixture
 
@@ -79,7 +78,7 @@ def new_state(tiles: int, height: int, width: int, colours: int
             np.zeros((tiles, spread_contexts * ACTIVITY_BUCKETS * SIZE_CLASSES, 2), np.int64))
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@kernel(nogil=True, inline="always")
 def corrected(state, t, row, col, colour, means, inv_scales, weights, out_means, out_inv,
               context):
     """The stage's distribution of tile t's subpixel (row, col, colour): the mixture's means
@@ -138,7 +137,7 @@ def corrected(state, t, row, col, colour, means, inv_scales, weights, out_means,
     context[PREVIOUS] = previous >> SLOPE_SHIFT
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _isqrt(n):
     """floor(sqrt(n)) of an integer 0 <= n < 2**(2 * _ROOT_BITS), bit by bit, without branches
     (whether each bit is set is as good as random: a branch would be mispredicted half the
@@ -154,14 +153,14 @@ def _isqrt(n):
     return root
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _sign_class(error, spread):
     if 2 * abs(error) < spread:
         return 0
     return 1 if error > 0 else 2
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@kernel(nogil=True, inline="always")
 def observe(state, t, row, col, colour, symbol, context):
     """Tile t's subpixel (row, col, colour) was `symbol`, coded in `context` (``corrected``):
     its error kept for its neighbours, and its context's sums moved by it."""
@@ -179,7 +178,7 @@ def observe(state, t, row, col, colour, symbol, context):
     scale[t, s, 1] += ((context[SPREAD] * _MAD_OF_SPREAD) >> 8) - (scale[t, s, 1] >> DECAY_SHIFT)
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def intervals(symbols, rows, cols, colours, means, inv_scales, weights, cdf, state, starts,
               sizes):
     """The encoder's pass over one tile's subpixels in their stream's order: N symbols at

@@ -11,10 +11,9 @@ encoder state's high and low word first. The decoder ends where the encoder star
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-from .. import kernel_cache  # noqa: F401  (this module's kernels load through it)
+from ..compiled import kernel
 from ..coder import ENGINE_RANS
 from . import mixture, online
 
@@ -24,7 +23,7 @@ LOWER = 1 << 31          # the state lies in [2**31, 2**63) between symbols
 WORD_MASK = (1 << 32) - 1
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def encode(starts, sizes):
     """The stream (uint32 words, decoding order) of intervals [start, start + size) in units
     of 2**-24, given in decoding order."""
@@ -43,7 +42,7 @@ def encode(starts, sizes):
     return words[:count + 2][::-1].copy()
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def decode_pixels(tiles, rows, cols, weights, means, inv_scales, coeffs, cdf, words, offsets,
                   states, positions, pixels, index, stage, staged, out):
     """Decode the C colours of N positions (tiles, rows, cols) into out (N, C), colour by
@@ -88,7 +87,7 @@ def decode_pixels(tiles, rows, cols, weights, means, inv_scales, coeffs, cdf, wo
                     weights[n, k] = reweighed[k]
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _decode_one(t, means, inv_scales, normalised, cdf, words, offsets, states, positions):
     """One subpixel's symbol from tile t's stream: the j with F(j) <= v < F(j + 1), searched
     outwards in doubling steps, then by bisection, from where the heaviest component's own

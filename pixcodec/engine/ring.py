@@ -4,10 +4,9 @@ layout of the parallel pass (``network.Cache``) spreads them over every row of e
 memory page a position: the decode of a photo 10 % slower, its memory 50 MB larger)."""
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-from .. import kernel_cache  # noqa: F401  (this module's kernels load through it)
+from ..compiled import kernel
 
 
 class Ring:
@@ -33,7 +32,7 @@ class Ring:
         return self.depth, self.rows, self.tile_rows, self.pad, self.back, self.dy
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def ring_step(caches, step, layout, tile, row, slots, neighbours):
     """Makes the ring caches ready for wavefront step `step`: its slots cleared (what a step
     `depth` back left there; a neighbour that no position of its step fills, beyond a tile's

@@ -7,21 +7,18 @@ sums stay below 2**31), so their int32 sums are the same integers as the BLAS pa
 (float32 and float64, both exact): only the speed differs (3x at a decode step here).
 
 numba has no vector types, so the loop is written in LLVM IR (llvmlite, numba's own backend)
-and called as an intrinsic from compiled code. It is compiled only where the CPU has the
-instructions (``AVAILABLE``); elsewhere the engine keeps BLAS. ``PIXCODEC_KERNELS=blas`` in the
-environment turns it off, to compare the two paths or to rule it out.
+and called as an intrinsic from compiled code (defined when numba comes in: ``setup``). It is
+compiled only where the CPU has the instructions (``AVAILABLE``, as numpy detected them);
+elsewhere the engine keeps BLAS. ``PIXCODEC_KERNELS=blas`` in the environment turns it off,
+to compare the two paths or to rule it out.
 """
 from __future__ import annotations
 
 import os
 
-import numba
 import numpy as np
-from llvmlite import binding, ir
-from numba import types
-from numba.core.extending import intrinsic
 
-from .. import kernel_cache  # noqa: F401  (this module's kernels load through it)
+from ..compiled import cpu_features, kernel, setup
 
 LANES = 16  # int32 outputs a 512-bit register holds
 GROUP = 4   # 8-bit inputs each lane sums per instruction
@@ -32,21 +29,24 @@ ROWS = 4    # positions a call runs at once: independent sums that hide the inst
 def _host_has_vnni() -> bool:
     if os.environ.get("PIXCODEC_KERNELS", "").lower() == "blas":
         return False
-    features = binding.get_host_cpu_features()
-    return all(features.get(name, False) for name in ("avx512f", "avx512bw", "avx512vnni"))
+    features = cpu_features()
+    return all(features.get(name, False) for name in ("AVX512F", "AVX512BW", "AVX512VNNI"))
 
 
 AVAILABLE = _host_has_vnni()
-
-_I8, _I16, _I32, _I64 = ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
-_VECTOR = ir.VectorType(_I32, LANES)
 
 
 def _dot_rows(rows: int, wide: bool = False):
     """An intrinsic: out[r, 0:16] = sum over g < groups of the 4-byte groups of x at row r
     (four 8-bit inputs, or two 16-bit ones where `wide`) times the packed weights' 64 bytes of
     group g (``pack``, ``pack_wide``), for `rows` rows at once."""
-    element, group = (_I16, WIDE_GROUP) if wide else (_I8, GROUP)
+    from llvmlite import ir
+    from numba import types
+    from numba.core.extending import intrinsic
+
+    i8, i16, i32, i64 = ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
+    vector = ir.VectorType(i32, LANES)
+    element, group = (i16, WIDE_GROUP) if wide else (i8, GROUP)
     instruction = "llvm.x86.avx512.vpdpwssd.512" if wide else "llvm.x86.avx512.vpdpbusd.512"
 
     @intrinsic
@@ -59,45 +59,45 @@ def _dot_rows(rows: int, wide: bool = False):
             x, x_start, x_stride, w, w_start, groups, out, out_start, out_stride = args
             data = [builder.bitcast(context.make_array(sig.args[i])(context, builder, a).data,
                                     kind.as_pointer())
-                    for i, a, kind in ((0, x, element), (3, w, element), (6, out, _I32))]
+                    for i, a, kind in ((0, x, element), (3, w, element), (6, out, i32))]
             x_data, w_data, out_data = data
             dot = builder.module.declare_intrinsic(
-                instruction, fnty=ir.FunctionType(_VECTOR, [_VECTOR, _VECTOR, _VECTOR]))
+                instruction, fnty=ir.FunctionType(vector, [vector, vector, vector]))
             entry = builder.basic_block
             loop, done = builder.append_basic_block("dot"), builder.append_basic_block("dot_end")
             builder.branch(loop)
             builder.position_at_end(loop)
-            g = builder.phi(_I64)
-            g.add_incoming(ir.Constant(_I64, 0), entry)
+            g = builder.phi(i64)
+            g.add_incoming(ir.Constant(i64, 0), entry)
             sums = []
             for _ in range(rows):
-                s = builder.phi(_VECTOR)
-                s.add_incoming(ir.Constant(_VECTOR, None), entry)
+                s = builder.phi(vector)
+                s.add_incoming(ir.Constant(vector, None), entry)
                 sums.append(s)
-            at = builder.add(w_start, builder.mul(g, ir.Constant(_I64, LANES * group)))
+            at = builder.add(w_start, builder.mul(g, ir.Constant(i64, LANES * group)))
             weights = builder.load(builder.bitcast(builder.gep(w_data, [at]),
-                                                   _VECTOR.as_pointer()), align=1)
-            first = builder.add(x_start, builder.mul(g, ir.Constant(_I64, group)))
+                                                   vector.as_pointer()), align=1)
+            first = builder.add(x_start, builder.mul(g, ir.Constant(i64, group)))
             updated = []
             for r in range(rows):
-                at = builder.add(first, builder.mul(ir.Constant(_I64, r), x_stride))
+                at = builder.add(first, builder.mul(ir.Constant(i64, r), x_stride))
                 four = builder.load(builder.bitcast(builder.gep(x_data, [at]),
-                                                    _I32.as_pointer()), align=1)
+                                                    i32.as_pointer()), align=1)
                 spread = builder.shuffle_vector(
-                    builder.insert_element(ir.Constant(_VECTOR, ir.Undefined), four,
-                                           ir.Constant(_I32, 0)),
-                    ir.Constant(_VECTOR, ir.Undefined), ir.Constant(_VECTOR, None))
+                    builder.insert_element(ir.Constant(vector, ir.Undefined), four,
+                                           ir.Constant(i32, 0)),
+                    ir.Constant(vector, ir.Undefined), ir.Constant(vector, None))
                 updated.append(builder.call(dot, [sums[r], spread, weights]))
-            following = builder.add(g, ir.Constant(_I64, 1))
+            following = builder.add(g, ir.Constant(i64, 1))
             g.add_incoming(following, loop)
             for s, u in zip(sums, updated):
                 s.add_incoming(u, loop)
             builder.cbranch(builder.icmp_signed("<", following, groups), loop, done)
             builder.position_at_end(done)
             for r in range(rows):
-                at = builder.add(out_start, builder.mul(ir.Constant(_I64, r), out_stride))
+                at = builder.add(out_start, builder.mul(ir.Constant(i64, r), out_stride))
                 builder.store(updated[r], builder.bitcast(builder.gep(out_data, [at]),
-                                                          _VECTOR.as_pointer()), align=4)
+                                                          vector.as_pointer()), align=4)
             return context.get_dummy_value()
 
         return signature, codegen
@@ -105,8 +105,11 @@ def _dot_rows(rows: int, wide: bool = False):
     return dot_rows
 
 
-_dot_many, _dot_one = _dot_rows(ROWS), _dot_rows(1)
-_wide_many, _wide_one = _dot_rows(ROWS, wide=True), _dot_rows(1, wide=True)
+@setup
+def _define_intrinsics() -> None:
+    global _dot_many, _dot_one, _wide_many, _wide_one
+    _dot_many, _dot_one = _dot_rows(ROWS), _dot_rows(1)
+    _wide_many, _wide_one = _dot_rows(ROWS, wide=True), _dot_rows(1, wide=True)
 
 
 def fits(matrix: np.ndarray) -> bool:
@@ -125,21 +128,21 @@ def pack(matrix: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(blocks.transpose(2, 0, 3, 1)).reshape(-1)
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def product(x, packed, outputs, out):
     """out (N, outputs) int32 = x (N, inputs) uint8 times the packed (inputs, outputs) int8
     weights, exactly."""
     _product(x, packed, outputs, out, False)
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def product_wide(x, packed, outputs, out):
     """out (N, outputs) int32 = x (N, inputs) int16 (values 0 to 255) times the packed
     (inputs, outputs) 16-bit weights, exactly; `outputs` padded to blocks of 16."""
     _product(x, packed, outputs, out, True)
 
 
-@numba.njit(cache=True, nogil=True)
+@kernel(nogil=True)
 def _product(x, packed, outputs, out, wide):
     """Four positions a call, then one at a time; `wide`: 16-bit inputs and weights."""
     n, inputs = x.shape
@@ -172,7 +175,7 @@ def fits_wide(matrix: np.ndarray) -> bool:
             and inputs * 255 * largest < 2**31 and bool((matrix == np.rint(matrix)).all()))
 
 
-@numba.njit(cache=True)
+@kernel
 def padded(outputs: int) -> int:
     """Outputs rounded up to whole blocks of 16 lanes."""
     return -(-outputs // LANES) * LANES

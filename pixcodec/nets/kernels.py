@@ -16,10 +16,9 @@ product exact) let LLVM vectorise them without changing a bit.
 """
 from __future__ import annotations
 
-import numba
 import numpy as np
 
-from .. import kernel_cache  # noqa: F401  (this module's kernels load through it)
+from ..compiled import kernel
 from .. import fixedpoint as fx
 
 EXACT_SUMS = {"reassoc", "contract"}
@@ -27,13 +26,13 @@ _SCALE = float(2**fx.ACT_BITS)
 _LIMIT = fx.ACT_LIMIT * _SCALE
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@kernel(nogil=True, inline="always")
 def _quantize(v):
     """fixedpoint.quantize_activation of one value (rint: ties to even, as torch.round)."""
     return min(max(np.rint(v * _SCALE), -_LIMIT), _LIMIT) / _SCALE
 
 
-@numba.njit(cache=True, nogil=True, fastmath=EXACT_SUMS)
+@kernel(nogil=True, fastmath=EXACT_SUMS)
 def _products(x, inputs, weight, lo, hi, out):
     """out[n, o] = sum over i below `inputs` of x[n, i] * weight[o, i], for o in lo..hi-1.
     Four rows by two outputs at a time: each load serves two or four sums (eight vector
@@ -65,7 +64,7 @@ def _products(x, inputs, weight, lo, hi, out):
     _dot_rows(x, inputs, weight, n, rows, lo, hi, out)
 
 
-@numba.njit(cache=True, nogil=True, fastmath=EXACT_SUMS)
+@kernel(nogil=True, fastmath=EXACT_SUMS)
 def _dot_rows(x, inputs, weight, first, stop, lo, hi, out):
     """_products of rows first..stop-1 one sum at a time (the edges of the blocked loop)."""
     for m in range(first, stop):
@@ -76,7 +75,7 @@ def _dot_rows(x, inputs, weight, first, stop, lo, hi, out):
             out[m, o] = acc
 
 
-@numba.njit(cache=True, nogil=True, fastmath=EXACT_SUMS)
+@kernel(nogil=True, fastmath=EXACT_SUMS)
 def _affine(x, inputs, weight, base, per_row, lo, hi, relu_in, relu_out, out):
     """out[n, o] = q(base + sum_i relu?(x[n, i]) * weight[o, i]) for o in lo..hi-1 and i below
     `inputs`, ReLU after rounding if asked; `base` is (N, out) when `per_row`, else (1, out)."""
@@ -88,7 +87,7 @@ def _affine(x, inputs, weight, base, per_row, lo, hi, relu_in, relu_out, out):
             out[n, o] = max(r, 0.0) if relu_out else r
 
 
-@numba.njit(cache=True, nogil=True, fastmath=EXACT_SUMS)
+@kernel(nogil=True, fastmath=EXACT_SUMS)
 def residual_colour(colour, pixels, input_context, input_centre, reduce_w, reduce_b,
                     spatial_context, spatial_centre, expand_w, expand_b, head_w, head_b,
                     stream_groups, hidden_groups, head_groups, stream, reduced, spatial, features):
@@ -122,7 +121,7 @@ def residual_colour(colour, pixels, input_context, input_centre, reduce_w, reduc
             True, True, features)
 
 
-@numba.njit(cache=True, nogil=True, fastmath=EXACT_SUMS)
+@kernel(nogil=True, fastmath=EXACT_SUMS)
 def integer_logits(features, inputs, weight, bias, lo, hi):
     """fixedpoint.integer_logits of the output layer's channels lo..hi-1 (ReLU'd features, the
     first `inputs` read): int64 (N, hi - lo)."""
@@ -136,7 +135,7 @@ def integer_logits(features, inputs, weight, bias, lo, hi):
     return out
 
 
-@numba.njit(cache=True, nogil=True, fastmath=EXACT_SUMS)
+@kernel(nogil=True, fastmath=EXACT_SUMS)
 def linear(x, weight, bias):
     """bias + x @ weight.T, unrounded: x (N, in), weight (out, in), bias (out,) -> (N, out).
     (Not numpy's matmul: its BLAS may start threads of its own beside the coding processes.)"""
@@ -148,7 +147,7 @@ def linear(x, weight, bias):
     return out
 
 
-@numba.njit(cache=True, nogil=True, fastmath=EXACT_SUMS)
+@kernel(nogil=True, fastmath=EXACT_SUMS)
 def neighbour_sums(cache, centres, offsets, weight, bias):
     """A convolution's bias and non-centre taps at N positions of a feature cache (rows of
     float32 channels, flat-indexed): float64 (N, out), out[n, o] = bias[o] + sum over taps t
@@ -157,7 +156,7 @@ def neighbour_sums(cache, centres, offsets, weight, bias):
                                   bias.reshape((1,) + bias.shape))[0]
 
 
-@numba.njit(cache=True, nogil=True, fastmath=EXACT_SUMS)
+@kernel(nogil=True, fastmath=EXACT_SUMS)
 def stacked_neighbour_sums(cache, centres, offsets, weights, biases):
     """``neighbour_sums`` of B convolutions whose inputs share a cache, convolution b's in its
     channels b * C .. (b + 1) * C: weights (B, out, taps * C), biases (B, out) -> (B, N, out)."""

@@ -9,11 +9,10 @@ one that starts the runtime alone and refreshes the context, as numba did, only 
 cache has no code for the signature: numba then compiles, and its compiler refreshes both
 contexts again anyway. The same machine code runs either way.
 
-Installed on import by every module of pixcodec that defines kernels (each imports this:
-tests/test_kernel_cache.py checks), only for numba 0.68, whose
-loader this was written against (elsewhere numba is left as it is), and only for pixcodec's
-own kernels on the CPU: other libraries' cached functions, and other targets', load as numba
-loads them.
+Installed before numba compiles or loads any of pixcodec's kernels (``pixcodec.compiled``
+imports it first), only for numba 0.68, whose loader this was written against (elsewhere
+numba is left as it is), and only for pixcodec's own kernels on the CPU: other libraries'
+cached functions, and other targets', load as numba loads them.
 """
 from __future__ import annotations
 
