@@ -23,12 +23,11 @@ $(BIN)/pixcodec: pyproject.toml
 	@touch $@
 
 # The engine's kernels compiled ahead of time for this CPU and these sources (about a minute;
-# pixcodec/compiled/). Without a C compiler the build says so and numba's JIT runs them: the
-# same bytes, 0.2-0.3 s more start-up a command.
+# pixcodec/compiled/). Without a C compiler the build says so, numba's JIT runs them (the same
+# bytes, 0.2-0.3 s more start-up a command), and the next make tries again.
 KERNELS := $(VENV)/.kernels-built
 $(KERNELS): $(BIN)/pixcodec $(shell find pixcodec -name '*.py')
-	-$(BIN)/python -m pixcodec.compiled
-	@touch $@
+	$(BIN)/python -m pixcodec.compiled && touch $@ || true
 
 install: $(BIN)/pixcodec $(KERNELS) ## create .venv, install pixcodec with its test tools, compile its kernels
 

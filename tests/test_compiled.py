@@ -3,6 +3,9 @@ numba's JIT does, without importing numba; a module built for other sources is n
 call whose argument types the module lacks hands every kernel over to numba."""
 from __future__ import annotations
 
+import ast
+import collections
+import enum
 import json
 import os
 import shutil
@@ -115,35 +118,92 @@ def test_a_call_the_module_lacks_hands_every_kernel_to_numba(kernel_dir, jit_res
     assert result["after"] == jit_result["logistic-rgb-int8-v2-12-tiles.pxc"]
 
 
+def _typeof(value):
+    try:
+        return numba.typeof(value)
+    except ValueError:
+        return None  # a value numba cannot type
+
+
+def _key(value):
+    try:
+        return compiled.type_key(value)
+    except compiled._NoKey:
+        return None  # no key: the call goes to numba
+
+
 def test_the_argument_key_tells_apart_what_numba_types_tell_apart():
-    """The module's code is chosen by type_key, numba's by typeof: values of one numba type
-    share a key, values of two types never do."""
+    """The module's code is chosen by type_key, numba's by typeof: two values with one key have
+    one numba type (else machine code built for one would run on the other), and the values
+    kernels are passed share a key wherever they share a type."""
     base = np.arange(24, dtype=np.int64).reshape(4, 6)
     frozen = base.copy()
     frozen.flags.writeable = False
-    values = [base, base.copy(), base.T, base[:, ::2], frozen, base.astype(np.int32),
-              base.astype(np.float32), base[0], base.reshape(2, 3, 4), np.zeros(0, np.uint8),
-              3, 7, True, False, 2.5, None, np.int64(3), np.int32(3), np.float64(1.0),
-              (base, 3), (base, 4), (3, base), (base, base[0]), (), ((1, 2), None)]
-    for a in values:
-        for b in values:
+    plain = [base, base.copy(), base.T, base[:, ::2], frozen, base.astype(np.int32),
+             base.astype(np.float32), base[0], base.reshape(2, 3, 4), np.zeros(0, np.uint8),
+             np.zeros((1, 1)), 3, 7, True, False, np.bool_(True), 2.5, None, np.int64(3),
+             np.int32(3), np.float64(1.0), (base, 3), (base, 4), (3, base), (base, base[0]), (),
+             ((1, 2), None)]
+    for a in plain:
+        for b in plain:
             same_type = numba.typeof(a) == numba.typeof(b)
             assert (compiled.type_key(a) == compiled.type_key(b)) == same_type, (a, b)
+    point = collections.namedtuple("point", "x y")
+    other = collections.namedtuple("other", "x y")
+    unaligned = np.frombuffer(bytearray(8 * 7 + 1), np.uint8)[1:].view(np.int64)
+    records = np.zeros(3, dtype=[("a", "<i8"), ("b", "<f8")])
+    tricky = [point(1, 2), other(1, 2), (1, 2), enum.IntEnum("E", "A")["A"], 1,
+              np.ma.masked_array(base), base, records, np.zeros(3, "V16"), records[0],
+              unaligned, np.zeros(7, np.int64), np.datetime64("2026-12-07"),
+              np.array(["a"]), np.array([None], dtype=object)]
+    for a in plain + tricky:
+        for b in plain + tricky:
+            if _key(a) is not None and _key(a) == _key(b):
+                assert _typeof(a) == _typeof(b), (a, b)
 
 
 def test_kernels_are_declared_through_compiled_alone():
-    """numba is imported where a kernel needs it (pixcodec.compiled, or a ``setup``), never by
-    importing a module: the ahead-of-time path must not load it."""
+    """numba and llvmlite are imported where a kernel needs them (pixcodec.compiled, or the
+    body of a ``setup``), never by importing a module or calling a plain function: the
+    ahead-of-time path must not load them."""
     package = Path(compiled.__file__).parent.parent
     offending = []
     for path in sorted(package.rglob("*.py")):
         if path.parent.name == "compiled":
             continue
-        for line in path.read_text().splitlines():
-            if line.startswith(("import numba", "from numba", "import llvmlite",
-                                "from llvmlite")) or "@numba." in line:
-                offending.append(f"{path.relative_to(package)}: {line.strip()}")
+        tree = ast.parse(path.read_text())
+        allowed = {id(node) for top in tree.body if isinstance(top, ast.FunctionDef)
+                   and any(getattr(d, "id", None) == "setup" for d in top.decorator_list)
+                   for node in ast.walk(top)}
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import) else
+                     [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            if any(n.split(".")[0] in ("numba", "llvmlite") for n in names) \
+                    and id(node) not in allowed:
+                offending.append(f"{path.relative_to(package)}:{node.lineno}")
+            if isinstance(node, ast.Attribute) and getattr(node.value, "id", None) == "numba":
+                offending.append(f"{path.relative_to(package)}:{node.lineno} numba.{node.attr}")
     assert offending == []
+
+
+def test_the_identity_is_the_sources(tmp_path):
+    """A module built for other sources is not the one these sources name: any file's change
+    changes the identity."""
+    package = tmp_path / "package"
+    (package / "engine").mkdir(parents=True)
+    (package / "engine" / "rans.py").write_text("x = 1\n")
+    (package / "api.py").write_text("y = 2\n")
+    before = compiled.identity(package)
+    assert compiled.identity(package) == before
+    (package / "engine" / "rans.py").write_text("x = 2\n")
+    assert compiled.identity(package) != before
+
+
+@pytest.mark.slow
+def test_the_modules_functions_release_the_gil(kernel_dir):
+    """The engine codes tiles in threads: the wrappers call PyEval_SaveThread (numba's nogil)."""
+    (library,) = kernel_dir.glob(f"{compiled.MODULE}-*.so")
+    assert b"PyEval_SaveThread" in library.read_bytes()
 
 
 def test_status_says_how_the_kernels_run():

@@ -64,11 +64,10 @@ def _cpu_flags() -> str:
     return platform.processor()
 
 
-def identity() -> str:
-    """What the module's machine code depends on: pixcodec's sources, Python, numpy and the
-    CPU. A module built under another identity is not used."""
+def identity(package: Path = Path(__file__).parent.parent) -> str:
+    """What the module's machine code depends on: pixcodec's sources (every .py file of the
+    package), Python, numpy and the CPU. A module built under another identity is not used."""
     digest = hashlib.sha256()
-    package = Path(__file__).parent.parent
     for path in sorted(package.rglob("*.py")):
         digest.update(path.relative_to(package).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
@@ -139,21 +138,24 @@ def type_key(value) -> str:
 
 
 def _key(value):
-    if isinstance(value, np.ndarray):
+    kind = type(value)  # exact types: a subclass (a namedtuple, a masked array) is typed apart
+    if kind is np.ndarray:
+        if value.dtype.kind not in "biufc":
+            raise _NoKey  # records, strings, objects, datetimes: no kernel takes them
         flags = value.flags
         layout = "C" if flags.c_contiguous else "F" if flags.f_contiguous else "A"
         return ("array", value.dtype.str, value.ndim, layout, flags.writeable, flags.aligned)
-    if isinstance(value, tuple):
+    if kind is tuple:
         return ("tuple",) + tuple(_key(v) for v in value)
     if value is None:
         return "none"
-    if isinstance(value, (bool, np.bool_)):
+    if kind is bool or kind is np.bool_:
         return "bool"
-    if isinstance(value, int) and -2**63 <= value < 2**63:
+    if kind is int and -2**63 <= value < 2**63:
         return "int64"  # as numba types a Python int, and numpy's int64
-    if isinstance(value, float):
+    if kind is float:
         return "float64"
-    if isinstance(value, np.generic):
+    if isinstance(value, np.number) and value.dtype.kind in "iufc":
         return value.dtype.name
     raise _NoKey
 
@@ -173,14 +175,15 @@ class Kernel:
         if _mode == "record":
             from . import build
             build.record(self, args)
-        elif _mode == "ahead" and self.compiled:
+            return self.dispatcher(*args)
+        if _mode == "ahead" and self.compiled:
             try:
                 function = self.compiled.get(type_key(args))
             except _NoKey:
                 function = None
             if function is not None:
                 return function(*args)
-        if self.dispatcher is None:
+        if _mode != "jit":
             switch_to_numba()
         return self.dispatcher(*args)
 
@@ -215,11 +218,13 @@ def setup(define: Callable[[], None]) -> Callable[[], None]:
     return define
 
 
-def switch_to_numba() -> None:
+def switch_to_numba(cache: bool = True) -> None:
     """numba for every kernel from now on: what ``setup`` declared is defined, each kernel gets
     its dispatcher, and every module global of pixcodec's that names a kernel names its
     dispatcher instead (numba finds the kernels a kernel calls in its module's globals, and
-    inlines only its own dispatchers)."""
+    inlines only its own dispatchers). Other threads calling kernels meanwhile wait for the
+    switch to end (their calls find the mode "jit" only once everything is in place).
+    `cache`: numba's disk cache (the build compiles afresh, without it)."""
     global _mode
     with _switch_lock:
         if _mode == "jit":
@@ -227,12 +232,19 @@ def switch_to_numba() -> None:
         if _mode == "ahead":
             for define in _setups:
                 define()
-        for declared in _kernels:
-            declared.dispatcher = _numba_kernel(declared.py_func, declared.options)
+        from numba.core import types
+        from numba.extending import typeof_impl
+
+        # a kernel held anywhere but a module's globals still types as its dispatcher
+        typeof_impl.register(Kernel)(lambda kernel, _: types.Dispatcher(kernel.dispatcher))
+        dispatchers = {declared: _numba_kernel(declared.py_func, declared.options, cache)
+                       for declared in _kernels}
         for name, module in list(sys.modules.items()):
             if module is None or not (name == "pixcodec" or name.startswith("pixcodec.")):
                 continue
             for attribute, value in list(vars(module).items()):
                 if isinstance(value, Kernel):
-                    setattr(module, attribute, value.dispatcher)
+                    setattr(module, attribute, dispatchers[value])
+        for declared, dispatcher in dispatchers.items():
+            declared.dispatcher = dispatcher
         _mode = "jit"

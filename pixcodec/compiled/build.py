@@ -15,6 +15,7 @@ without them pixcodec keeps numba's JIT. Takes about a minute, most of it compil
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -43,8 +44,7 @@ def _start_recording() -> None:
     from numba.extending import typeof_impl
 
     declared = [name for name in sys.modules if name.startswith("pixcodec.")
-                and name not in ("pixcodec.compiled", "pixcodec.compiled.build",
-                                 "pixcodec.errors")]
+                and not name.startswith("pixcodec.compiled") and name != "pixcodec.errors"]
     if declared:
         raise RuntimeError(f"record from a fresh process: {declared[0]} was imported first")
     typeof_impl.register(compiled.Kernel)(lambda kernel, _: types.Dispatcher(kernel.dispatcher))
@@ -102,8 +102,12 @@ def _exports() -> tuple[list[tuple[str, compiled.Kernel, object]], dict[str, dic
 
 
 def _compile(entries, folder: Path) -> Path:
-    """The extension module of these exports, built in `folder`."""
+    """The extension module of these exports, built in `folder`: for this CPU, its model and
+    its features as numba's JIT reads them (pycc's own default, the model's nominal features,
+    would use any instruction the model name implies, even one a virtual machine masks), its
+    functions releasing the GIL."""
     import numba.pycc.compiler
+    from numba.core import codegen
     from numba.core.compiler import Flags
     from numba.pycc import CC
 
@@ -118,53 +122,72 @@ def _compile(entries, folder: Path) -> Path:
     cc.verbose = False
     for name, kernel, signature in entries:
         cc.export(name, signature)(kernel.py_func)
-    plain = numba.pycc.compiler.Flags
-    numba.pycc.compiler.Flags = ReleasingFlags
+    patched = ((numba.pycc.compiler, "Flags", ReleasingFlags),
+               (codegen.AOTCPUCodegen, "_customize_tm_features",
+                codegen.CPUCodegen._get_host_cpu_features))
+    plain = [getattr(owner, name) for owner, name, _ in patched]
+    for owner, name, value in patched:
+        setattr(owner, name, value)
     try:
         cc.compile()
     finally:
-        numba.pycc.compiler.Flags = plain
+        for (owner, name, _), value in zip(patched, plain):
+            setattr(owner, name, value)
     built = [p for p in folder.iterdir() if p.name.startswith(compiled.MODULE + ".")]
     if len(built) != 1:
         raise RuntimeError("numba.pycc wrote no module")
+    if b"PyEval_SaveThread" not in built[0].read_bytes():
+        raise RuntimeError("the module's functions would hold the GIL (numba.pycc changed?)")
     return built[0]
 
 
-def build() -> Path:
-    """Records, compiles and installs the module; returns its path."""
+def _install(built: Path, ident: str, manifest: dict) -> Path:
+    """The module and its manifest moved into place whole (each renamed over its final name;
+    the manifest last, as a loader reads it first), replacing this Python's modules of older
+    sources."""
+    library, described = compiled.module_paths(ident)
+    suffix = library.name[library.name.index("."):]
+    for old in compiled.FOLDER.glob(f"{compiled.MODULE}-*{suffix}"):
+        for stale in (old, old.with_name(old.name[:-len(suffix)] + ".json")):
+            stale.unlink(missing_ok=True)
+    os.replace(built, library)
+    staged = built.with_name("manifest.json")
+    staged.write_text(json.dumps({"identity": ident, "exports": manifest}, indent=1))
+    os.replace(staged, described)
+    return library
+
+
+def build() -> tuple[Path, int]:
+    """Records, compiles and installs the module: (its path, how many calls it holds)."""
+    if os.environ.get(compiled.SWITCH):
+        raise RuntimeError(f"{compiled.SWITCH} is set: unset it to build what commands run")
+    if not (shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")):
+        raise RuntimeError("no C compiler found (cc, gcc or clang)")
+    ident = compiled.identity()
     _start_recording()
     _workload()
     entries, manifest = _exports()
-    compiled.switch_to_numba()  # the kernels that the exports call, as numba compiles them
-    ident = compiled.identity()
-    library, described = compiled.module_paths(ident)
+    compiled.switch_to_numba(cache=False)  # the exports' callees compiled afresh, inlined
     compiled.FOLDER.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=compiled.FOLDER) as work:
         built = _compile(entries, Path(work))
-        for old in compiled.FOLDER.glob(f"{compiled.MODULE}-*"):
-            old.unlink()
-        shutil.move(str(built), library)
-    described.write_text(json.dumps({"identity": ident, "exports": manifest}, indent=1))
-    return library
+        if compiled.identity() != ident:
+            raise RuntimeError("pixcodec's sources changed during the build")
+        library = _install(built, ident, manifest)
+    return library, len(entries)
 
 
 def main() -> int:
     start = time.perf_counter()
     try:
-        library = build()
-    except (ImportError, OSError, RuntimeError) as exc:
-        # pycc raises distutils/setuptools errors (CompileError, LinkError) as well
-        print(f"pixcodec: the kernels were not compiled ahead of time ({exc}); numba's JIT "
-              f"runs them", file=sys.stderr)
-        return 1
-    except Exception as exc:  # a compiler's own error types: one line, not a traceback
-        if type(exc).__module__.split(".")[0] not in ("distutils", "setuptools", "numba"):
+        library, count = build()
+    except Exception as exc:  # noqa: BLE001  (a compiler's own error types too: one line)
+        if not isinstance(exc, (ImportError, OSError, RuntimeError, KeyError)) and \
+                type(exc).__module__.split(".")[0] not in ("distutils", "setuptools", "numba"):
             raise
         print(f"pixcodec: the kernels were not compiled ahead of time ({exc}); numba's JIT "
               f"runs them", file=sys.stderr)
         return 1
-    count = sum(len(exports) for exports in json.loads(
-        compiled.module_paths(compiled.identity())[1].read_text())["exports"].values())
     print(f"pixcodec: {count} kernel calls compiled ahead of time for this CPU in "
           f"{time.perf_counter() - start:.0f} s: {library}")
     return 0

@@ -36,78 +36,80 @@ def _host_has_vnni() -> bool:
 AVAILABLE = _host_has_vnni()
 
 
-def _dot_rows(rows: int, wide: bool = False):
-    """An intrinsic: out[r, 0:16] = sum over g < groups of the 4-byte groups of x at row r
-    (four 8-bit inputs, or two 16-bit ones where `wide`) times the packed weights' 64 bytes of
-    group g (``pack``, ``pack_wide``), for `rows` rows at once."""
+@setup
+def _define_intrinsics() -> None:
+    """The dot-product unit's loops as numba intrinsics (four rows a call, or one; 8-bit or
+    16-bit inputs), defined when numba comes in."""
+    global _dot_many, _dot_one, _wide_many, _wide_one
     from llvmlite import ir
     from numba import types
     from numba.core.extending import intrinsic
 
-    i8, i16, i32, i64 = ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
-    vector = ir.VectorType(i32, LANES)
-    element, group = (i16, WIDE_GROUP) if wide else (i8, GROUP)
-    instruction = "llvm.x86.avx512.vpdpwssd.512" if wide else "llvm.x86.avx512.vpdpbusd.512"
+    def _dot_rows(rows: int, wide: bool = False):
+        """An intrinsic: out[r, 0:16] = sum over g < groups of the 4-byte groups of x at row
+        r (four 8-bit inputs, or two 16-bit ones where `wide`) times the packed weights' 64
+        bytes of group g (``pack``, ``pack_wide``), for `rows` rows at once."""
+        i8, i16, i32, i64 = ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
+        vector = ir.VectorType(i32, LANES)
+        element, group = (i16, WIDE_GROUP) if wide else (i8, GROUP)
+        instruction = "llvm.x86.avx512.vpdpwssd.512" if wide else "llvm.x86.avx512.vpdpbusd.512"
 
-    @intrinsic
-    def dot_rows(typingctx, x, x_start, x_stride, w, w_start, groups, out, out_start,
-                 out_stride):
-        signature = types.void(x, x_start, x_stride, w, w_start, groups, out, out_start,
-                               out_stride)
+        @intrinsic
+        def dot_rows(typingctx, x, x_start, x_stride, w, w_start, groups, out, out_start,
+                     out_stride):
+            signature = types.void(x, x_start, x_stride, w, w_start, groups, out, out_start,
+                                   out_stride)
 
-        def codegen(context, builder, sig, args):
-            x, x_start, x_stride, w, w_start, groups, out, out_start, out_stride = args
-            data = [builder.bitcast(context.make_array(sig.args[i])(context, builder, a).data,
-                                    kind.as_pointer())
-                    for i, a, kind in ((0, x, element), (3, w, element), (6, out, i32))]
-            x_data, w_data, out_data = data
-            dot = builder.module.declare_intrinsic(
-                instruction, fnty=ir.FunctionType(vector, [vector, vector, vector]))
-            entry = builder.basic_block
-            loop, done = builder.append_basic_block("dot"), builder.append_basic_block("dot_end")
-            builder.branch(loop)
-            builder.position_at_end(loop)
-            g = builder.phi(i64)
-            g.add_incoming(ir.Constant(i64, 0), entry)
-            sums = []
-            for _ in range(rows):
-                s = builder.phi(vector)
-                s.add_incoming(ir.Constant(vector, None), entry)
-                sums.append(s)
-            at = builder.add(w_start, builder.mul(g, ir.Constant(i64, LANES * group)))
-            weights = builder.load(builder.bitcast(builder.gep(w_data, [at]),
-                                                   vector.as_pointer()), align=1)
-            first = builder.add(x_start, builder.mul(g, ir.Constant(i64, group)))
-            updated = []
-            for r in range(rows):
-                at = builder.add(first, builder.mul(ir.Constant(i64, r), x_stride))
-                four = builder.load(builder.bitcast(builder.gep(x_data, [at]),
-                                                    i32.as_pointer()), align=1)
-                spread = builder.shuffle_vector(
-                    builder.insert_element(ir.Constant(vector, ir.Undefined), four,
-                                           ir.Constant(i32, 0)),
-                    ir.Constant(vector, ir.Undefined), ir.Constant(vector, None))
-                updated.append(builder.call(dot, [sums[r], spread, weights]))
-            following = builder.add(g, ir.Constant(i64, 1))
-            g.add_incoming(following, loop)
-            for s, u in zip(sums, updated):
-                s.add_incoming(u, loop)
-            builder.cbranch(builder.icmp_signed("<", following, groups), loop, done)
-            builder.position_at_end(done)
-            for r in range(rows):
-                at = builder.add(out_start, builder.mul(ir.Constant(i64, r), out_stride))
-                builder.store(updated[r], builder.bitcast(builder.gep(out_data, [at]),
-                                                          vector.as_pointer()), align=4)
-            return context.get_dummy_value()
+            def codegen(context, builder, sig, args):
+                x, x_start, x_stride, w, w_start, groups, out, out_start, out_stride = args
+                data = [builder.bitcast(context.make_array(sig.args[i])(context, builder, a).data,
+                                        kind.as_pointer())
+                        for i, a, kind in ((0, x, element), (3, w, element), (6, out, i32))]
+                x_data, w_data, out_data = data
+                dot = builder.module.declare_intrinsic(
+                    instruction, fnty=ir.FunctionType(vector, [vector, vector, vector]))
+                entry = builder.basic_block
+                loop = builder.append_basic_block("dot")
+                done = builder.append_basic_block("dot_end")
+                builder.branch(loop)
+                builder.position_at_end(loop)
+                g = builder.phi(i64)
+                g.add_incoming(ir.Constant(i64, 0), entry)
+                sums = []
+                for _ in range(rows):
+                    s = builder.phi(vector)
+                    s.add_incoming(ir.Constant(vector, None), entry)
+                    sums.append(s)
+                at = builder.add(w_start, builder.mul(g, ir.Constant(i64, LANES * group)))
+                weights = builder.load(builder.bitcast(builder.gep(w_data, [at]),
+                                                       vector.as_pointer()), align=1)
+                first = builder.add(x_start, builder.mul(g, ir.Constant(i64, group)))
+                updated = []
+                for r in range(rows):
+                    at = builder.add(first, builder.mul(ir.Constant(i64, r), x_stride))
+                    four = builder.load(builder.bitcast(builder.gep(x_data, [at]),
+                                                        i32.as_pointer()), align=1)
+                    spread = builder.shuffle_vector(
+                        builder.insert_element(ir.Constant(vector, ir.Undefined), four,
+                                               ir.Constant(i32, 0)),
+                        ir.Constant(vector, ir.Undefined), ir.Constant(vector, None))
+                    updated.append(builder.call(dot, [sums[r], spread, weights]))
+                following = builder.add(g, ir.Constant(i64, 1))
+                g.add_incoming(following, loop)
+                for s, u in zip(sums, updated):
+                    s.add_incoming(u, loop)
+                builder.cbranch(builder.icmp_signed("<", following, groups), loop, done)
+                builder.position_at_end(done)
+                for r in range(rows):
+                    at = builder.add(out_start, builder.mul(ir.Constant(i64, r), out_stride))
+                    builder.store(updated[r], builder.bitcast(builder.gep(out_data, [at]),
+                                                              vector.as_pointer()), align=4)
+                return context.get_dummy_value()
 
-        return signature, codegen
+            return signature, codegen
 
-    return dot_rows
+        return dot_rows
 
-
-@setup
-def _define_intrinsics() -> None:
-    global _dot_many, _dot_one, _wide_many, _wide_one
     _dot_many, _dot_one = _dot_rows(ROWS), _dot_rows(1)
     _wide_many, _wide_one = _dot_rows(ROWS, wide=True), _dot_rows(1, wide=True)
 
