@@ -22,17 +22,18 @@ $(BIN)/pixcodec: pyproject.toml
 	$(BIN)/pip install -q -e ".[test]"
 	@touch $@
 
-# The engine's kernels compiled ahead of time for this CPU and these sources (about a minute;
-# pixcodec/compiled/). Without a C compiler the build says so, numba's JIT runs them (the same
-# bytes, 0.2-0.3 s more start-up a command), and the next make tries again.
+# The engine's kernels compiled ahead of time for this CPU and these sources (about 35 s;
+# pixcodec/compiled/, pixcodec/build_kernels.py). Without a C compiler the build says so,
+# numba's JIT runs them (the same bytes, 0.2-0.3 s more start-up a command), and the next make
+# tries again.
 KERNELS := $(VENV)/.kernels-built
 $(KERNELS): $(BIN)/pixcodec $(shell find pixcodec -name '*.py')
-	$(BIN)/python -m pixcodec.compiled && touch $@ || true
+	$(BIN)/pixcodec kernels --build && touch $@ || true
 
 install: $(BIN)/pixcodec $(KERNELS) ## create .venv, install pixcodec with its test tools, compile its kernels
 
-kernels: ## compile the engine's kernels ahead of time again (after editing pixcodec/)
-	$(BIN)/python -m pixcodec.compiled
+kernels: $(BIN)/pixcodec ## compile the engine's kernels ahead of time again (after editing pixcodec/)
+	$(BIN)/pixcodec kernels --build
 
 demo: install ## compress + decompress the sample image, verify, compare with PNG
 	$(BIN)/python scripts/demo.py $(SAMPLE)

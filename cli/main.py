@@ -15,6 +15,7 @@ from pixcodec.limits import DEFAULT_MAX_METADATA, DEFAULT_MAX_PIXELS, MAX_TILE
 from .batch import code_files, many_files
 from .common import EXIT_USAGE, ProgressBar, fail, guarded, print_error, read_input
 from .info import info, print_version
+from .kernels import kernels
 from .sampling import complete, sample
 
 
@@ -428,6 +429,7 @@ def bits(image, output, model, csv_path, effort, force):
 
 main.add_command(sample)
 main.add_command(complete)
+main.add_command(kernels)
 
 
 if __name__ == "__main__":

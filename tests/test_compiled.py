@@ -78,8 +78,8 @@ def kernel_dir(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("kernels")
     env = {k: v for k, v in os.environ.items() if k != compiled.SWITCH}
     env["PIXCODEC_KERNEL_DIR"] = str(folder)
-    done = subprocess.run([sys.executable, "-m", "pixcodec.compiled"], capture_output=True,
-                          text=True, timeout=900, env=env)
+    done = subprocess.run([sys.executable, "-m", "pixcodec", "kernels", "--build"],
+                          capture_output=True, text=True, timeout=900, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     return folder
 
@@ -163,13 +163,13 @@ def test_the_argument_key_tells_apart_what_numba_types_tell_apart():
 
 
 def test_kernels_are_declared_through_compiled_alone():
-    """numba and llvmlite are imported where a kernel needs them (pixcodec.compiled, or the
-    body of a ``setup``), never by importing a module or calling a plain function: the
+    """numba and llvmlite are imported where a kernel needs them (pixcodec.compiled, the body
+    of a ``setup``, the build), never by importing a module or calling a plain function: the
     ahead-of-time path must not load them."""
     package = Path(compiled.__file__).parent.parent
     offending = []
     for path in sorted(package.rglob("*.py")):
-        if path.parent.name == "compiled":
+        if path.parent.name == "compiled" or path.name == "build_kernels.py":
             continue
         tree = ast.parse(path.read_text())
         allowed = {id(node) for top in tree.body if isinstance(top, ast.FunctionDef)
@@ -206,9 +206,19 @@ def test_the_modules_functions_release_the_gil(kernel_dir):
     assert b"PyEval_SaveThread" in library.read_bytes()
 
 
-def test_status_says_how_the_kernels_run():
+def test_kernels_says_how_they_run():
     env = {**os.environ, compiled.SWITCH: "jit"}
-    done = subprocess.run([sys.executable, "-m", "pixcodec.compiled", "--status"],
+    done = subprocess.run([sys.executable, "-m", "pixcodec", "kernels"],
                           capture_output=True, text=True, env=env, timeout=60)
     assert done.returncode == 0
-    assert done.stdout.strip() == f"pixcodec's kernels: numba's JIT ({compiled.SWITCH} is set)"
+    assert done.stdout.strip() == f"kernels: numba's JIT ({compiled.SWITCH} is set)"
+
+
+def test_a_build_that_cannot_run_says_so_in_one_line():
+    env = {**os.environ, compiled.SWITCH: "jit"}
+    done = subprocess.run([sys.executable, "-m", "pixcodec", "kernels", "--build"],
+                          capture_output=True, text=True, env=env, timeout=60)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.strip().splitlines() == [
+        f"pixcodec: the kernels were not compiled ahead of time ({compiled.SWITCH} is set: "
+        f"unset it to build what commands run); numba's JIT runs them"]

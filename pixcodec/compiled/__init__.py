@@ -2,8 +2,9 @@
 what numba must define before it compiles them (intrinsics, overloads) with ``setup``. They
 run as one of:
 
-* **ahead of time**: machine code compiled for this CPU and these sources (``build``: `make
-  install`, or `python -m pixcodec.compiled`), the kernels Python calls with the argument
+* **ahead of time**: machine code compiled for this CPU and these sources
+  (``pixcodec.build_kernels``: `make install`, or `pixcodec kernels --build`), the kernels
+  Python calls with the argument
   types pixcodec's integer models pass them, in one extension module that needs neither
   numba nor LLVM to run. numba's import and the loading of its cached kernels were 0.2-0.3 s
   of every command here, most of a small image's;
@@ -107,7 +108,8 @@ def _load_ahead() -> dict[str, dict[str, Callable]] | None:
 
 
 _ahead = _load_ahead()
-_mode = "jit" if _ahead is None else "ahead"  # "record": the build's (``build.record``)
+_mode = "jit" if _ahead is None else "ahead"  # "record": the build's, calls told _recorder
+_recorder: Callable[[Kernel, tuple], None] | None = None  # set by the build
 
 
 def mode() -> str:
@@ -116,13 +118,13 @@ def mode() -> str:
 
 
 def describe() -> str:
-    """How the kernels run here, in words (`python -m pixcodec.compiled --status`)."""
+    """How the kernels run here, in words (`pixcodec kernels`)."""
     if _ahead is not None:
         return f"compiled ahead of time for this CPU ({module_paths(identity())[0].name})"
     if os.environ.get(SWITCH):
         return f"numba's JIT ({SWITCH} is set)"
     return ("numba's JIT (no module built for these sources on this CPU: "
-            "`python -m pixcodec.compiled` builds one)")
+            "`pixcodec kernels --build` builds one)")
 
 
 class _NoKey(Exception):
@@ -173,8 +175,7 @@ class Kernel:
 
     def __call__(self, *args):
         if _mode == "record":
-            from . import build
-            build.record(self, args)
+            _recorder(self, args)
             return self.dispatcher(*args)
         if _mode == "ahead" and self.compiled:
             try:

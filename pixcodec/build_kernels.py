@@ -1,4 +1,5 @@
-"""Builds ``pixcodec.compiled``'s ahead-of-time module: `python -m pixcodec.compiled`.
+"""Builds ``pixcodec.compiled``'s ahead-of-time module: `pixcodec kernels --build` (run by
+`make install`).
 
 1. Records which kernels Python calls, with which numba types, while the shipped integer
    models code small images every way a command does (coder 4 and the older coder 3, one tile
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import compiled
+from . import compiled
 
 _recorded: dict[compiled.Kernel, dict[tuple, str]] = {}
 
@@ -43,11 +44,13 @@ def _start_recording() -> None:
     from numba.core import types
     from numba.extending import typeof_impl
 
-    declared = [name for name in sys.modules if name.startswith("pixcodec.")
-                and not name.startswith("pixcodec.compiled") and name != "pixcodec.errors"]
+    declared = [name for name in ("pixcodec.fixedpoint", "pixcodec.nets.kernels")
+                if name in sys.modules] + [name for name in sys.modules
+                                            if name.startswith("pixcodec.engine")]
     if declared:
         raise RuntimeError(f"record from a fresh process: {declared[0]} was imported first")
     typeof_impl.register(compiled.Kernel)(lambda kernel, _: types.Dispatcher(kernel.dispatcher))
+    compiled._recorder = record
     compiled._mode = "record"
 
 
@@ -63,8 +66,8 @@ def _smooth_image(height: int, width: int, seed: int) -> np.ndarray:
 
 def _workload() -> None:
     """What commands do with the shipped integer models, at small sizes."""
-    from .. import api, zoo
-    from ..engine import coding, rans
+    from . import api, zoo
+    from .engine import coding, rans
 
     image = _smooth_image(40, 56, 1)
     for name, info in zoo.manifest().items():
@@ -177,7 +180,9 @@ def build() -> tuple[Path, int]:
     return library, len(entries)
 
 
-def main() -> int:
+def main() -> bool:
+    """Builds the module in a fresh process (no kernel declared yet) and says so in one line:
+    whether it was built."""
     start = time.perf_counter()
     try:
         library, count = build()
@@ -187,7 +192,7 @@ def main() -> int:
             raise
         print(f"pixcodec: the kernels were not compiled ahead of time ({exc}); numba's JIT "
               f"runs them", file=sys.stderr)
-        return 1
+        return False
     print(f"pixcodec: {count} kernel calls compiled ahead of time for this CPU in "
           f"{time.perf_counter() - start:.0f} s: {library}")
-    return 0
+    return True
