@@ -90,6 +90,9 @@ GOLDEN = {
     # Its network at h = 64, the RGB default since 2026-12-07: coder 4 from the start.
     "logistic-rgb-int8-v2": ("23e7004e57630ecd283d23f0552a28db10f2c6192d7fa5528b3adb109d43bad0",
                              "d1d36e030744fa7bddcfe1531d68d385188411592a96caaff023a6689ea72a7b"),
+    # int8-v2's network trained on (a second cosine), the RGB default since 2026-12-07.
+    "logistic-rgb-int8-v3": ("f7e92049af65f6576f5988a870e8787e3c0e2b7874f585858c52d02b6159fe7c",
+                             "2be9afb11d893c032f6c2d8388e8965d490426ef36531a029c8d75413d34a4b4"),
 }
 # The same patterns as format version 2 wrote them (until 2026-12-02), in assets/v2/: they
 # must decode for ever.
@@ -108,7 +111,8 @@ WRITTEN_AS_V2 = {
 # and version 3's twelve streams, decoded in one round and in three. The version 3 files are
 # pinned as the encoder writes them (effort 0), those with the coder it writes today checked
 # against its bytes, and all must decode for ever. The integer models' files: int8-v1's with
-# coder 3 (written until the online stage, 2026-12-06) and coder 4, int8-v2's with coder 4.
+# coder 3 (written until the online stage, 2026-12-06) and coder 4, int8-v2's and int8-v3's
+# with coder 4.
 TILED_ORIGINAL = "crop-40x56.png"
 TILED = {
     "v2/pixelcnn-rgb-v1-12-tiles.pxc":
@@ -135,6 +139,8 @@ TILED = {
         "149f527707f0d6e7a178c0f90574d4bb9f126e656715a810f38dcd41487248df",
     "v3/logistic-rgb-int8-v2-12-tiles.pxc":
         "df592b5661b7049379a6108fea83d9b1e6c9bbc183b8b2729983ab11da4024f8",
+    "v3/logistic-rgb-int8-v3-12-tiles.pxc":
+        "fdc9a8337203cc1a491a7253f5061eaf94597abd0bfbf0cf28d33750d6711605",
 }
 # Files whose model was adapted to their image (an ADPT section: the fit runs in float32, so the
 # encoder's bytes may differ between machines; the decoder's result may not). The v1 file was

@@ -118,6 +118,10 @@ PRESETS: dict[str, tuple[str, dict]] = {
     "photo_logistic_gap_h64_int8": _logistic(colours=3, hidden=64, blocks=6, out_features=128,
                                              edge_predictor=True, gap_predictor=True,
                                              quantized=True),
+    # And wider again (issue 39's eleventh run), from the h = 64 one the same way.
+    "photo_logistic_gap_h80_int8": _logistic(colours=3, hidden=80, blocks=6, out_features=160,
+                                             edge_predictor=True, gap_predictor=True,
+                                             quantized=True),
     "mnist_gray_pixelcnn": _cnn(colours=1, hidden=16, blocks=7, out_features=32),
 }
 
