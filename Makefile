@@ -22,7 +22,7 @@ $(BIN)/pixcodec: pyproject.toml
 	$(BIN)/pip install -q -e ".[test]"
 	@touch $@
 
-# The engine's kernels compiled ahead of time for this CPU and these sources (about 35 s;
+# The engine's kernels compiled ahead of time for this CPU and these sources (about 40 s;
 # pixcodec/compiled/, pixcodec/build_kernels.py). Without a C compiler the build says so,
 # numba's JIT runs them (the same bytes, 0.2-0.3 s more start-up a command), and the next make
 # tries again.
