@@ -12,7 +12,7 @@ from .common import EXIT_ERROR
 @click.command()
 @click.option("--build", is_flag=True,
               help="Compile the kernels ahead of time for this CPU and these sources (about "
-                   "half a minute; needs a C compiler). `make install` does it.")
+                   "40 s; needs a C compiler). `make install` does it.")
 def kernels(build):
     """Say how the integer engine's kernels run here: compiled ahead of time (a command starts
     without numba) or by numba's JIT (its cache; 0.25-0.3 s more a command). The same bytes
