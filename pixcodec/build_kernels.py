@@ -12,7 +12,7 @@
    ``pixcodec.compiled`` looks, under the identity of these sources, Python, numpy and CPU.
 
 Needs a C compiler and setuptools (pycc builds the module's Python wrapper with them);
-without them pixcodec keeps numba's JIT. Takes about a minute, most of it compiling."""
+without them pixcodec keeps numba's JIT. Takes about 40 s here, most of it compiling."""
 from __future__ import annotations
 
 import json
@@ -31,11 +31,15 @@ _recorded: dict[compiled.Kernel, dict[tuple, str]] = {}
 
 
 def record(kernel: compiled.Kernel, args: tuple) -> None:
-    """Notes a call from Python: the kernel and its arguments' numba types, with their key."""
+    """Notes a call from Python: the kernel and its arguments' numba types, with their key
+    (arguments without one are left to numba's JIT)."""
     import numba
 
-    types = tuple(numba.typeof(a) for a in args)
-    _recorded.setdefault(kernel, {})[types] = compiled.type_key(args)
+    try:
+        key = compiled.type_key(args)
+    except compiled._NoKey:
+        return
+    _recorded.setdefault(kernel, {})[tuple(numba.typeof(a) for a in args)] = key
 
 
 def _start_recording() -> None:

@@ -4,10 +4,9 @@ run as one of:
 
 * **ahead of time**: machine code compiled for this CPU and these sources
   (``pixcodec.build_kernels``: `make install`, or `pixcodec kernels --build`), the kernels
-  Python calls with the argument
-  types pixcodec's integer models pass them, in one extension module that needs neither
-  numba nor LLVM to run. numba's import and the loading of its cached kernels were 0.2-0.3 s
-  of every command here, most of a small image's;
+  Python calls with the argument types pixcodec's integer models pass them, in one extension
+  module that needs neither numba nor LLVM to run. numba's import and the loading of its
+  cached kernels were 0.2-0.3 s of every command here, most of a small image's;
 * **numba's JIT**, its code cached on disk (``cache``): where that module is missing or stale
   (other sources of pixcodec, another numpy, another CPU), where ``PIXCODEC_KERNELS`` is set
   (``jit``; ``blas`` also turns the dot-product unit off), and for a call whose argument
