@@ -45,15 +45,12 @@ def record(kernel: compiled.Kernel, args: tuple) -> None:
 def _start_recording() -> None:
     """Kernels declared from now on are recorded as Python calls them; as the kernels they
     call, numba sees each as its (uncached) dispatcher, so that it compiles them."""
-    from numba.core import types
-    from numba.extending import typeof_impl
-
     declared = [name for name in ("pixcodec.fixedpoint", "pixcodec.nets.kernels")
                 if name in sys.modules] + [name for name in sys.modules
                                             if name.startswith("pixcodec.engine")]
     if declared:
         raise RuntimeError(f"record from a fresh process: {declared[0]} was imported first")
-    typeof_impl.register(compiled.Kernel)(lambda kernel, _: types.Dispatcher(kernel.dispatcher))
+    compiled.type_kernels_as_dispatchers()
     compiled._recorder = record
     compiled._mode = "record"
 

@@ -218,6 +218,15 @@ def setup(define: Callable[[], None]) -> Callable[[], None]:
     return define
 
 
+def type_kernels_as_dispatchers() -> None:
+    """numba types a ``Kernel`` it meets in compiled code as its dispatcher, so that it compiles
+    the call (the build's recording, and any kernel a switch could not rebind)."""
+    from numba.core import types
+    from numba.extending import typeof_impl
+
+    typeof_impl.register(Kernel)(lambda kernel, _: types.Dispatcher(kernel.dispatcher))
+
+
 def switch_to_numba(cache: bool = True) -> None:
     """numba for every kernel from now on: what ``setup`` declared is defined, each kernel gets
     its dispatcher, and every module global of pixcodec's that names a kernel names its
@@ -232,11 +241,7 @@ def switch_to_numba(cache: bool = True) -> None:
         if _mode == "ahead":
             for define in _setups:
                 define()
-        from numba.core import types
-        from numba.extending import typeof_impl
-
-        # a kernel held anywhere but a module's globals still types as its dispatcher
-        typeof_impl.register(Kernel)(lambda kernel, _: types.Dispatcher(kernel.dispatcher))
+        type_kernels_as_dispatchers()  # one held anywhere but a module's globals
         dispatchers = {declared: _numba_kernel(declared.py_func, declared.options, cache)
                        for declared in _kernels}
         for name, module in list(sys.modules.items()):
