@@ -27,7 +27,7 @@ from .planes import (ADAPT, ALPHA, CHUNKS, COLOUR, INDICES, LOW_BYTES, MODEL_CHA
                      low_byte_deltas, model_mode, model_symbols, samples_of_symbols,
                      sixteen_bit_samples, to_eight_bits)
 from .scheduling import Progress, useful_workers
-from .tilechoice import bounded, code_plane, looks_photographic
+from .tilechoice import bounded, code_plane, looks_photographic, tile_side
 from .sections import (ModelPlane, pack_chunks, pack_lzma, pack_model_plane, unpack_chunks,
                        unpack_lzma, unpack_model_plane)
 from .workers import stop_spares
@@ -66,13 +66,13 @@ def encode(source: Source | np.ndarray, model: str | None = None, *,
 
     `model` names the model for the gray or RGB samples, or its kind (default: the shipped one
     for the colour type); `tile` is the side of the independently coded tiles (default: the
-    model's own, else 256); `strip` drops the PNG's ancillary chunks except tRNS; `effort`
-    (0-2) how much of a logistic-mixture model is fitted to the image, the orientation it is
-    coded in included (``pixcodec.adapt``; other models ignore it); `threads` how many
-    processes code its tiles, and make those choices, at once (the same bytes for any
-    number). Metadata (PNG chunks) over `max_metadata` bytes is refused, as `decode` refuses
-    it. A JPEG is refused unless `allow_jpeg` (its pixels are lossy already: a lossless copy
-    is larger than the JPEG)."""
+    model's own, else 256; for a photo coded with the online stage, ``tilechoice.tile_side``);
+    `strip` drops the PNG's ancillary chunks except tRNS; `effort` (0-2) how much of a
+    logistic-mixture model is fitted to the image, the orientation it is coded in included
+    (``pixcodec.adapt``; other models ignore it); `threads` how many processes code its tiles,
+    and make those choices, at once (the same bytes for any number). Metadata (PNG chunks) over
+    `max_metadata` bytes is refused, as `decode` refuses it. A JPEG is refused unless
+    `allow_jpeg` (its pixels are lossy already: a lossless copy is larger than the JPEG)."""
     threads = checked_integer(threads, "threads", 1)
     progress = checked_progress(progress)
     prepared = _Prepared.of(source, model, tile, strip, effort, max_metadata, threads,
@@ -147,7 +147,6 @@ class _Prepared:
             sections[INDICES] = pack_lzma(image.samples.tobytes())
         else:
             coder_model, values = _model_plane_input(image, model)
-            tile = tile or coder_model.info.coding_tile
             net = coder_model.net
             photographic = looks_photographic(values)
             if net.per_image_fits and photographic:  # torch's networks: pixcodec.adapt
@@ -156,6 +155,10 @@ class _Prepared:
                 if adaptation is not None:
                     sections[ADAPT] = adaptation.pack()
                 net = adapt.apply(net, adaptation)
+            if tile is None:
+                tile = coder_model.info.coding_tile
+                if photographic:  # screenshots keep their tiles: chosen mode by mode
+                    tile = tile_side(*values.shape[:2], tile, net.coders[0])
             if useful_workers(*values.shape[:2], threads) == 1:
                 stop_spares()  # the tiles will be coded here alone: no worker is left waiting
         if image.colour_type in (GRAY_ALPHA, RGBA):

@@ -260,7 +260,8 @@ def decode_pixels(net: CodingNetwork, streams: Sequence[bytes], height: int, wid
     model_jobs = [job for job in jobs if job[0] not in classic_tiles]
     tiles = in_groups(functools.partial(decode_tiles, net, tile=tile, coder=coder), model_jobs,
                       useful_workers(height, width, workers, net.codes_in_threads), progress,
-                      threads=net.codes_in_threads) if model_jobs else []
+                      threads=net.codes_in_threads,
+                      weights=[h * w for _, _, (h, w), _ in model_jobs]) if model_jobs else []
     decoded = {**dict(zip((k for k, _, _, _ in model_jobs), tiles)), **classic_tiles}
     return _joined(grid, decoded, height, width, colours)
 

@@ -79,7 +79,8 @@ def encode_shared(net: CodingNetwork, tiles: Sequence[np.ndarray], tile: int,
     processes, or threads where the network's coding runs outside the GIL."""
     workers = useful_workers(*image_size, workers, net.codes_in_threads)
     return in_groups(functools.partial(encode_tiles, net, tile=tile), tiles, workers, progress,
-                     threads=net.codes_in_threads)
+                     threads=net.codes_in_threads,
+                     weights=[t.shape[0] * t.shape[1] for t in tiles])
 
 
 def encode_tiles(net: CodingNetwork, tiles: Sequence[np.ndarray], tile: int,

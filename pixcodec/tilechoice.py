@@ -1,5 +1,5 @@
-"""The encoder's choice of each tile's coding mode (format version 4). The modes, and all that
-the decoder needs of them: pixcodec/classic.py.
+"""The encoder's choice of tiles: their side (`tile_side`), and each one's coding mode (format
+version 4). The modes, and all that the decoder needs of them: pixcodec/classic.py.
 
 Photos take the model alone, as before: a cheap look at the whole plane (the share of
 neighbouring pixel pairs that are equal, the number of colours) tells them from screenshots,
@@ -17,10 +17,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from .classic import MODEL, STORED, WEBP, encode_tile
-from .container import tile_checksum, tile_grid
+from .coder import ENGINE_ONLINE
+from .container import tile_checksum, tile_count, tile_grid
 from .encoder import CodedTiles, encode_pixels, encode_shared
 from .limits import MAX_TILE
-from .scheduling import Progress
+from .scheduling import Progress, balanced_groups
 from .sections import ModelPlane, pack_model_plane
 
 # A plane is not a photo when at least this share of its neighbouring pixel pairs (left-right
@@ -43,6 +44,15 @@ MODEL_TRIAL_BITS = 1.5
 # smallest file (synthetic-v1's gray document: 7,596 bytes at method 6, quality 100 against
 # 6,380 at its defaults, method 4, quality 75, which take a fiftieth of the time).
 WEBP_SETTINGS = ((6, 100), (4, 75))
+# The online stage (coder ENGINE_ONLINE) learns within a tile, so its tiles grow, in steps of
+# TILE_STEP up to LARGEST_ONLINE_TILE, where a decode on DECODE_THREADS threads keeps its
+# busiest thread within SLOWER_DECODE of the pixels it has at the model's own side (measured,
+# docs/TRAINING.md "Larger tiles for the online stage": 384 and 512 save 0.1-0.2 %). The side
+# is chosen from the image's size alone: the bytes never depend on the threads decoding them.
+TILE_STEP = 64
+LARGEST_ONLINE_TILE = 512
+DECODE_THREADS = 2
+SLOWER_DECODE = 1.05
 
 
 def looks_photographic(values: np.ndarray) -> bool:
@@ -73,6 +83,26 @@ def _colour_share(keys: np.ndarray, window: int = 256, windows: int = 16) -> flo
     picked = [corners[k * len(corners) // windows] for k in range(min(windows, len(corners)))]
     return float(np.mean([len(np.unique(keys[y:y + window, x:x + window]))
                           / keys[y:y + window, x:x + window].size for y, x in picked]))
+
+
+def tile_side(height: int, width: int, smallest: int, coder: int) -> int:
+    """The side of the tiles of an image of this size coded with `coder`, whose model codes in
+    tiles of `smallest`: for the online stage, the largest (the fewest tiles; the smallest side
+    of equal counts) that decodes about as fast (above); `smallest` for the other coders."""
+    if coder != ENGINE_ONLINE:
+        return smallest
+    limit = SLOWER_DECODE * _busiest_thread_pixels(height, width, smallest)
+    sides = [side for side in range(smallest, LARGEST_ONLINE_TILE + 1, TILE_STEP)
+             if _busiest_thread_pixels(height, width, side) <= limit]
+    return min(sides, key=lambda side: (tile_count(height, width, side), side))
+
+
+def _busiest_thread_pixels(height: int, width: int, side: int) -> int:
+    """Pixels of the busiest of DECODE_THREADS threads decoding these tiles (as the decoder
+    shares them out: ``scheduling.balanced_groups``)."""
+    pixels = [h * w for _, _, h, w in tile_grid(height, width, side)]
+    return max(sum(pixels[k] for k in group)
+               for group in balanced_groups(pixels, DECODE_THREADS))
 
 
 def code_plane(net, values: np.ndarray, tile: int, progress: Progress | None = None,

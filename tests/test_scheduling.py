@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from pixcodec import api
-from pixcodec.scheduling import in_groups
+from pixcodec.scheduling import balanced_groups, in_groups
 
 
 def test_parts_in_threads_come_back_in_order_from_threads_of_their_own():
@@ -111,3 +111,29 @@ def test_blas_stays_on_one_thread_until_the_last_coding_thread_ends():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env={**env, "OPENBLAS_NUM_THREADS": "2"}, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_balanced_groups_share_tiles_by_pixels_heaviest_first():
+    """A 481 x 321 photo's four tiles of 256 (65,536, 57,600, 16,640, 14,625 pixels): two
+    consecutive runs would give one thread 123,136 pixels and the other 31,265."""
+    assert balanced_groups([65536, 57600, 16640, 14625], 2) == [[0, 3], [1, 2]]
+    assert balanced_groups([1] * 7, 3) == [[0, 3, 6], [1, 4], [2, 5]]
+    assert balanced_groups([5, 1], 4) == [[0], [1]]  # never more groups than items
+    assert balanced_groups([], 2) == [[]]
+
+
+def test_weighted_groups_come_back_in_the_items_order():
+    """Whatever the groups, results return in the items' order: in this thread alone, in
+    threads, and in worker processes."""
+    weights = [3, 9, 1, 7, 5, 2, 8]
+    for workers, threads in ((1, False), (3, True)):
+        seen = []
+
+        def work(part, progress=None):
+            seen.append(part)
+            return [x * 10 for x in part]
+
+        assert in_groups(work, list(range(7)), workers, threads=threads,
+                         weights=weights) == [x * 10 for x in range(7)]
+        assert sorted(map(len, seen)) == ([7] if workers == 1 else [2, 2, 3])
+        assert all(part == sorted(part, key=lambda k: -weights[k]) for part in seen)
