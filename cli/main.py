@@ -83,7 +83,7 @@ def main():
 @click.option("--tile", type=click.IntRange(1, MAX_TILE), metavar="N",
               help="Side of the square tiles, coded independently side by side; "
                    "default: the model's (see `pixcodec models`), larger for a photo where "
-                   "the online stage gains and a two-thread decode stays as fast. Smaller "
+                   "the online stage gains and a decode stays as fast. Smaller "
                    "tiles code faster and give slightly larger files.")
 @click.option("--effort", type=click.IntRange(0, 2), metavar="0-2",
               help="How much of a float logistic-mixture model (-m logistic) is fitted to "

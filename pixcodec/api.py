@@ -27,7 +27,7 @@ from .planes import (ADAPT, ALPHA, CHUNKS, COLOUR, INDICES, LOW_BYTES, MODEL_CHA
                      low_byte_deltas, model_mode, model_symbols, samples_of_symbols,
                      sixteen_bit_samples, to_eight_bits)
 from .scheduling import Progress, useful_workers
-from .tilechoice import bounded, code_plane, looks_photographic, tile_side
+from .tilechoice import bounded, code_plane, default_tile, looks_photographic
 from .sections import (ModelPlane, pack_chunks, pack_lzma, pack_model_plane, unpack_chunks,
                        unpack_lzma, unpack_model_plane)
 from .workers import stop_spares
@@ -155,10 +155,8 @@ class _Prepared:
                 if adaptation is not None:
                     sections[ADAPT] = adaptation.pack()
                 net = adapt.apply(net, adaptation)
-            if tile is None:
-                tile = coder_model.info.coding_tile
-                if photographic:  # screenshots keep their tiles: chosen mode by mode
-                    tile = tile_side(*values.shape[:2], tile, net.coders[0])
+            tile = tile or default_tile(values, coder_model.info.coding_tile, net.coders[0],
+                                        photographic)
             if useful_workers(*values.shape[:2], threads) == 1:
                 stop_spares()  # the tiles will be coded here alone: no worker is left waiting
         if image.colour_type in (GRAY_ALPHA, RGBA):

@@ -19,6 +19,7 @@ from .likelihood import coded_pixel_bits
 from .errors import UnsupportedImageError
 from .figures import png_bytes, pyplot
 from .orientation import restored
+from .tilechoice import default_tile, looks_photographic
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,9 @@ def bits_map(source: Source | np.ndarray, model: str | None = None,
     coder_model, values = coded
     turn, values, adaptation = adapt.fit_to_image(coder_model.net, values, effort)
     net = adapt.apply(coder_model.net, adaptation)
-    bits = coded_pixel_bits(net, values, coder_model.info.coding_tile)
+    tile = default_tile(values, coder_model.info.coding_tile, net.coders[0],
+                        looks_photographic(values))  # the file's tiles
+    bits = coded_pixel_bits(net, values, tile)
     return BitsMap(restored(bits[:, :, None], turn)[:, :, 0], coder_model.name, values.size)
 
 

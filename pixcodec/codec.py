@@ -81,6 +81,13 @@ def round_size(height: int, width: int, tile: int, net: CodingNetwork) -> int:
                       CACHE_BUDGET_BYTES // _cache_bytes(height, width, net)))
 
 
+def largest(sizes: Iterable[tuple[int, int]]) -> tuple[int, int]:
+    """(the largest height, the largest width) of tiles of these (h, w): what a round of them
+    side by side holds, whichever comes first."""
+    heights, widths = zip(*sizes)
+    return max(heights), max(widths)
+
+
 def _batches(items: Iterable, size: int, count: int) -> Iterator[list]:
     """`count` lists of `size` consecutive items (the last may hold fewer), each made when it
     is needed (a file's header may state 2^32 tiles of one pixel)."""
@@ -207,7 +214,8 @@ def decode_tiles(net: CodingNetwork,
     symbols, tiles decoded side by side in rounds. Each round's tiles are checked against their
     checksums as soon as they are decoded, so a damaged or forged file costs one round."""
     colours = net.config.colours
-    rounds = in_rounds(jobs, round_size(*jobs[0][2], tile, net) if jobs else 1)
+    rounds = in_rounds(jobs, round_size(*largest(s for _, _, s, _ in jobs), tile, net)
+                       if jobs else 1)
     steps = StepCounter(progress, step_total(net, [[s for _, _, s, _ in r] for r in rounds]))
     if coder in ENGINE_CODERS:
         return [t for r in rounds for t in _engine_round(net, r, steps, coder)]

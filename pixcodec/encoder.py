@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import fixedpoint as fx
-from .codec import (canvas_of, code_round, in_rounds, round_size, step_total, tile_runs,
-                    within_cache_budget)
+from .codec import (canvas_of, code_round, in_rounds, largest, round_size, step_total,
+                    tile_runs, within_cache_budget)
 from .coder import ENGINE_RANS, Encoder
 from .container import tile_checksum, tile_grid
 from .engine import coding as engine_coding
@@ -93,7 +93,7 @@ def encode_tiles(net: CodingNetwork, tiles: Sequence[np.ndarray], tile: int,
         return engine_coding.encode_tiles(net, tiles, StepCounter(
             progress, sum(net.step_count([t.shape[:2]]) for t in tiles)), net.coders[0])
     levels = net.config.levels
-    passes = bool(tiles) and _fits_passes(net, *tiles[0].shape[:2])
+    passes = bool(tiles) and _fits_passes(net, *largest(t.shape[:2] for t in tiles))
     shapes: dict[tuple, list[int]] = {}  # tiles coded from passes, by shape
     looped: list[int] = []
     for k, t in enumerate(tiles):
@@ -102,8 +102,8 @@ def encode_tiles(net: CodingNetwork, tiles: Sequence[np.ndarray], tile: int,
             shapes.setdefault(t.shape, []).append(k)
         else:
             looped.append(k)
-    rounds = in_rounds(looped, round_size(*tiles[looped[0]].shape[:2], tile, net)
-                       if looped else 1)
+    rounds = in_rounds(looped, round_size(*largest(tiles[k].shape[:2] for k in looped), tile,
+                                          net) if looped else 1)
     steps = StepCounter(progress, step_total(
         net, [[t.shape[:2]] for t in tiles if t.shape in shapes]
         + [[tiles[k].shape[:2] for k in r] for r in rounds]))

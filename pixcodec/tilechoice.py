@@ -45,13 +45,15 @@ MODEL_TRIAL_BITS = 1.5
 # 6,380 at its defaults, method 4, quality 75, which take a fiftieth of the time).
 WEBP_SETTINGS = ((6, 100), (4, 75))
 # The online stage (coder ENGINE_ONLINE) learns within a tile, so its tiles grow, in steps of
-# TILE_STEP up to LARGEST_ONLINE_TILE, where a decode on DECODE_THREADS threads keeps its
-# busiest thread within SLOWER_DECODE of the pixels it has at the model's own side (measured,
-# docs/TRAINING.md "Larger tiles for the online stage": 384 and 512 save 0.1-0.2 %). The side
-# is chosen from the image's size alone: the bytes never depend on the threads decoding them.
+# TILE_STEP up to LARGEST_ONLINE_TILE, where a decode on each of DECODE_THREADS threads keeps
+# its busiest thread within SLOWER_DECODE of the pixels it has at the model's own side
+# (measured, docs/TRAINING.md "Larger tiles for the online stage": 384 and 512 save 0.1-0.2 %).
+# Larger machines than two cores are common: a side that suits two threads alone (384 for a
+# Kodak photo: four tiles) would leave the cores of an eight-thread decode idle. The side is
+# chosen from the image's size alone: the bytes never depend on the threads decoding them.
 TILE_STEP = 64
 LARGEST_ONLINE_TILE = 512
-DECODE_THREADS = 2
+DECODE_THREADS = (2, 4, 8)
 SLOWER_DECODE = 1.05
 
 
@@ -85,24 +87,32 @@ def _colour_share(keys: np.ndarray, window: int = 256, windows: int = 16) -> flo
                           / keys[y:y + window, x:x + window].size for y, x in picked]))
 
 
+def default_tile(values: np.ndarray, smallest: int, coder: int, photographic: bool) -> int:
+    """The tile side of the (H, W, C) plane coded with `coder` when none is asked for, its
+    model coding in tiles of `smallest`: `tile_side` for a photo; `smallest` for the others,
+    whose tiles' modes are chosen tile by tile."""
+    return tile_side(*values.shape[:2], smallest, coder) if photographic else smallest
+
+
 def tile_side(height: int, width: int, smallest: int, coder: int) -> int:
-    """The side of the tiles of an image of this size coded with `coder`, whose model codes in
+    """The side of the tiles of a photo of this size coded with `coder`, whose model codes in
     tiles of `smallest`: for the online stage, the largest (the fewest tiles; the smallest side
     of equal counts) that decodes about as fast (above); `smallest` for the other coders."""
     if coder != ENGINE_ONLINE:
         return smallest
-    limit = SLOWER_DECODE * _busiest_thread_pixels(height, width, smallest)
-    sides = [side for side in range(smallest, LARGEST_ONLINE_TILE + 1, TILE_STEP)
-             if _busiest_thread_pixels(height, width, side) <= limit]
+    limits = [SLOWER_DECODE * _busiest_thread_pixels(height, width, smallest, threads)
+              for threads in DECODE_THREADS]
+    sides = [side for side in range(smallest, max(smallest, LARGEST_ONLINE_TILE) + 1, TILE_STEP)
+             if all(_busiest_thread_pixels(height, width, side, threads) <= limit
+                    for threads, limit in zip(DECODE_THREADS, limits))]
     return min(sides, key=lambda side: (tile_count(height, width, side), side))
 
 
-def _busiest_thread_pixels(height: int, width: int, side: int) -> int:
-    """Pixels of the busiest of DECODE_THREADS threads decoding these tiles (as the decoder
-    shares them out: ``scheduling.balanced_groups``)."""
+def _busiest_thread_pixels(height: int, width: int, side: int, threads: int) -> int:
+    """Pixels of the busiest of `threads` threads decoding these tiles (as the decoder shares
+    them out: ``scheduling.balanced_groups``)."""
     pixels = [h * w for _, _, h, w in tile_grid(height, width, side)]
-    return max(sum(pixels[k] for k in group)
-               for group in balanced_groups(pixels, DECODE_THREADS))
+    return max(sum(pixels[k] for k in group) for group in balanced_groups(pixels, threads))
 
 
 def code_plane(net, values: np.ndarray, tile: int, progress: Progress | None = None,

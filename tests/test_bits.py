@@ -10,6 +10,7 @@ from PIL import Image
 import pixcodec
 from pixcodec import bits
 from pixcodec.cli.main import main
+from pixcodec.sections import model_plane_of
 
 
 def photo_like(rng, shape=(21, 30, 3)) -> np.ndarray:
@@ -38,6 +39,15 @@ def test_tiles_are_priced_as_coded(rng, monkeypatch):
     assert tiled.bits.sum() == pytest.approx(pixcodec.encode(pixels, tile=8, effort=0).nll_bits,
                                              rel=1e-12)
     assert not np.allclose(tiled.bits, whole.bits)  # the tile edges cost more
+
+
+def test_the_map_prices_the_tiles_the_encoder_chose(rng):
+    """A 265 x 110 photo is coded in one tile of 320 (pixcodec.tilechoice.tile_side), not in
+    two of the model's 256: the map follows."""
+    pixels = photo_like(rng, (265, 110, 3))
+    coded = pixcodec.encode(pixels, effort=0)
+    assert model_plane_of(coded.data).tile == 320
+    assert bits.bits_map(pixels).bits.sum() == pytest.approx(coded.nll_bits, rel=1e-12)
 
 
 def test_csv_and_heat_map(rng):

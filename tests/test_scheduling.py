@@ -122,9 +122,18 @@ def test_balanced_groups_share_tiles_by_pixels_heaviest_first():
     assert balanced_groups([], 2) == [[]]
 
 
+def times_ten(part, progress=None):
+    return [x * 10 for x in part]
+
+
+def test_weighted_groups_come_back_in_the_items_order_from_worker_processes():
+    assert in_groups(times_ten, list(range(7)), 2,
+                     weights=[3, 9, 1, 7, 5, 2, 8]) == [x * 10 for x in range(7)]
+
+
 def test_weighted_groups_come_back_in_the_items_order():
-    """Whatever the groups, results return in the items' order: in this thread alone, in
-    threads, and in worker processes."""
+    """Whatever the groups, results return in the items' order: in this thread alone and in
+    threads."""
     weights = [3, 9, 1, 7, 5, 2, 8]
     for workers, threads in ((1, False), (3, True)):
         seen = []
