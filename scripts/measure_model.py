@@ -104,9 +104,10 @@ def main() -> None:
 
 
 DATA = {
-    256: "random crops with horizontal flips of `photos-train` (27 photos, 4x downsampled), "
-         "`urban100-half` (100) and `bsd68` (every image but each 10th, which is held out), drawn "
-         "in proportion to image area, plus the first 3,000 CIFAR-10 training images. Never Kodak.",
+    # The photo runs' six folders (the older cards name the data their runs had).
+    256: ("random 64x64 crops with horizontal flips of `photos-train`, `urban100-half`, `bsd68`, "
+          "`cbsd432-half`, `imagenet-sample-half` and `unsplash-quarter` (every 10th image of each "
+          "folder held out), drawn in proportion to image area. Never Kodak."),
     2: "binarized MNIST (Larochelle's, the paper's): the 50,000 training images; the 10,000 "
        "validation images for the curve; the 10,000 test images for the figure below.",
 }

@@ -90,9 +90,12 @@ GOLDEN = {
     # Its network at h = 64, the RGB default since 2026-12-07: coder 4 from the start.
     "logistic-rgb-int8-v2": ("23e7004e57630ecd283d23f0552a28db10f2c6192d7fa5528b3adb109d43bad0",
                              "d1d36e030744fa7bddcfe1531d68d385188411592a96caaff023a6689ea72a7b"),
-    # int8-v2's network trained on (a second cosine), the RGB default since 2026-12-07.
+    # int8-v2's network trained on (a second cosine), the RGB default until int8-v4.
     "logistic-rgb-int8-v3": ("f7e92049af65f6576f5988a870e8787e3c0e2b7874f585858c52d02b6159fe7c",
                              "2be9afb11d893c032f6c2d8388e8965d490426ef36531a029c8d75413d34a4b4"),
+    # Its network wider again (h = 80), the RGB default since 2026-12-07 (afternoon).
+    "logistic-rgb-int8-v4": ("9d8fa9ae20e20574d419b659d25b995129dd56ddf78db854f6fbb1b8a3363582",
+                             "5512ffbbd7c2fbd6731d5126b27a04bb037e128250fdb14be0a78189875d8ebd"),
 }
 # The same patterns as format version 2 wrote them (until 2026-12-02), in assets/v2/: they
 # must decode for ever.
@@ -111,8 +114,8 @@ WRITTEN_AS_V2 = {
 # and version 3's twelve streams, decoded in one round and in three. The version 3 files are
 # pinned as the encoder writes them (effort 0), those with the coder it writes today checked
 # against its bytes, and all must decode for ever. The integer models' files: int8-v1's with
-# coder 3 (written until the online stage, 2026-12-06) and coder 4, int8-v2's and int8-v3's
-# with coder 4.
+# coder 3 (written until the online stage, 2026-12-06) and coder 4, int8-v2's, int8-v3's and
+# int8-v4's with coder 4.
 TILED_ORIGINAL = "crop-40x56.png"
 TILED = {
     "v2/pixelcnn-rgb-v1-12-tiles.pxc":
@@ -141,6 +144,8 @@ TILED = {
         "df592b5661b7049379a6108fea83d9b1e6c9bbc183b8b2729983ab11da4024f8",
     "v3/logistic-rgb-int8-v3-12-tiles.pxc":
         "fdc9a8337203cc1a491a7253f5061eaf94597abd0bfbf0cf28d33750d6711605",
+    "v3/logistic-rgb-int8-v4-12-tiles.pxc":
+        "246592450b3ea5ce91baad87b8571c6b23bda657b517dc037e6ad2a585de7be4",
 }
 # Files whose model was adapted to their image (an ADPT section: the fit runs in float32, so the
 # encoder's bytes may differ between machines; the decoder's result may not). The v1 file was
