@@ -94,6 +94,21 @@ def test_two_kernel_paths_give_the_same_integers():
     np.testing.assert_array_equal(fast.tables(image), wide.tables(image))
 
 
+def test_the_parallel_pass_gives_the_same_integers_whatever_its_bands(monkeypatch):
+    """The encoder's pass runs a round band by band of rows (PASS_POSITIONS, a speed setting):
+    one row a band, a few, or the whole tile, the same tables."""
+    from pixcodec.engine import network
+    rng = np.random.default_rng(3)
+    engine = engine_of(quantized_net(3))
+    tiles = smooth_images(rng, 2, 13, 9)
+    by_band = {}
+    for positions in (1, 40, 10**6):  # 1 and 2 rows of the two tiles, then all 13 rows
+        monkeypatch.setattr(network, "PASS_POSITIONS", positions)
+        by_band[positions] = engine.tables(tiles)
+    np.testing.assert_array_equal(by_band[1], by_band[10**6])
+    np.testing.assert_array_equal(by_band[40], by_band[10**6])
+
+
 needs_vnni = pytest.mark.skipif(not vnni.AVAILABLE, reason="this CPU has no AVX-512 VNNI")
 
 

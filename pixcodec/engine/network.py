@@ -41,7 +41,10 @@ from .wavefront import reach, slope_for, wavefront, wavefront_steps
 
 STREAM_LIMIT = int(fx.ACT_LIMIT) << fx.ACT_BITS  # the stream's clamp, as in the float64 path
 MEAN_LIMIT = 4 << mixture.MEAN_BITS
-PASS_POSITIONS = 2048  # positions a band of the parallel pass holds: any value, the same integers
+# Positions a band of the parallel pass holds: any value gives the same integers. At 2048 the
+# h = 80 network's band arrays went back to the system and were faulted in again band after
+# band (five times the page faults, 15 % of a photo's encode); at 1024 they stay in the heap.
+PASS_POSITIONS = 1024
 PIXEL_PAD = 3  # the input layer's 7x7 window, the predictors' 5x5 and CALIC's reach
 EDGE_OFFSETS = [(-1, 0), (0, -1), (-1, -1)]  # N, W, NW: the median edge detector's inputs
 # W, WW, N, NN, NE, NW, NNE: CALIC's gradient-adjusted prediction's inputs
