@@ -87,7 +87,7 @@ GOLDEN = {
     # stage (since 2026-12-06, evening; its coder 3 file is in WRITTEN_WITH_CODER_3).
     "logistic-rgb-int8-v1": ("c64926ce77ddbb5260303d95d4d6bf13dd56f552500e79c2e0bbafe8eddfb843",
                              "71cf00efb607e988427813e95432bfae6663a3aaefebb61aafefcdb2b8153e6c"),
-    # Its network at h = 64, the RGB default since 2026-12-07: coder 4 from the start.
+    # Its network at h = 64, the RGB default until int8-v3: coder 4 from the start.
     "logistic-rgb-int8-v2": ("23e7004e57630ecd283d23f0552a28db10f2c6192d7fa5528b3adb109d43bad0",
                              "d1d36e030744fa7bddcfe1531d68d385188411592a96caaff023a6689ea72a7b"),
     # int8-v2's network trained on (a second cosine), the RGB default until int8-v4.
