@@ -1,7 +1,7 @@
 """The integer engine in-process: encode and decode of tiles of a Kodak photo with a shipped
 integer model, best of three runs (docs/BENCHMARKS.md, "The integer engine").
 
-    python scripts/engine_speed.py --data ../shared/data -m logistic-rgb-int8-v4 --tiles 3
+    python scripts/engine_speed.py --data ../shared/data -m logistic-rgb-int8-v5 --tiles 3
 """
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from pixcodec.engine import coding
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, required=True, help="the folder holding kodak/")
-    ap.add_argument("-m", "--model", default="logistic-rgb-int8-v4")
+    ap.add_argument("-m", "--model", default="logistic-rgb-int8-v5")
     ap.add_argument("--image", default="kodim01.png")
     ap.add_argument("--tiles", type=int, default=3, help="256 x 256 tiles side by side (1-6)")
     ap.add_argument("--runs", type=int, default=3)

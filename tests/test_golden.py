@@ -93,9 +93,12 @@ GOLDEN = {
     # int8-v2's network trained on (a second cosine), the RGB default until int8-v4.
     "logistic-rgb-int8-v3": ("f7e92049af65f6576f5988a870e8787e3c0e2b7874f585858c52d02b6159fe7c",
                              "2be9afb11d893c032f6c2d8388e8965d490426ef36531a029c8d75413d34a4b4"),
-    # Its network wider again (h = 80), the RGB default since 2026-12-07 (afternoon).
+    # Its network wider again (h = 80), the RGB default until int8-v5.
     "logistic-rgb-int8-v4": ("9d8fa9ae20e20574d419b659d25b995129dd56ddf78db854f6fbb1b8a3363582",
                              "5512ffbbd7c2fbd6731d5126b27a04bb037e128250fdb14be0a78189875d8ebd"),
+    # int8-v4's network trained on (a second cosine), the RGB default since 2026-12-07 (evening).
+    "logistic-rgb-int8-v5": ("34b616e73af8ef17ad90784bf82f2f101485332e6be30fa39c27abfb9a060eff",
+                             "c7fa29fc390cac8f59d5565e32c4bf649e6d63e0cbf6dccdacf23b7a5c333715"),
 }
 # The same patterns as format version 2 wrote them (until 2026-12-02), in assets/v2/: they
 # must decode for ever.
@@ -114,8 +117,8 @@ WRITTEN_AS_V2 = {
 # and version 3's twelve streams, decoded in one round and in three. The version 3 files are
 # pinned as the encoder writes them (effort 0), those with the coder it writes today checked
 # against its bytes, and all must decode for ever. The integer models' files: int8-v1's with
-# coder 3 (written until the online stage, 2026-12-06) and coder 4, int8-v2's, int8-v3's and
-# int8-v4's with coder 4.
+# coder 3 (written until the online stage, 2026-12-06) and coder 4, int8-v2's to int8-v5's
+# with coder 4.
 TILED_ORIGINAL = "crop-40x56.png"
 TILED = {
     "v2/pixelcnn-rgb-v1-12-tiles.pxc":
@@ -146,6 +149,8 @@ TILED = {
         "fdc9a8337203cc1a491a7253f5061eaf94597abd0bfbf0cf28d33750d6711605",
     "v3/logistic-rgb-int8-v4-12-tiles.pxc":
         "246592450b3ea5ce91baad87b8571c6b23bda657b517dc037e6ad2a585de7be4",
+    "v3/logistic-rgb-int8-v5-12-tiles.pxc":
+        "f62d5531c8d2d3bfcde758eb974d60a28925e70d14f4d3cca9e695fd831240ab",
 }
 # Files whose model was adapted to their image (an ADPT section: the fit runs in float32, so the
 # encoder's bytes may differ between machines; the decoder's result may not). The v1 file was

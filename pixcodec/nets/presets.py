@@ -122,6 +122,10 @@ PRESETS: dict[str, tuple[str, dict]] = {
     "photo_logistic_gap_h80_int8": _logistic(colours=3, hidden=80, blocks=6, out_features=160,
                                              edge_predictor=True, gap_predictor=True,
                                              quantized=True),
+    # And again (issue 39's thirteenth run), from the h = 80 one.
+    "photo_logistic_gap_h96_int8": _logistic(colours=3, hidden=96, blocks=6, out_features=192,
+                                             edge_predictor=True, gap_predictor=True,
+                                             quantized=True),
     "mnist_gray_pixelcnn": _cnn(colours=1, hidden=16, blocks=7, out_features=32),
 }
 
