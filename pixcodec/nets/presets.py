@@ -35,6 +35,12 @@ def _logistic(**config) -> tuple[str, dict]:
     return "logistic_pixelcnn", config
 
 
+def _photo_int8(hidden: int) -> tuple[str, dict]:
+    """The integer engine's photo network (the logistic-rgb-int8 models) at width `hidden`."""
+    return _logistic(colours=3, hidden=hidden, blocks=6, out_features=2 * hidden,
+                     edge_predictor=True, gap_predictor=True, quantized=True)
+
+
 def _rnn(cell: str, **config) -> tuple[str, dict]:
     return "pixelrnn", {"cell": cell, **config}
 
@@ -110,22 +116,14 @@ PRESETS: dict[str, tuple[str, dict]] = {
                                         edge_predictor=True, gap_predictor=True),
     # logistic-rgb-v7's network in the integer engine's arithmetic (8-bit codes and weights;
     # nets/quantized.py), trained from v7 (--init) quantization-aware.
-    "photo_logistic_gap_h48_int8": _logistic(colours=3, hidden=48, blocks=6, out_features=96,
-                                             edge_predictor=True, gap_predictor=True,
-                                             quantized=True),
+    "photo_logistic_gap_h48_int8": _photo_int8(48),
     # The same network a third wider, for the compression the engine's speed buys (issue 39),
     # trained from the h = 48 one (--init embeds it so that its output is unchanged).
-    "photo_logistic_gap_h64_int8": _logistic(colours=3, hidden=64, blocks=6, out_features=128,
-                                             edge_predictor=True, gap_predictor=True,
-                                             quantized=True),
+    "photo_logistic_gap_h64_int8": _photo_int8(64),
     # And wider again (issue 39's eleventh run), from the h = 64 one the same way.
-    "photo_logistic_gap_h80_int8": _logistic(colours=3, hidden=80, blocks=6, out_features=160,
-                                             edge_predictor=True, gap_predictor=True,
-                                             quantized=True),
+    "photo_logistic_gap_h80_int8": _photo_int8(80),
     # And again (issue 39's thirteenth run), from the h = 80 one.
-    "photo_logistic_gap_h96_int8": _logistic(colours=3, hidden=96, blocks=6, out_features=192,
-                                             edge_predictor=True, gap_predictor=True,
-                                             quantized=True),
+    "photo_logistic_gap_h96_int8": _photo_int8(96),
     "mnist_gray_pixelcnn": _cnn(colours=1, hidden=16, blocks=7, out_features=32),
 }
 
