@@ -33,7 +33,7 @@ def intervals(net: IntegerLogisticPixelCNN, tile: np.ndarray, coder: int = rans.
         del inputs
         starts, sizes = np.empty((2, len(at)), dtype=np.int64)
         online.intervals(pixels[at, channels], rows, cols, channels, means, inv_scales,
-                         weights, mixture.cdf_table(),
+                         weights,
                          online.new_state(1, height, width, colours), starts, sizes)
         return starts, sizes
     starts, sizes = np.empty((2, colours, height * width), dtype=np.int64)

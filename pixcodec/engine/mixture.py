@@ -75,6 +75,12 @@ def cdf_table() -> np.ndarray:
     return np.asarray(table + table[-1:], dtype=np.int64)
 
 
+# The kernels read the table as a global, which numba freezes into their code: an argument
+# would be passed down through every call of the coder's loops, and was reference-counted at
+# each (atomic operations on one count that both decoding threads shared).
+CDF = cdf_table()
+
+
 @functools.cache
 def inverse_scale_table() -> np.ndarray:
     """round(exp(-l / 2**LOG_SCALE_BITS) * 2**INV_SCALE_BITS) for l from LOG_SCALE_MIN to
@@ -132,7 +138,7 @@ class QuantizedMixture:
             weights = _posterior_weights(
                 np.ascontiguousarray(self.means_of(colour, earlier[:, :colour])),
                 np.ascontiguousarray(self.inv_scales[:, colour]),
-                np.ascontiguousarray(earlier[:, colour], dtype=np.int64), weights, cdf_table())
+                np.ascontiguousarray(earlier[:, colour], dtype=np.int64), weights)
         return weights
 
     def table(self, colour: int, earlier: np.ndarray | None = None) -> np.ndarray:
@@ -142,7 +148,7 @@ class QuantizedMixture:
         weights = self.weights_given(earlier)
         weights = np.where(weights > 0, np.maximum(weights >> TABLE_SHIFT, 1), 0)
         _mixture_tables(means, np.ascontiguousarray(self.inv_scales[:, colour]), weights,
-                        cdf_table(), out)
+                        out)
         return out
 
 
@@ -172,7 +178,7 @@ class IntegerMixture(QuantizedMixture):
         least 1 (``coding_cdf``)."""
         means, inv_scales, weights = self.coder_inputs(colour, earlier)
         out = np.empty((len(means), 256), dtype=np.int64)
-        coding_table(means, inv_scales, weights, cdf_table(), out)
+        coding_table(means, inv_scales, weights, out)
         return out
 
     def intervals(self, colour: int, symbols: np.ndarray, earlier: np.ndarray | None
@@ -181,7 +187,7 @@ class IntegerMixture(QuantizedMixture):
         means, inv_scales, weights = self.coder_inputs(colour, earlier)
         starts, sizes = np.empty((2, len(symbols)), dtype=np.int64)
         coding_intervals(np.ascontiguousarray(symbols, dtype=np.int64), means, inv_scales,
-                         weights, cdf_table(), starts, sizes)
+                         weights, starts, sizes)
         return starts, sizes
 
 
@@ -222,21 +228,21 @@ _INTERP_BITS = T_BITS - CDF_STEP_BITS
 _T_LIMIT = CDF_LIMIT << T_BITS
 
 
-@kernel(nogil=True)
-def _cdf_at_edge(j, mean, inv_scale, cdf):
+@kernel(nogil=True, inline="always")
+def _cdf_at_edge(j, mean, inv_scale):
     """The integer CDF of one component at bin edge j (1..255): the table interpolated at
     t = (edge_j - mean) * inverse scale, in units of 2**-T_BITS."""
     t = ((2 * j - 257) * EDGE_UNIT - mean) * inv_scale
     if t <= -_T_LIMIT:
-        return cdf[0]
+        return CDF[0]
     if t >= _T_LIMIT:
-        return cdf[2 * CDF_LIMIT << CDF_STEP_BITS]
+        return CDF[2 * CDF_LIMIT << CDF_STEP_BITS]
     u = t + _T_LIMIT
     i = u >> _INTERP_BITS
-    return cdf[i] + (((cdf[i + 1] - cdf[i]) * (u & ((1 << _INTERP_BITS) - 1))) >> _INTERP_BITS)
+    return CDF[i] + (((CDF[i + 1] - CDF[i]) * (u & ((1 << _INTERP_BITS) - 1))) >> _INTERP_BITS)
 
 
-@kernel(nogil=True)
+@kernel(nogil=True, inline="always")
 def _edge_t(j, mean, inv_scale):
     return ((2 * j - 257) * EDGE_UNIT - mean) * inv_scale
 
@@ -244,7 +250,7 @@ def _edge_t(j, mean, inv_scale):
 @kernel(nogil=True)
 def _live_edges(mean, inv_scale):
     """(lo, hi): the bin edges j in lo..hi are those whose CDF is not saturated (-T_LIMIT < t <
-    T_LIMIT); t grows with j, so edges below lo read cdf[0] and edges above hi the last entry.
+    T_LIMIT); t grows with j, so edges below lo read CDF[0] and edges above hi the last entry.
     Found from a float estimate, then settled with the exact integer test."""
     centre = (mean / EDGE_UNIT + 257) / 2
     half = _T_LIMIT / (2.0 * EDGE_UNIT * inv_scale) + 2
@@ -262,13 +268,13 @@ def _live_edges(mean, inv_scale):
 
 
 @kernel(nogil=True)
-def _mixture_tables(means, inv_scales, weights, cdf, out):
+def _mixture_tables(means, inv_scales, weights, out):
     """out[n, j] = 1 + sum_k weights[n, k] * (CDF_k(edge j+1) - CDF_k(edge j)) in int64, with
     CDF(edge 0) = 0 and CDF(edge 256) = 2**CDF_BITS. Only a component's live edges are
     interpolated: a run of saturated edges adds nothing but at its start."""
     n_pixels, n_components = means.shape
     top = 1 << CDF_BITS
-    low, high = cdf[0], cdf[2 * CDF_LIMIT << CDF_STEP_BITS]
+    low, high = CDF[0], CDF[2 * CDF_LIMIT << CDF_STEP_BITS]
     for n in range(n_pixels):
         for j in range(256):
             out[n, j] = 1
@@ -279,11 +285,11 @@ def _mixture_tables(means, inv_scales, weights, cdf, out):
             mean, inv_scale = means[n, k], inv_scales[n, k]
             lo, hi = _live_edges(mean, inv_scale)
             prev = 0
-            if lo > 1:  # edges 1 .. lo - 1 read cdf[0]
+            if lo > 1:  # edges 1 .. lo - 1 read CDF[0]
                 out[n, 0] += w * low
                 prev = low
             for j in range(lo, hi + 1):
-                c = _cdf_at_edge(j, mean, inv_scale, cdf)
+                c = _cdf_at_edge(j, mean, inv_scale)
                 out[n, j - 1] += w * (c - prev)
                 prev = c
             if hi < 255:  # edges hi + 1 .. 255 read the last entry
@@ -293,16 +299,16 @@ def _mixture_tables(means, inv_scales, weights, cdf, out):
 
 
 @kernel(nogil=True)
-def _posterior_weights(means, inv_scales, symbols, weights, cdf):
+def _posterior_weights(means, inv_scales, symbols, weights):
     """Component weights (N, K) after seeing `symbols` (N,) (``reweigh``)."""
     out = np.empty_like(weights)
     for n in range(means.shape[0]):
-        reweigh(means[n], inv_scales[n], symbols[n], weights[n], cdf, out[n])
+        reweigh(means[n], inv_scales[n], symbols[n], weights[n], out[n])
     return out
 
 
-@kernel(nogil=True)
-def reweigh(means, inv_scales, s, weights, cdf, out):
+@kernel(nogil=True, inline="always")
+def reweigh(means, inv_scales, s, weights, out):
     """One pixel's component weights (K,) after seeing symbol s, into out (not weights):
     each weight times its component's integer probability of the symbol (<= 2**62), then
     shifted until the largest lies in (2**(POSTERIOR_BITS - 1), 2**POSTERIOR_BITS], a live
@@ -310,8 +316,8 @@ def reweigh(means, inv_scales, s, weights, cdf, out):
     top = 1 << CDF_BITS
     largest = 0
     for k in range(len(means)):
-        upper = top if s == 255 else _cdf_at_edge(s + 1, means[k], inv_scales[k], cdf)
-        lower = 0 if s == 0 else _cdf_at_edge(s, means[k], inv_scales[k], cdf)
+        upper = top if s == 255 else _cdf_at_edge(s + 1, means[k], inv_scales[k])
+        lower = 0 if s == 0 else _cdf_at_edge(s, means[k], inv_scales[k])
         out[k] = weights[k] * (upper - lower)
         largest = max(largest, out[k])
     down, up = 0, 0
@@ -344,7 +350,7 @@ _CODE_SPAN = _CODE_TOTAL - 256
 _M_SHIFT = MIX_BITS + CDF_BITS - CODE_BITS
 
 
-@kernel(nogil=True)
+@kernel(nogil=True, inline="always")
 def normalised_weights(weights, out):
     """Component weights (<= 2**32, as ``weights_given`` gives them) scaled to sum exactly
     2**MIX_BITS: each rounded down, the remainder to the first largest."""
@@ -361,8 +367,8 @@ def normalised_weights(weights, out):
     out[top] += (1 << MIX_BITS) - given
 
 
-@kernel(nogil=True)
-def coding_cdf(j, means, inv_scales, weights, cdf):
+@kernel(nogil=True, inline="always")
+def coding_cdf(j, means, inv_scales, weights):
     """F(j) of one subpixel: means, inverse scales and normalised weights (K,)."""
     if j <= 0:
         return 0
@@ -371,24 +377,24 @@ def coding_cdf(j, means, inv_scales, weights, cdf):
     m = 0
     for k in range(len(weights)):
         if weights[k] != 0:
-            m += weights[k] * _cdf_at_edge(j, means[k], inv_scales[k], cdf)
+            m += weights[k] * _cdf_at_edge(j, means[k], inv_scales[k])
     return (((m >> _M_SHIFT) * _CODE_SPAN) >> CODE_BITS) + j
 
 
 @kernel(nogil=True)
-def coding_intervals(symbols, means, inv_scales, weights, cdf, starts, sizes):
+def coding_intervals(symbols, means, inv_scales, weights, starts, sizes):
     """The coder's interval [F(s), F(s + 1)) of each of N subpixels' symbols s (N,), given
     means, inverse scales (N, K) and weights (N, K, <= 2**32)."""
     normalised = np.empty(weights.shape[1], dtype=np.int64)
     for n in range(len(symbols)):
         normalised_weights(weights[n], normalised)
-        low = coding_cdf(symbols[n], means[n], inv_scales[n], normalised, cdf)
+        low = coding_cdf(symbols[n], means[n], inv_scales[n], normalised)
         starts[n] = low
-        sizes[n] = coding_cdf(symbols[n] + 1, means[n], inv_scales[n], normalised, cdf) - low
+        sizes[n] = coding_cdf(symbols[n] + 1, means[n], inv_scales[n], normalised) - low
 
 
 @kernel(nogil=True)
-def coding_table(means, inv_scales, weights, cdf, out):
+def coding_table(means, inv_scales, weights, out):
     """The coder's whole distribution of N subpixels, F(j + 1) - F(j) for j = 0..255 (N, 256):
     what the coded bits measure (``bits_of``), for the benches and the tests."""
     normalised = np.empty(weights.shape[1], dtype=np.int64)
@@ -396,6 +402,6 @@ def coding_table(means, inv_scales, weights, cdf, out):
         normalised_weights(weights[n], normalised)
         previous = 0
         for j in range(256):
-            upper = coding_cdf(j + 1, means[n], inv_scales[n], normalised, cdf)
+            upper = coding_cdf(j + 1, means[n], inv_scales[n], normalised)
             out[n, j] = upper - previous
             previous = upper

@@ -343,8 +343,7 @@ class IntegerStepper:
                 state.ring.layout())
         network = (state.pixels.array, state.pixels.offsets, net.input_arrays,
                    state.block_caches, state.network_arguments())
-        tables = (fx.EXP_TABLE, mixture.inverse_scale_table(), fx.tanh_table(),
-                  mixture.cdf_table())
+        tables = (fx.EXP_TABLE, mixture.inverse_scale_table(), fx.tanh_table())
         stage = online.new_state(len(self.tile_sizes) if staged else 0, *canvas.shape[1:])
         for first in range(0, len(bounds) - 1, STEPS_A_CALL):
             last = min(first + STEPS_A_CALL, len(bounds) - 1)
@@ -397,7 +396,7 @@ def _decode_steps(bounds, walk, network, channels, colours, components, tables, 
     never waits for the GIL."""
     tile, row, col, index, slope, layout = walk
     pixels, pixel_offsets, input_layer, caches, rest = network
-    exp_table, inverse_scales, tanh, cdf = tables
+    exp_table, inverse_scales, tanh = tables
     slots = np.empty(np.max(bounds[1:] - bounds[:-1]), np.int64)  # a step's positions at most
     neighbours = np.empty(len(layout[4]), np.int64)
     for s in range(len(bounds) - 1):
@@ -417,7 +416,7 @@ def _decode_steps(bounds, walk, network, channels, colours, components, tables, 
                                         inv_scales, coeffs)
         symbols = np.empty((n, colours), np.int64)
         rans.decode_pixels(tile[first:last], row[first:last], col[first:last], weights, means,
-                           inv_scales, coeffs, cdf, words, offsets, states, positions, pixels,
+                           inv_scales, coeffs, words, offsets, states, positions, pixels,
                            here, stage, staged, symbols)
         for i in range(n):
             for c in range(colours):

@@ -179,24 +179,29 @@ def observe(state, t, row, col, colour, symbol, context):
 
 
 @kernel(nogil=True)
-def intervals(symbols, rows, cols, colours, means, inv_scales, weights, cdf, state, starts,
+def intervals(symbols, rows, cols, colours, means, inv_scales, weights, state, starts,
               sizes):
     """The encoder's pass over one tile's subpixels in their stream's order: N symbols at
     (rows, cols, colours), each colour's mixture (``IntegerMixture.coder_inputs``: means,
     inverse scales and weights (C, H*W, K), indexed by row * width + col) corrected as the
     decoder will (``corrected``), then its interval [F(s), F(s + 1)) in starts, sizes."""
+    _intervals(symbols, rows, cols, colours, means, inv_scales, weights, state, starts, sizes,
+               np.empty((3, weights.shape[2]), np.int64), np.empty(CONTEXT_SIZE, np.int64))
+
+
+@kernel(nogil=True, _nrt=False)
+def _intervals(symbols, rows, cols, colours, means, inv_scales, weights, state, starts, sizes,
+               scratch, context):
+    """``intervals``' loop, its work arrays given (`scratch`: three rows of K, `context`):
+    compiled without reference counts, as the decoder's loop is (``rans._decode_pixels``)."""
     width = state[0].shape[2] - 2
-    k = weights.shape[2]
-    normalised = np.empty(k, np.int64)
-    out_means = np.empty(k, np.int64)
-    out_inv = np.empty(k, np.int64)
-    context = np.empty(CONTEXT_SIZE, np.int64)
+    normalised, out_means, out_inv = scratch[0], scratch[1], scratch[2]
     for n in range(len(symbols)):
         c, at = colours[n], rows[n] * width + cols[n]
         mixture.normalised_weights(weights[c, at], normalised)
         corrected(state, 0, rows[n], cols[n], c, means[c, at], inv_scales[c, at], normalised,
                   out_means, out_inv, context)
-        low = mixture.coding_cdf(symbols[n], out_means, out_inv, normalised, cdf)
+        low = mixture.coding_cdf(symbols[n], out_means, out_inv, normalised)
         starts[n] = low
-        sizes[n] = mixture.coding_cdf(symbols[n] + 1, out_means, out_inv, normalised, cdf) - low
+        sizes[n] = mixture.coding_cdf(symbols[n] + 1, out_means, out_inv, normalised) - low
         observe(state, 0, rows[n], cols[n], c, symbols[n], context)

@@ -43,7 +43,7 @@ def encode(starts, sizes):
 
 
 @kernel(nogil=True)
-def decode_pixels(tiles, rows, cols, weights, means, inv_scales, coeffs, cdf, words, offsets,
+def decode_pixels(tiles, rows, cols, weights, means, inv_scales, coeffs, words, offsets,
                   states, positions, pixels, index, stage, staged, out):
     """Decode the C colours of N positions (tiles, rows, cols) into out (N, C), colour by
     colour as they were coded, position n from tile tiles[n]'s stream:
@@ -53,14 +53,24 @@ def decode_pixels(tiles, rows, cols, weights, means, inv_scales, coeffs, cdf, wo
     (``IntegerMixture.coder_inputs``) and is written to pixels[index[n]] as value - 128, for
     the positions after. With `staged` (coder 4), each distribution is the online stage's
     correction of the mixture (``online.corrected``), `stage` the round's state."""
+    components = means.shape[2]
+    scratch = np.empty((5, components), dtype=np.int64)
+    _decode_pixels(tiles, rows, cols, weights.copy(), means, inv_scales, coeffs, words, offsets,
+                   states, positions, pixels, index, stage, staged, out, scratch,
+                   np.empty(online.CONTEXT_SIZE, dtype=np.int64))
+
+
+@kernel(nogil=True, _nrt=False)
+def _decode_pixels(tiles, rows, cols, weights, means, inv_scales, coeffs, words, offsets,
+                   states, positions, pixels, index, stage, staged, out, scratch, context):
+    """``decode_pixels``' loop, its weights its own and its work arrays given (`scratch`: five
+    rows of K, `context`). It allocates nothing, so it is compiled without numba's reference
+    counts, which cost 15-20 % of a decode: an atomic operation each time an array was passed
+    or sliced in the search for a symbol, on counts the two decoding threads shared. What it
+    calls is inlined (``inline="always"``): a function compiled apart counts its own."""
     n_pixels, colours, components = means.shape
-    weights = weights.copy()
-    shifted = np.empty(components, dtype=np.int64)
-    reweighed = np.empty(components, dtype=np.int64)
-    normalised = np.empty(components, dtype=np.int64)
-    coded_means = np.empty(components, dtype=np.int64)
-    coded_inv = np.empty(components, dtype=np.int64)
-    context = np.empty(online.CONTEXT_SIZE, dtype=np.int64)
+    shifted, reweighed, normalised, coded_means, coded_inv = (
+        scratch[0], scratch[1], scratch[2], scratch[3], scratch[4])
     for c in range(colours):
         for n in range(n_pixels):
             for k in range(components):
@@ -73,22 +83,22 @@ def decode_pixels(tiles, rows, cols, weights, means, inv_scales, coeffs, cdf, wo
             if staged:
                 online.corrected(stage, tiles[n], rows[n], cols[n], c, shifted,
                                  inv_scales[n, c], normalised, coded_means, coded_inv, context)
-                s = _decode_one(tiles[n], coded_means, coded_inv, normalised, cdf, words,
+                s = _decode_one(tiles[n], coded_means, coded_inv, normalised, words,
                                 offsets, states, positions)
                 online.observe(stage, tiles[n], rows[n], cols[n], c, s, context)
             else:
-                s = _decode_one(tiles[n], shifted, inv_scales[n, c], normalised, cdf, words,
+                s = _decode_one(tiles[n], shifted, inv_scales[n, c], normalised, words,
                                 offsets, states, positions)
             out[n, c] = s
             pixels[index[n], c] = s - 128
             if c + 1 < colours:
-                mixture.reweigh(shifted, inv_scales[n, c], s, weights[n], cdf, reweighed)
+                mixture.reweigh(shifted, inv_scales[n, c], s, weights[n], reweighed)
                 for k in range(components):
                     weights[n, k] = reweighed[k]
 
 
-@kernel(nogil=True)
-def _decode_one(t, means, inv_scales, normalised, cdf, words, offsets, states, positions):
+@kernel(nogil=True, inline="always")
+def _decode_one(t, means, inv_scales, normalised, words, offsets, states, positions):
     """One subpixel's symbol from tile t's stream: the j with F(j) <= v < F(j + 1), searched
     outwards in doubling steps, then by bisection, from where the heaviest component's own
     CDF reaches v. Any start finds the same j, so the start may be a float estimate: every
@@ -108,12 +118,12 @@ def _decode_one(t, means, inv_scales, normalised, cdf, words, offsets, states, p
     at = means[heaviest] + np.log(u / (1.0 - u)) * ((1 << mixture.T_BITS)
                                                      / max(inv_scales[heaviest], 1))
     guess = int(min(max((at / mixture.EDGE_UNIT + 257.0) * 0.5, 1.0), 255.0))
-    f = mixture.coding_cdf(guess, means, inv_scales, normalised, cdf)
+    f = mixture.coding_cdf(guess, means, inv_scales, normalised)
     if f <= v:  # F(0) = 0 <= v < F(256): the bracket [low, high) always holds the symbol
         low, f_low, high, f_high, step = guess, f, 256, mixture.coding_cdf(
-            256, means, inv_scales, normalised, cdf), 1
+            256, means, inv_scales, normalised), 1
         while low + step < 256:
-            f = mixture.coding_cdf(low + step, means, inv_scales, normalised, cdf)
+            f = mixture.coding_cdf(low + step, means, inv_scales, normalised)
             if f > v:
                 high, f_high = low + step, f
                 break
@@ -121,14 +131,14 @@ def _decode_one(t, means, inv_scales, normalised, cdf, words, offsets, states, p
     else:
         low, f_low, high, f_high, step = 0, 0, guess, f, 1
         while high - step > 0:
-            f = mixture.coding_cdf(high - step, means, inv_scales, normalised, cdf)
+            f = mixture.coding_cdf(high - step, means, inv_scales, normalised)
             if f <= v:
                 low, f_low = high - step, f
                 break
             high, f_high, step = high - step, f, 2 * step
     while high - low > 1:
         mid = (low + high) >> 1
-        f = mixture.coding_cdf(mid, means, inv_scales, normalised, cdf)
+        f = mixture.coding_cdf(mid, means, inv_scales, normalised)
         if f <= v:
             low, f_low = mid, f
         else:
