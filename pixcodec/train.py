@@ -254,11 +254,19 @@ def _fits_inside(small: torch.Tensor, large: torch.Tensor) -> bool:
     return small.dim() == large.dim() and all(s <= t for s, t in zip(small.shape, large.shape))
 
 
+# A widened layer's new outputs start at this fraction of their fresh initialisation. At full
+# size (1), h = 80 widened to 96 lost ground from its start at two learning rates (docs/TRAINING.md,
+# the thirteenth run): random channels of a network's full strength are noise the trained
+# channels must first learn around.
+NEW_CHANNELS_SCALE = 0.1
+
+
 def _embedded(small: torch.Tensor, built: torch.Tensor) -> torch.Tensor:
     """A widened layer's tensor: the narrow one in its leading corner; the old outputs read
     nothing of the new inputs (zero), so every old channel, and the network's output, keeps
-    its value; the new outputs keep their fresh initialisation, so they learn something else."""
-    out = built.clone()
+    its value; the new outputs keep their fresh initialisation, scaled down
+    (NEW_CHANNELS_SCALE), so they learn something else."""
+    out = built.clone() * NEW_CHANNELS_SCALE
     if small.dim() >= 2:
         out[:small.shape[0], small.shape[1]:] = 0
     out[tuple(slice(0, n) for n in small.shape)] = small
