@@ -6,8 +6,15 @@ library's import, once it has loaded) with one line and exit status 130 or 143: 
 and, as the signal unwinds the stack, outputs complete or absent (pixcodec.fileio) and worker
 processes stopped (pixcodec.workers).
 """
+import os
 import signal
 import sys
+
+# numpy's and SciPy's OpenBLAS each start a thread per further core when they load, which spins
+# for about 0.1 s before it sleeps: 0.16 s of CPU at every command here, on a core the command
+# needs. pixcodec's own BLAS products run on one thread anyway (scheduling.one_blas_thread) and
+# torch has its own BLAS (MKL); a user's setting is kept.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 class Interrupted(BaseException):

@@ -506,3 +506,17 @@ def test_small_files_are_coded_together_and_a_bad_one_fails_alone(tmp_path, monk
     for source in sources:
         assert np.array_equal(np.asarray(Image.open(back / f"{source.stem}.png")),
                               np.asarray(Image.open(source)))
+
+
+@pytest.mark.parametrize("given, expected", [(None, "1"), ("3", "3")])
+def test_the_command_starts_no_openblas_threads_unless_the_user_asks(given, expected):
+    """numpy's and SciPy's OpenBLAS spin a thread per further core when they load; the command
+    holds them to the calling thread before numpy loads, and keeps a user's own setting."""
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    if given is not None:
+        env["OPENBLAS_NUM_THREADS"] = given
+    code = ("import os, sys; import pixcodec.cli; "
+            "print('numpy' in sys.modules, os.environ['OPENBLAS_NUM_THREADS'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         check=True).stdout.split()
+    assert out == ["False", expected]
