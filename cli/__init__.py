@@ -12,9 +12,11 @@ import sys
 
 # numpy's and SciPy's OpenBLAS each start a thread per further core when they load, which spins
 # for about 0.1 s before it sleeps: 0.16 s of CPU at every command here, on a core the command
-# needs. pixcodec's own BLAS products run on one thread anyway (scheduling.one_blas_thread) and
-# torch has its own BLAS (MKL); a user's setting is kept.
-os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+# needs. pixcodec's own BLAS products run on one thread anyway (scheduling.one_blas_thread).
+# Training keeps them: torch's x86-64 wheels bring their own BLAS (MKL), but not every torch
+# does. A user's setting is kept.
+if sys.argv[1:2] != ["train"]:
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 
 class Interrupted(BaseException):

@@ -21,8 +21,10 @@ DEFAULT_LEVEL = 9
 # Rows filtered at a time: bounds the five candidate filterings' memory (int16 each). Small
 # enough that the temporaries stay in the cache and in memory already mapped: at 4 MiB each
 # block's arrays were fresh pages, zeroed by the kernel (kodim01's first filtering 33-42 ms,
-# 20 ms at 64 KiB; the same bytes).
+# 20 ms at 64 KiB; the same bytes). At least _MIN_BLOCK_ROWS rows, so that the two dozen numpy
+# calls a block takes stay few per row of a very wide image.
 _BLOCK_BYTES = 1 << 16
+_MIN_BLOCK_ROWS = 8
 
 
 def scanline_runs(width: int, height: int, channels: int, depth: int, interlaced: bool
@@ -98,7 +100,7 @@ def _filtered(lines: np.ndarray, unit: int) -> bytes:
     as signed, have the least absolute sum; the first such filter on ties. Every filter reads
     the raw bytes alone, so all rows are filtered at once, a block of rows at a time."""
     rows, width = lines.shape
-    block = max(1, _BLOCK_BYTES // max(1, width))
+    block = max(_MIN_BLOCK_ROWS, _BLOCK_BYTES // max(1, width))
     out = []
     for top in range(0, rows, block):
         raw = lines[top:top + block].astype(np.int16)

@@ -508,15 +508,17 @@ def test_small_files_are_coded_together_and_a_bad_one_fails_alone(tmp_path, monk
                               np.asarray(Image.open(source)))
 
 
-@pytest.mark.parametrize("given, expected", [(None, "1"), ("3", "3")])
-def test_the_command_starts_no_openblas_threads_unless_the_user_asks(given, expected):
+@pytest.mark.parametrize("command, given, expected", [
+    ("decompress", None, "1"), ("decompress", "3", "3"), ("train", None, "unset")])
+def test_the_command_starts_no_openblas_threads_unless_the_user_asks(command, given, expected):
     """numpy's and SciPy's OpenBLAS spin a thread per further core when they load; the command
-    holds them to the calling thread before numpy loads, and keeps a user's own setting."""
+    holds them to the calling thread before numpy loads, and keeps a user's own setting;
+    training keeps its threads (torch may use OpenBLAS)."""
     env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
     if given is not None:
         env["OPENBLAS_NUM_THREADS"] = given
-    code = ("import os, sys; import pixcodec.cli; "
-            "print('numpy' in sys.modules, os.environ['OPENBLAS_NUM_THREADS'])")
+    code = (f"import os, sys; sys.argv = ['pixcodec', '{command}']; import pixcodec.cli; "
+            "print('numpy' in sys.modules, os.environ.get('OPENBLAS_NUM_THREADS', 'unset'))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          check=True).stdout.split()
     assert out == ["False", expected]

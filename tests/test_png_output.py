@@ -64,6 +64,7 @@ def test_every_kind_of_png_comes_back_exactly_at_any_level(name, level):
 
 def test_rows_filtered_in_blocks_come_back_exactly(monkeypatch):
     monkeypatch.setattr(pngdata, "_BLOCK_BYTES", 3 * 128 * 5)  # blocks of 5 rows of 128 pixels
+    monkeypatch.setattr(pngdata, "_MIN_BLOCK_ROWS", 1)
     image = image_from_array(screenshot_like(), LIMIT)
     assert read_image(write_png(image), LIMIT) == image
 

@@ -72,7 +72,9 @@ def cdf_table() -> np.ndarray:
     negative = [_rounded_ratio(e[i] << CDF_BITS, one + e[i]) for i in range(n, 0, -1)]
     half = 1 << (CDF_BITS - 1)
     table = negative + [half] + [(1 << CDF_BITS) - v for v in reversed(negative)]
-    return np.asarray(table + table[-1:], dtype=np.int64)
+    table = np.asarray(table + table[-1:], dtype=np.int64)
+    table.flags.writeable = False  # the kernels hold their own copy (CDF, below)
+    return table
 
 
 # The kernels read the table as a global, which numba freezes into their code: an argument
@@ -242,7 +244,7 @@ def _cdf_at_edge(j, mean, inv_scale):
     return CDF[i] + (((CDF[i + 1] - CDF[i]) * (u & ((1 << _INTERP_BITS) - 1))) >> _INTERP_BITS)
 
 
-@kernel(nogil=True, inline="always")
+@kernel(nogil=True)
 def _edge_t(j, mean, inv_scale):
     return ((2 * j - 257) * EDGE_UNIT - mean) * inv_scale
 

@@ -66,8 +66,9 @@ def _decode_pixels(tiles, rows, cols, weights, means, inv_scales, coeffs, words,
     """``decode_pixels``' loop, its weights its own and its work arrays given (`scratch`: five
     rows of K, `context`). It allocates nothing, so it is compiled without numba's reference
     counts, which cost 15-20 % of a decode: an atomic operation each time an array was passed
-    or sliced in the search for a symbol, on counts the two decoding threads shared. What it
-    calls is inlined (``inline="always"``): a function compiled apart counts its own."""
+    or sliced in the search for a symbol, on counts the two decoding threads shared. Every
+    function it passes arrays to is inlined (``inline="always"``): one compiled apart would
+    count its own."""
     n_pixels, colours, components = means.shape
     shifted, reweighed, normalised, coded_means, coded_inv = (
         scratch[0], scratch[1], scratch[2], scratch[3], scratch[4])
@@ -83,12 +84,14 @@ def _decode_pixels(tiles, rows, cols, weights, means, inv_scales, coeffs, words,
             if staged:
                 online.corrected(stage, tiles[n], rows[n], cols[n], c, shifted,
                                  inv_scales[n, c], normalised, coded_means, coded_inv, context)
-                s = _decode_one(tiles[n], coded_means, coded_inv, normalised, words,
-                                offsets, states, positions)
+            else:  # the mixture as it is (one call of the search below: it is inlined)
+                for k in range(components):
+                    coded_means[k] = shifted[k]
+                    coded_inv[k] = inv_scales[n, c, k]
+            s = _decode_one(tiles[n], coded_means, coded_inv, normalised, words, offsets, states,
+                            positions)
+            if staged:
                 online.observe(stage, tiles[n], rows[n], cols[n], c, s, context)
-            else:
-                s = _decode_one(tiles[n], shifted, inv_scales[n, c], normalised, words,
-                                offsets, states, positions)
             out[n, c] = s
             pixels[index[n], c] = s - 128
             if c + 1 < colours:
