@@ -113,21 +113,23 @@ needs_vnni = pytest.mark.skipif(not vnni.AVAILABLE, reason="this CPU has no AVX-
 
 
 @needs_vnni
-@pytest.mark.parametrize("rows", [1, 3, 4, 9])
-def test_the_dot_product_unit_gives_the_exact_sums(rows):
+@pytest.mark.parametrize("rows", [1, 3, 4, 9, 13, 21])
+@pytest.mark.parametrize("outputs", [16, 32, 48])
+def test_the_dot_product_unit_gives_the_exact_sums(rows, outputs):
     """uint8 times int8 on the instruction, against int64 numpy: any number of positions (the
-    kernel runs four at a time, then one), the extremes (255 x -128, 255 x 127)."""
+    kernel runs eight at a time, then four, then one) and of blocks of 16 outputs (two at a
+    time, then one), the extremes (255 x -128, 255 x 127)."""
     rng = np.random.default_rng(rows)
     x = rng.integers(0, 256, (rows, 40)).astype(np.uint8)
-    weights = rng.integers(-128, 128, (40, 32)).astype(np.int8)
-    x[0], weights[:, 0], weights[:, 1] = 255, -128, 127
-    out = np.empty((rows, 32), np.int32)
-    vnni.product(x, vnni.pack(weights), 32, out)
+    weights = rng.integers(-128, 128, (40, outputs)).astype(np.int8)
+    x[0], weights[:, 0], weights[:, -1] = 255, -128, 127
+    out = np.empty((rows, outputs), np.int32)
+    vnni.product(x, vnni.pack(weights), outputs, out)
     np.testing.assert_array_equal(out, x.astype(np.int64) @ weights.astype(np.int64))
 
 
 @needs_vnni
-@pytest.mark.parametrize("rows", [1, 3, 4, 9])
+@pytest.mark.parametrize("rows", [1, 3, 4, 9, 13])
 def test_the_dot_product_unit_gives_the_exact_wide_sums(rows):
     """8-bit codes as int16 times 16-bit weights on the instruction, against int64 numpy: the
     largest sums the output layer's bound allows (255 x +-32767 over every input), outputs

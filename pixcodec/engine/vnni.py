@@ -23,7 +23,13 @@ from ..compiled import cpu_features, kernel, setup
 LANES = 16  # int32 outputs a 512-bit register holds
 GROUP = 4   # 8-bit inputs each lane sums per instruction
 WIDE_GROUP = 2  # 16-bit inputs each lane sums per instruction
-ROWS = 4    # positions a call runs at once: independent sums that hide the instruction's latency
+# A call sums ROWS positions (then FEW_ROWS, then one, for those left over) by two blocks of
+# 16 outputs at once: 16 independent sums hide the instruction's latency, each load of the
+# weights serves 8 positions and each of the inputs 2 blocks. Measured on Zen 5
+# (docs/BENCHMARKS.md): 1.8 times the products a second of 4 positions by one block; 16
+# positions by one block need more than the 32 vector registers and were slower than 4.
+ROWS = 8
+FEW_ROWS = 4
 
 
 def _host_has_vnni() -> bool:
@@ -38,17 +44,19 @@ AVAILABLE = _host_has_vnni()
 
 @setup
 def _define_intrinsics() -> None:
-    """The dot-product unit's loops as numba intrinsics (four rows a call, or one; 8-bit or
-    16-bit inputs), defined when numba comes in."""
-    global _dot_many, _dot_one, _wide_many, _wide_one
+    """The dot-product unit's loops as numba intrinsics (ROWS, FEW_ROWS or one rows a call,
+    by one block of outputs or two; 8-bit or 16-bit inputs), defined when numba comes in."""
+    global _dot_many, _dot_few, _dot_one, _wide_many, _wide_few, _wide_one
+    global _pair_many, _pair_few, _pair_one
     from llvmlite import ir
     from numba import types
     from numba.core.extending import intrinsic
 
-    def _dot_rows(rows: int, wide: bool = False):
-        """An intrinsic: out[r, 0:16] = sum over g < groups of the 4-byte groups of x at row
-        r (four 8-bit inputs, or two 16-bit ones where `wide`) times the packed weights' 64
-        bytes of group g (``pack``, ``pack_wide``), for `rows` rows at once."""
+    def _dot_loop(rows: int, wide: bool = False, blocks: int = 1):
+        """An intrinsic: out[r, 16 b:16 b + 16] = sum over g < groups of the 4-byte groups of
+        x at row r (four 8-bit inputs, or two 16-bit ones where `wide`) times the 64 bytes of
+        group g of the packed weights' block b (``pack``, ``pack_wide``), for `rows` rows and
+        `blocks` consecutive blocks at once."""
         i8, i16, i32, i64 = ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
         vector = ir.VectorType(i32, LANES)
         element, group = (i16, WIDE_GROUP) if wide else (i8, GROUP)
@@ -76,13 +84,17 @@ def _define_intrinsics() -> None:
                 g = builder.phi(i64)
                 g.add_incoming(ir.Constant(i64, 0), entry)
                 sums = []
-                for _ in range(rows):
+                for _ in range(rows * blocks):
                     s = builder.phi(vector)
                     s.add_incoming(ir.Constant(vector, None), entry)
                     sums.append(s)
+                block_stride = builder.mul(groups, ir.Constant(i64, LANES * group))
                 at = builder.add(w_start, builder.mul(g, ir.Constant(i64, LANES * group)))
-                weights = builder.load(builder.bitcast(builder.gep(w_data, [at]),
-                                                       vector.as_pointer()), align=1)
+                weights = []
+                for b in range(blocks):
+                    here = builder.add(at, builder.mul(ir.Constant(i64, b), block_stride))
+                    weights.append(builder.load(builder.bitcast(builder.gep(w_data, [here]),
+                                                                vector.as_pointer()), align=1))
                 first = builder.add(x_start, builder.mul(g, ir.Constant(i64, group)))
                 updated = []
                 for r in range(rows):
@@ -93,7 +105,9 @@ def _define_intrinsics() -> None:
                         builder.insert_element(ir.Constant(vector, ir.Undefined), four,
                                                ir.Constant(i32, 0)),
                         ir.Constant(vector, ir.Undefined), ir.Constant(vector, None))
-                    updated.append(builder.call(dot, [sums[r], spread, weights]))
+                    for b in range(blocks):
+                        updated.append(builder.call(dot, [sums[r * blocks + b], spread,
+                                                          weights[b]]))
                 following = builder.add(g, ir.Constant(i64, 1))
                 g.add_incoming(following, loop)
                 for s, u in zip(sums, updated):
@@ -101,17 +115,23 @@ def _define_intrinsics() -> None:
                 builder.cbranch(builder.icmp_signed("<", following, groups), loop, done)
                 builder.position_at_end(done)
                 for r in range(rows):
-                    at = builder.add(out_start, builder.mul(ir.Constant(i64, r), out_stride))
-                    builder.store(updated[r], builder.bitcast(builder.gep(out_data, [at]),
-                                                              vector.as_pointer()), align=4)
+                    for b in range(blocks):
+                        at = builder.add(builder.add(out_start, builder.mul(
+                            ir.Constant(i64, r), out_stride)), ir.Constant(i64, b * LANES))
+                        builder.store(updated[r * blocks + b],
+                                      builder.bitcast(builder.gep(out_data, [at]),
+                                                      vector.as_pointer()), align=4)
                 return context.get_dummy_value()
 
             return signature, codegen
 
         return dot_rows
 
-    _dot_many, _dot_one = _dot_rows(ROWS), _dot_rows(1)
-    _wide_many, _wide_one = _dot_rows(ROWS, wide=True), _dot_rows(1, wide=True)
+    _dot_many, _dot_few, _dot_one = _dot_loop(ROWS), _dot_loop(FEW_ROWS), _dot_loop(1)
+    _pair_many, _pair_few, _pair_one = (_dot_loop(ROWS, blocks=2),
+                                        _dot_loop(FEW_ROWS, blocks=2), _dot_loop(1, blocks=2))
+    _wide_many, _wide_few, _wide_one = (_dot_loop(ROWS, wide=True),
+                                        _dot_loop(FEW_ROWS, wide=True), _dot_loop(1, wide=True))
 
 
 def fits(matrix: np.ndarray) -> bool:
@@ -146,25 +166,45 @@ def product_wide(x, packed, outputs, out):
 
 @kernel(nogil=True)
 def _product(x, packed, outputs, out, wide):
-    """Four positions a call, then one at a time; `wide`: 16-bit inputs and weights."""
+    """Blocks of outputs two at a time (the last alone where their number is odd; 16-bit ones
+    alone: the output layer's share is small), and for each, ROWS positions a call, then
+    FEW_ROWS, then one; `wide`: 16-bit inputs and weights."""
     n, inputs = x.shape
     groups = inputs // (WIDE_GROUP if wide else GROUP)
     x_flat, out_flat = x.reshape(-1), out.reshape(-1)
-    for block in range(outputs // LANES):
+    blocks = outputs // LANES
+    block = 0
+    while block < blocks:
+        pair = not wide and block + 2 <= blocks
         i = 0
         while i < n:
             at = (x_flat, i * inputs, inputs, packed, block * inputs * LANES, groups, out_flat,
                   i * outputs + block * LANES, outputs)
-            many = i + ROWS <= n
-            if wide and many:
-                _wide_many(*at)
-            elif wide:
-                _wide_one(*at)
-            elif many:
-                _dot_many(*at)
+            if i + ROWS <= n:
+                if wide:
+                    _wide_many(*at)
+                elif pair:
+                    _pair_many(*at)
+                else:
+                    _dot_many(*at)
+                i += ROWS
+            elif i + FEW_ROWS <= n:
+                if wide:
+                    _wide_few(*at)
+                elif pair:
+                    _pair_few(*at)
+                else:
+                    _dot_few(*at)
+                i += FEW_ROWS
             else:
-                _dot_one(*at)
-            i += ROWS if many else 1
+                if wide:
+                    _wide_one(*at)
+                elif pair:
+                    _pair_one(*at)
+                else:
+                    _dot_one(*at)
+                i += 1
+        block += 2 if pair else 1
 
 
 def fits_wide(matrix: np.ndarray) -> bool:
