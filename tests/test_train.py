@@ -329,3 +329,18 @@ def test_averaging_can_start_part_way(tmp_path):
     rows = (tmp_path / "late.csv").read_text().splitlines()
     assert rows[0].endswith(",averaged_heldout_bpd") and rows[1].startswith("2,0.5,0.5")
     assert rows[2].startswith("3,") and rows[2].split(",")[-1]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_activation_codes_pass_the_gradient_below_the_top_code_and_stop_it_there(dtype):
+    """Straight-through rounding, but a value clipped to the top code gets no gradient: else
+    training pushes activations past it for ever (docs/TRAINING.md, the sixteenth run)."""
+    from pixcodec.nets.quantized import CODE_MAX, InputQuantizer
+    quantizer = InputQuantizer()
+    quantizer.step.fill_(0.01)  # the top code stands for 2.55
+    quantizer.calibrated.fill_(True)
+    x = torch.tensor([0.0, 0.004, 1.0, 2.5, 2.56, 3.0, 40.0], dtype=dtype, requires_grad=True)
+    y = quantizer(x)
+    assert float(y.detach().float().max()) == pytest.approx(CODE_MAX * 0.01, rel=1e-2)
+    y.backward(torch.arange(1, 8, dtype=dtype))
+    assert x.grad.float().tolist() == [1, 2, 3, 4, 0, 0, 0]
