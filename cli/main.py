@@ -337,6 +337,8 @@ main.add_command(info)
               help="Decode each data set's pixcodec files at once, small images side by side "
                    "as tiles (many times faster for digits and CIFAR); an image's decode "
                    "seconds are then its share of the whole.")
+@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True, metavar="N",
+              help="Time each encode and decode N times and report the fastest.")
 @click.option("--per-image", is_flag=True, help="Print a row per image and codec too.")
 @click.option("--tile-cost", is_flag=True,
               help="Also price pixcodec's tiles: the extra NLL of coding tiles independently "
@@ -347,8 +349,8 @@ main.add_command(info)
                    "in the bench and plots extras).")
 @click.option("-f", "--force", is_flag=True, help="Overwrite --out and --plot files.")
 @guarded
-def bench(datasets, models, data_root, limit, seed, jobs, threads, together, per_image, tile_cost,
-          out, plot, force):
+def bench(datasets, models, data_root, limit, seed, jobs, threads, together, repeat, per_image,
+          tile_cost, out, plot, force):
     """Measure pixcodec against the classic lossless codecs on data sets or folders of PNGs.
 
     \b
@@ -375,7 +377,8 @@ def bench(datasets, models, data_root, limit, seed, jobs, threads, together, per
     try:
         result = bench_lib.run_bench(datasets, models or (None,), data_root=data_root,
                                      limit=limit, seed=seed, jobs=jobs, threads=threads,
-                                     together=together, tile_cost=tile_cost, progress=bar)
+                                     together=together, tile_cost=tile_cost, repeat=repeat,
+                                     progress=bar)
     finally:
         bar.close()
     click.echo(bench_lib.format_table(result, per_image))

@@ -185,6 +185,15 @@ def test_cli_table_json_and_plot(folder, tmp_path):
     assert plot.read_bytes().startswith(b"\x89PNG")
 
 
+def test_cli_repeat_reaches_the_bench_and_its_output(folder, tmp_path):
+    out_json = tmp_path / "r.json"
+    result = run(folder, "--repeat", 2, "-o", out_json)
+    assert result.exit_code == 0, result.output
+    assert "the fastest of 2 runs" in result.output
+    assert json.loads(out_json.read_text())["settings"]["repeat"] == 2
+    assert run(folder, "--repeat", 0).exit_code == 2  # usage error
+
+
 def test_cli_refuses_outputs_before_running(folder, tmp_path):
     existing = tmp_path / "r.json"
     existing.write_text("keep")
@@ -354,3 +363,28 @@ def test_webp_is_coded_by_pillow_without_imagecodecs(folder, monkeypatch):
     assert all(by_codec[name].exact for name in names) and not result.problems()
     assert by_codec[names[1]].bytes <= by_codec[names[0]].bytes
     assert result.settings["machine"]["webp"].startswith("pillow")
+
+
+def test_repeat_times_each_coding_that_many_times_and_keeps_the_fastest(folder, monkeypatch):
+    """--repeat N: each encode and decode runs N times and its row holds the fastest (a fake
+    clock that each coding moves on by a scripted number of seconds)."""
+    now = [0.0]
+    spans = {"encode": iter([9.0, 5.0, 2.0, 3.0] * 2), "decode": iter([9.0, 4.0, 1.0, 7.0] * 2)}
+    png = bench.CLASSIC_CODECS["png (pillow default)"]
+
+    def timed(kind, code):
+        def run(*args):
+            now[0] += next(spans[kind])  # (a codec's first, untimed warm-up takes one too)
+            return code(*args)
+        return run
+
+    slow = replace(png, name="slow png", encode=timed("encode", png.encode),
+                   decode=timed("decode", png.decode))
+    monkeypatch.setitem(bench.CLASSIC_CODECS, "slow png", slow)
+    monkeypatch.setattr(bench.measure.time, "perf_counter", lambda: now[0])
+    result = bench.run_bench([str(folder)], models=[], codecs=["slow png"], repeat=3)
+    assert [(r.encode_s, r.decode_s) for r in result.rows] == [(2.0, 1.0), (2.0, 1.0)]
+    assert result.settings["repeat"] == 3
+    assert "the fastest of 3 runs" in bench.format_table(result, False)
+    with pytest.raises(ValueError):
+        bench.run_bench([str(folder)], models=[], codecs=["slow png"], repeat=0)

@@ -59,9 +59,11 @@ def format_table(result: BenchResult, per_image: bool = False) -> str:
                  "overhead: payload / model NLL - 1.")
     jobs = result.settings.get("jobs", 1)
     cores = result.settings.get("machine", {}).get("cores")
-    lines.append(f"timings: {jobs} worker processes sharing {cores} cores, so each time is "
-                 "longer than on an idle machine" if jobs > 1 else
-                 f"timings: one image at a time, one thread per codec ({cores} cores)")
+    repeat = result.settings.get("repeat", 1)
+    best = f"; each the fastest of {repeat} runs" if repeat > 1 else ""
+    lines.append((f"timings: {jobs} worker processes sharing {cores} cores, so each time is "
+                  "longer than on an idle machine" if jobs > 1 else
+                  f"timings: one image at a time, one thread per codec ({cores} cores)") + best)
     for r in result.totals:
         if r.status != "ok":
             lines.append(f"{r.status}: {r.dataset} / {r.codec}: {r.note}")

@@ -31,7 +31,7 @@ def sample_indices(size: int, limit: int | None, seed: int) -> list[int]:
 def run_bench(specs: Sequence[str], models: Sequence[str | None] = (None,), *,
               codecs: Sequence[str] | None = None, data_root: str | Path | None = None,
               limit: int | None = None, seed: int = 0, jobs: int = 1, threads: int | None = None,
-              together: bool = False, tile_cost: bool = False,
+              together: bool = False, tile_cost: bool = False, repeat: int = 1,
               progress: Progress | None = None) -> BenchResult:
     """Run the benchmark on data sets or folders (`specs`, see data.open_image_set).
 
@@ -40,7 +40,8 @@ def run_bench(specs: Sequence[str], models: Sequence[str | None] = (None,), *,
     each set, drawn with `seed`. `jobs`: worker processes, one image at a time each. `threads`:
     processes coding one image's tiles when `jobs` is 1 (default: one per core; with more jobs,
     one). `together`: each set's pixcodec files decoded at once (``measure_pixcodec_together``),
-    the classic codecs image by image."""
+    the classic codecs image by image. `repeat`: each encode and decode timed as the fastest of
+    that many runs."""
     codecs = list(CLASSIC_CODECS) if codecs is None else list(codecs)
     for name in codecs:
         if name not in CLASSIC_CODECS:
@@ -48,14 +49,14 @@ def run_bench(specs: Sequence[str], models: Sequence[str | None] = (None,), *,
     for model in models:
         if model is not None:
             zoo.check_reference(model)  # an unknown name or a bad file fails now
-    if jobs < 1:
-        raise ValueError("jobs must be at least 1")
+    if jobs < 1 or repeat < 1:
+        raise ValueError("jobs and repeat must be at least 1")
     sets = [open_image_set(spec, data_root) for spec in specs]
     work = [(s.name, s.read(i)) for s in sets for i in sample_indices(s.size, limit, seed)]
     missing = {name: reason for name in codecs
                if (reason := missing_reason(CLASSIC_CODECS[name])) is not None}
     threads = 1 if jobs > 1 else threads or os.cpu_count() or 1
-    args = (() if together else models, codecs, missing, tile_cost, threads)
+    args = (() if together else models, codecs, missing, tile_cost, threads, repeat)
     results: list[list[Row] | None] = [None] * len(work)
     if jobs == 1:
         if threads > 1 and not together:  # started before any image is timed, as the warm-ups
@@ -76,14 +77,13 @@ def run_bench(specs: Sequence[str], models: Sequence[str | None] = (None,), *,
             members = [k for k, (name, _) in enumerate(work) if name == s.name]
             for model in reversed(models):
                 set_rows = measure_pixcodec_together(s.name, [work[k][1] for k in members],
-                                                     model, tile_cost)
+                                                     model, tile_cost, repeat)
                 for k, row in zip(members, set_rows):
                     results[k] = [row, *results[k]]
     rows = [row for image_rows in results for row in image_rows]
     settings = {"data_sets": [s.name for s in sets], "models": list(models), "codecs": codecs,
                 "limit": limit, "seed": seed, "jobs": jobs, "threads": threads,
-                "together": together,
-                "tile_cost": tile_cost,
+                "together": together, "tile_cost": tile_cost, "repeat": repeat,
                 "machine": machine()}
     return BenchResult(rows, totals(rows), settings)
 
