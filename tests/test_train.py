@@ -339,8 +339,10 @@ def test_the_activation_codes_pass_the_gradient_below_the_top_code_and_stop_it_t
     quantizer = InputQuantizer()
     quantizer.step.fill_(0.01)  # the top code stands for 2.55
     quantizer.calibrated.fill_(True)
-    x = torch.tensor([0.0, 0.004, 1.0, 2.5, 2.56, 3.0, 40.0], dtype=dtype, requires_grad=True)
+    # codes 0, 0, 100, 250, 254, 255 (255.2 steps: rounded, not clamped), then clamped
+    x = torch.tensor([0.0, 0.004, 1.0, 2.5, 2.54, 2.552, 2.57, 3.0, 40.0], dtype=dtype,
+                     requires_grad=True)
     y = quantizer(x)
     assert float(y.detach().float().max()) == pytest.approx(CODE_MAX * 0.01, rel=1e-2)
-    y.backward(torch.arange(1, 8, dtype=dtype))
-    assert x.grad.float().tolist() == [1, 2, 3, 4, 0, 0, 0]
+    y.backward(torch.arange(1, 10, dtype=dtype))
+    assert x.grad.float().tolist() == [1, 2, 3, 4, 5, 6, 0, 0, 0]

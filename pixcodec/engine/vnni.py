@@ -24,10 +24,11 @@ LANES = 16  # int32 outputs a 512-bit register holds
 GROUP = 4   # 8-bit inputs each lane sums per instruction
 WIDE_GROUP = 2  # 16-bit inputs each lane sums per instruction
 # A call sums ROWS positions (then FEW_ROWS, then one, for those left over) by two blocks of
-# 16 outputs at once: 16 independent sums hide the instruction's latency, each load of the
-# weights serves 8 positions and each of the inputs 2 blocks. Measured on Zen 5
-# (docs/BENCHMARKS.md): 1.8 times the products a second of 4 positions by one block; 16
-# positions by one block need more than the 32 vector registers and were slower than 4.
+# 16 outputs at once (an odd last block, and the 16-bit products, one block): 16 independent
+# sums hide the instruction's latency, each load of the weights serves 8 positions and each
+# of the inputs 2 blocks. Measured on Zen 5 (docs/BENCHMARKS.md): 1.5-1.6 times the products
+# a second of 4 positions by one block; 16 positions by one block need more than the 32
+# vector registers and were slower than 4.
 ROWS = 8
 FEW_ROWS = 4
 
