@@ -181,30 +181,14 @@ def _product(x, packed, outputs, out, wide):
         while i < n:
             at = (x_flat, i * inputs, inputs, packed, block * inputs * LANES, groups, out_flat,
                   i * outputs + block * LANES, outputs)
-            if i + ROWS <= n:
-                if wide:
-                    _wide_many(*at)
-                elif pair:
-                    _pair_many(*at)
-                else:
-                    _dot_many(*at)
-                i += ROWS
-            elif i + FEW_ROWS <= n:
-                if wide:
-                    _wide_few(*at)
-                elif pair:
-                    _pair_few(*at)
-                else:
-                    _dot_few(*at)
-                i += FEW_ROWS
+            rows = ROWS if i + ROWS <= n else FEW_ROWS if i + FEW_ROWS <= n else 1
+            if wide:
+                _wide_many(*at) if rows == ROWS else _wide_few(*at) if rows > 1 else _wide_one(*at)
+            elif pair:
+                _pair_many(*at) if rows == ROWS else _pair_few(*at) if rows > 1 else _pair_one(*at)
             else:
-                if wide:
-                    _wide_one(*at)
-                elif pair:
-                    _pair_one(*at)
-                else:
-                    _dot_one(*at)
-                i += 1
+                _dot_many(*at) if rows == ROWS else _dot_few(*at) if rows > 1 else _dot_one(*at)
+            i += rows
         block += 2 if pair else 1
 
 
